@@ -1,0 +1,5 @@
+"""``python -m brickwork`` is the ``brickwork`` command."""
+
+from brickwork.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,35 @@
+"""Fully connected bricks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from brickwork.errors import check_kwargs, positive_int
+from brickwork.layers import make_act
+from brickwork.registry import BRICKS
+
+
+@BRICKS.register("dec_block", aliases=("linear_block",))
+def dec_block(in_f: int, out_f: int, activation: Any = "sigmoid", **kwargs: Any) -> nn.Sequential:
+    """``Linear(in_f, out_f, **kwargs)`` → activation, as an ``nn.Sequential``.
+
+    Args:
+        in_f: input features.
+        out_f: output features.
+        activation: activation spec (see :func:`brickwork.make_act`). Default ``"sigmoid"``, as
+            in the guide.
+        **kwargs: keyword arguments of ``nn.Linear`` (``bias``).
+
+    Shape:
+        ``(B, *, in_f)`` → ``(B, *, out_f)``.
+    """
+    in_f = positive_int(in_f, "dec_block in_f")
+    out_f = positive_int(out_f, "dec_block out_f")
+    check_kwargs(nn.Linear, kwargs, "dec_block")
+    return nn.Sequential(nn.Linear(in_f, out_f, **kwargs), make_act(activation))
+
+
+linear_block = dec_block
+"""Another name for :func:`dec_block`."""

@@ -1,0 +1,115 @@
+"""brickwork's exception types and the helpers that word their messages.
+
+Every error a user can cause is one of these types. Each subclasses the built-in exception a
+Python user would expect (``ValueError`` for bad values, ``TypeError`` for bad arguments), so
+``except ValueError`` keeps working, while ``except BrickworkError`` catches all of brickwork's.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+
+class BrickworkError(Exception):
+    """Base class of every error brickwork raises on purpose."""
+
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class ConfigError(BrickworkError, ValueError):
+    """A bad argument value: an unknown name, an empty size list, a non-positive size."""
+
+
+class ArgumentError(BrickworkError, TypeError):
+    """A keyword argument that the callee does not take, or a value of the wrong type."""
+
+
+class ShapeError(BrickworkError, ValueError):
+    """A tensor or input shape that does not fit the model."""
+
+
+class DeviceError(BrickworkError, ValueError):
+    """A model whose parameters and buffers are spread over several devices."""
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to ``name`` (difflib ratio >= 0.6), or ``None``."""
+    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def unknown_name_message(what: str, name: str, choices: Iterable[str]) -> str:
+    """``"unknown activation 'rleu'; did you mean 'relu'? valid: elu, relu, ..."``."""
+    choices = list(choices)
+    match = closest(name, choices)
+    suggestion = f"; did you mean {match!r}?" if match else ";"
+    return f"unknown {what} {name!r}{suggestion} valid: {', '.join(choices) or '(none)'}"
+
+
+def accepted_kwargs(fn: Callable[..., Any]) -> list[str] | None:
+    """Names of the keyword arguments ``fn`` accepts, or ``None`` when it takes ``**kwargs``."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: cannot check
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [
+        p.name
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+
+
+def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any], where: str) -> None:
+    """Raise :class:`ArgumentError` naming ``where`` if ``fn`` does not take one of ``kwargs``.
+
+    Args:
+        fn: the callable (a class is checked against its ``__init__``).
+        kwargs: the keyword arguments about to be passed.
+        where: what is being built, for the message (``"activation 'lrelu'"``).
+    """
+    valid = accepted_kwargs(fn)
+    if valid is None:
+        return
+    for key in kwargs:
+        if key not in valid:
+            raise ArgumentError(f"{where}: {unknown_name_message('argument', key, valid)}")
+
+
+def positive_int(value: object, what: str) -> int:
+    """``value`` as an ``int`` if it is a positive integer, else :class:`ConfigError`.
+
+    Floats (even ``32.0``) and booleans are refused: a size is a count.
+    """
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise ConfigError(f"{what} must be a positive integer, got {value!r}")
+    number = operator.index(value)  # exact: floats were refused above
+    if number < 1:
+        raise ConfigError(f"{what} must be a positive integer, got {number}")
+    return number
+
+
+def size_list(values: object, what: str, min_len: int = 1) -> list[int]:
+    """``values`` as a list of positive ints with at least ``min_len`` entries.
+
+    Raises:
+        ConfigError: not a sequence, too short, or an entry that is not a positive integer
+            (the message names the entry: ``enc_sizes[2]``).
+    """
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise ConfigError(f"{what} must be a list of positive integers, got {values!r}")
+    sizes = [positive_int(v, f"{what}[{i}]") for i, v in enumerate(values)]
+    if len(sizes) < min_len:
+        raise ConfigError(
+            f"{what} needs at least {min_len} size{'s' if min_len > 1 else ''}, got {sizes}"
+        )
+    return sizes

@@ -1,0 +1,48 @@
+"""Output shapes learnt by running modules on ``meta`` tensors: no memory, no compute."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from brickwork.errors import ShapeError
+
+PROBE_BATCH = 2
+"""Batch size of shape probes: 2, because batch norm in training mode refuses a batch of one."""
+
+
+def probe_output_shape(
+    module: nn.Module, input_shape: Sequence[int], where: str
+) -> tuple[int, ...]:
+    """The per-sample output shape of ``module`` for a per-sample ``input_shape``.
+
+    The module runs on ``meta`` stand-ins for its input, parameters and buffers, so nothing is
+    allocated or computed and the module's own tensors (running statistics included) are untouched.
+
+    Args:
+        module: any module whose forward takes one tensor.
+        input_shape: shape of one sample, without the batch dimension (``(C, H, W)``).
+        where: what is being probed, for the error message (``"CNNClassifier encoder"``).
+
+    Raises:
+        ShapeError: the module cannot take that input; the message keeps PyTorch's reason.
+    """
+    meta_tensors = {
+        name: torch.empty_like(t, device="meta")
+        for name, t in (*module.named_parameters(), *module.named_buffers())
+    }
+    x = torch.empty((PROBE_BATCH, *input_shape), device="meta")
+    try:
+        with torch.no_grad():
+            out = functional_call(module, meta_tensors, (x,))
+    except (RuntimeError, ValueError, IndexError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ShapeError(
+            f"{where} cannot take input of shape {tuple(input_shape)}: {reason}"
+        ) from err
+    if not isinstance(out, torch.Tensor):
+        raise ShapeError(f"{where} returned {type(out).__name__}, expected a tensor")
+    return tuple(out.shape[1:])
