@@ -1,0 +1,46 @@
+import pytest
+import torch
+from torch import nn
+
+from brickwork import Encoder
+from brickwork.errors import ShapeError
+from brickwork.shapes import probe_output_shape
+
+
+@pytest.mark.parametrize(
+    ("module", "input_shape", "expected"),
+    [
+        (nn.Conv2d(3, 8, 3), (3, 10, 12), (8, 8, 10)),
+        (nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2), nn.Flatten()), (1, 8, 8), (64,)),
+        (nn.Linear(5, 7), (3, 5), (3, 7)),
+        (Encoder([1, 4, 8], pool="avg"), (1, 9, 9), (8, 2, 2)),
+    ],
+)
+def test_probe_output_shape(module: nn.Module, input_shape: tuple[int, ...], expected: tuple[int, ...]) -> None:
+    assert probe_output_shape(module, input_shape, "m") == expected
+
+
+def test_probe_leaves_the_module_untouched() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    probe_output_shape(model, (1, 6, 6), "m")
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    for key, value in before.items():
+        assert torch.equal(value, after[key]), key
+        assert after[key].device.type == "cpu"
+    assert model.training
+
+
+def test_probe_wraps_pytorch_errors_with_where_and_the_input_shape() -> None:
+    with pytest.raises(ShapeError, match=r"^my encoder cannot take input of shape \(1, 2, 2\): "):
+        probe_output_shape(Encoder([1, 4], padding=0), (1, 2, 2), "my encoder")
+
+
+def test_probe_refuses_non_tensor_outputs() -> None:
+    class Pair(nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return x, x
+
+    with pytest.raises(ShapeError, match="pair returned tuple, expected a tensor"):
+        probe_output_shape(Pair(), (3,), "pair")
