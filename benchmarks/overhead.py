@@ -16,14 +16,13 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import brickwork
 
 
 class HandWritten(nn.Module):
-    """The guide's classifier as people write it: layers as attributes, a hard-coded flatten size."""
+    """The guide's classifier as people write it: layers as attributes, flatten size by hand."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -36,8 +35,8 @@ class HandWritten(nn.Module):
         self.last = nn.Linear(512, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.leaky_relu(self.bn1(self.conv1(x)))
-        x = F.leaky_relu(self.bn2(self.conv2(x)))
+        x = nn.functional.leaky_relu(self.bn1(self.conv1(x)))
+        x = nn.functional.leaky_relu(self.bn2(self.conv2(x)))
         x = x.flatten(1)
         x = torch.sigmoid(self.fc1(x))
         x = torch.sigmoid(self.fc2(x))

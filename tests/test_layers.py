@@ -40,8 +40,10 @@ def test_every_activation_by_name(name: str, cls: type[nn.Module]) -> None:
 
 def test_activation_registry_has_exactly_the_documented_names() -> None:
     assert ACTIVATIONS.names() == sorted(
-        ["relu", "lrelu", "gelu", "silu", "mish", "elu", "selu", "celu", "prelu", "relu6"]
-        + ["softplus", "tanh", "sigmoid", "hardswish", "identity"]
+        [
+            *("relu", "lrelu", "gelu", "silu", "mish", "elu", "selu", "celu", "prelu", "relu6"),
+            *("softplus", "tanh", "sigmoid", "hardswish", "identity"),
+        ]
     )
 
 
@@ -69,12 +71,16 @@ def test_make_act_spec_forms(spec: object, check: object) -> None:
 
 
 def test_unknown_activation_suggests() -> None:
-    with pytest.raises(ConfigError, match=r"unknown activation 'rleu'; did you mean 'relu'\? valid: celu, elu"):
+    with pytest.raises(
+        ConfigError, match=r"unknown activation 'rleu'; did you mean 'relu'\? valid: celu, elu"
+    ):
         make_act("rleu")
 
 
 def test_activation_with_unknown_argument() -> None:
-    with pytest.raises(ArgumentError, match="activation 'elu': unknown argument 'alfa'; did you mean 'alpha'"):
+    with pytest.raises(
+        ArgumentError, match="activation 'elu': unknown argument 'alfa'; did you mean 'alpha'"
+    ):
         make_act({"elu": {"alfa": 1.0}})
 
 
@@ -116,7 +122,10 @@ def test_groupnorm_default_groups_divide_channels(channels: int, groups: int) ->
 
 
 def test_groupnorm_groups_that_do_not_divide() -> None:
-    with pytest.raises(ConfigError, match="12 channels cannot be split into groups=5; use a divisor of 12: 1, 2, 3, 4, 6, 12"):
+    with pytest.raises(
+        ConfigError,
+        match="12 channels cannot be split into groups=5; use a divisor of 12: 1, 2, 3, 4, 6, 12",
+    ):
         make_norm({"groupnorm": {"groups": 5}}, 12)
 
 

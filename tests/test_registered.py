@@ -10,7 +10,11 @@ from brickwork import BRICKS, MODELS
 
 # brick name → (arguments, input shape, expected output shape). Every registered brick needs a row.
 BRICK_CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], tuple[int, ...]]] = {
-    "conv_block": ({"in_f": 3, "out_f": 8, "kernel_size": 3, "padding": 1}, (2, 3, 6, 6), (2, 8, 6, 6)),
+    "conv_block": (
+        {"in_f": 3, "out_f": 8, "kernel_size": 3, "padding": 1},
+        (2, 3, 6, 6),
+        (2, 8, 6, 6),
+    ),
     "dec_block": ({"in_f": 12, "out_f": 5}, (2, 12), (2, 5)),
 }
 

@@ -16,14 +16,21 @@ def acts() -> Registry[type[nn.Module]]:
 
 @pytest.mark.parametrize(
     ("name", "key"),
-    [("LeakyReLU", "leakyrelu"), ("leaky_relu", "leakyrelu"), ("leaky-relu", "leakyrelu"), ("ReLU6", "relu6")],
+    [
+        ("LeakyReLU", "leakyrelu"),
+        ("leaky_relu", "leakyrelu"),
+        ("leaky-relu", "leakyrelu"),
+        ("ReLU6", "relu6"),
+    ],
 )
 def test_normalize_name(name: str, key: str) -> None:
     assert normalize_name(name) == key
 
 
 @pytest.mark.parametrize("spelling", ["lrelu", "LReLU", "leaky_relu", "LeakyReLU", "leaky-relu"])
-def test_every_spelling_and_alias_finds_the_entry(acts: Registry[type[nn.Module]], spelling: str) -> None:
+def test_every_spelling_and_alias_finds_the_entry(
+    acts: Registry[type[nn.Module]], spelling: str
+) -> None:
     assert acts.get(spelling) is nn.LeakyReLU
     assert spelling in acts
     assert acts.canonical(spelling) == "lrelu"
@@ -32,7 +39,10 @@ def test_every_spelling_and_alias_finds_the_entry(acts: Registry[type[nn.Module]
 def test_unknown_name_lists_valid_names_and_the_closest(acts: Registry[type[nn.Module]]) -> None:
     with pytest.raises(ConfigError) as info:
         acts.get("rleu")
-    assert str(info.value) == "unknown activation 'rleu'; did you mean 'relu'? valid: gelu, lrelu, relu"
+    assert (
+        str(info.value)
+        == "unknown activation 'rleu'; did you mean 'relu'? valid: gelu, lrelu, relu"
+    )
 
 
 def test_unknown_name_suggests_through_aliases(acts: Registry[type[nn.Module]]) -> None:
@@ -41,7 +51,9 @@ def test_unknown_name_suggests_through_aliases(acts: Registry[type[nn.Module]]) 
 
 
 def test_unknown_name_without_a_close_match(acts: Registry[type[nn.Module]]) -> None:
-    with pytest.raises(ConfigError, match=r"^unknown activation 'softmax'; valid: gelu, lrelu, relu$"):
+    with pytest.raises(
+        ConfigError, match=r"^unknown activation 'softmax'; valid: gelu, lrelu, relu$"
+    ):
         acts.get("softmax")
 
 
@@ -94,10 +106,20 @@ def test_component_spec_without_arguments(acts: Registry[type[nn.Module]], spec:
 
 @pytest.mark.parametrize(
     "spec",
-    [3, None, {}, {"relu": {}, "gelu": {}}, ("relu", 3), (1, {}), ("relu",), {"relu": [1]}, {1: {}}],
+    [
+        3,
+        None,
+        {},
+        {"relu": {}, "gelu": {}},
+        ("relu", 3),
+        (1, {}),
+        ("relu",),
+        {"relu": [1]},
+        {1: {}},
+    ],
 )
 def test_malformed_component_spec(acts: Registry[type[nn.Module]], spec: object) -> None:
-    with pytest.raises(ConfigError, match="bad activation spec|name must be a string"):
+    with pytest.raises(ConfigError, match=r"bad activation spec|name must be a string"):
         acts.build(spec)
 
 
@@ -108,7 +130,9 @@ def test_parse_component_spec_copies_kwargs() -> None:
     assert kwargs == {"negative_slope": 0.2}
 
 
-def test_unknown_argument_names_the_entry_and_valid_arguments(acts: Registry[type[nn.Module]]) -> None:
+def test_unknown_argument_names_the_entry_and_valid_arguments(
+    acts: Registry[type[nn.Module]],
+) -> None:
     with pytest.raises(ArgumentError) as info:
         acts.build({"lrelu": {"negative_slop": 0.2}})
     message = str(info.value)

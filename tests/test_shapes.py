@@ -11,12 +11,18 @@ from brickwork.shapes import probe_output_shape
     ("module", "input_shape", "expected"),
     [
         (nn.Conv2d(3, 8, 3), (3, 10, 12), (8, 8, 10)),
-        (nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2), nn.Flatten()), (1, 8, 8), (64,)),
+        (
+            nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2), nn.Flatten()),
+            (1, 8, 8),
+            (64,),
+        ),
         (nn.Linear(5, 7), (3, 5), (3, 7)),
         (Encoder([1, 4, 8], pool="avg"), (1, 9, 9), (8, 2, 2)),
     ],
 )
-def test_probe_output_shape(module: nn.Module, input_shape: tuple[int, ...], expected: tuple[int, ...]) -> None:
+def test_probe_output_shape(
+    module: nn.Module, input_shape: tuple[int, ...], expected: tuple[int, ...]
+) -> None:
     assert probe_output_shape(module, input_shape, "m") == expected
 
 

@@ -45,7 +45,9 @@ def test_positional_conv_arguments_pass_through() -> None:
         ({"kernel_size": 1}, (1, 1), (1, 1)),
     ],
 )
-def test_output_shapes(kwargs: dict[str, int], in_hw: tuple[int, int], out_hw: tuple[int, int]) -> None:
+def test_output_shapes(
+    kwargs: dict[str, int], in_hw: tuple[int, int], out_hw: tuple[int, int]
+) -> None:
     block = conv_block(3, 16, **kwargs)
     assert block(torch.randn(2, 3, *in_hw)).shape == (2, 16, *out_hw)
 
@@ -54,13 +56,30 @@ def test_output_shapes(kwargs: dict[str, int], in_hw: tuple[int, int], out_hw: t
     ("args", "kwargs", "error", "message"),
     [
         ((3, 8), {}, ArgumentError, "conv_block needs a kernel size"),
-        ((3, 8), {"kernal_size": 3}, ArgumentError, "unknown argument 'kernal_size'; did you mean 'kernel_size'"),
-        ((0, 8), {"kernel_size": 3}, ConfigError, "conv_block in_f must be a positive integer, got 0"),
-        ((3, 8.0), {"kernel_size": 3}, ConfigError, "conv_block out_f must be a positive integer, got 8.0"),
+        (
+            (3, 8),
+            {"kernal_size": 3},
+            ArgumentError,
+            "unknown argument 'kernal_size'; did you mean 'kernel_size'",
+        ),
+        (
+            (0, 8),
+            {"kernel_size": 3},
+            ConfigError,
+            "conv_block in_f must be a positive integer, got 0",
+        ),
+        (
+            (3, 8.0),
+            {"kernel_size": 3},
+            ConfigError,
+            "conv_block out_f must be a positive integer, got 8.0",
+        ),
         ((3, 8, "rleu"), {"kernel_size": 3}, ConfigError, "did you mean 'relu'"),
         ((3, 8), {"kernel_size": 3, "norm": "batchnrom"}, ConfigError, "did you mean 'batchnorm'"),
     ],
 )
-def test_bad_input(args: tuple[object, ...], kwargs: dict[str, object], error: type[Exception], message: str) -> None:
+def test_bad_input(
+    args: tuple[object, ...], kwargs: dict[str, object], error: type[Exception], message: str
+) -> None:
     with pytest.raises(error, match=message):
         conv_block(*args, **kwargs)  # type: ignore[arg-type]

@@ -33,6 +33,8 @@ def test_linear_block_is_the_same_brick() -> None:
         ((4, 4, "sigmod"), {}, ConfigError, "did you mean 'sigmoid'"),
     ],
 )
-def test_bad_input(args: tuple[object, ...], kwargs: dict[str, object], error: type[Exception], message: str) -> None:
+def test_bad_input(
+    args: tuple[object, ...], kwargs: dict[str, object], error: type[Exception], message: str
+) -> None:
     with pytest.raises(error, match=message):
         dec_block(*args, **kwargs)  # type: ignore[arg-type]

@@ -12,7 +12,9 @@ COMMAND = Path(sys.executable).with_name("brickwork")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(COMMAND), *args], capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [str(COMMAND), *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_the_command_is_installed() -> None:
@@ -35,7 +37,10 @@ def test_help(args: tuple[str, ...]) -> None:
 
 def test_python_dash_m_is_the_same_command() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "brickwork", "--version"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "brickwork", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.stdout.strip() == f"brickwork {brickwork.__version__}"
 

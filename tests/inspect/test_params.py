@@ -31,7 +31,9 @@ def test_trainable_only() -> None:
 
 
 def test_lazy_parameters_give_a_clear_error() -> None:
-    with pytest.raises(ConfigError, match="lazy parameters that are not initialised yet; run one forward pass"):
+    with pytest.raises(
+        ConfigError, match="lazy parameters that are not initialised yet; run one forward pass"
+    ):
         count_params(nn.Sequential(nn.LazyLinear(4)))
 
 

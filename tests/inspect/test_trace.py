@@ -47,7 +47,9 @@ def test_only_the_named_modules(model: CNNClassifier) -> None:
 
 
 def test_unknown_name_suggests(model: CNNClassifier) -> None:
-    with pytest.raises(ConfigError, match="unknown submodule 'decoder.lats'; did you mean 'decoder.last'"):
+    with pytest.raises(
+        ConfigError, match=r"unknown submodule 'decoder\.lats'; did you mean 'decoder\.last'"
+    ):
         trace(model, torch.randn(2, 1, 6, 6), names=["decoder.lats"])
     assert _hook_count(model) == 0
 

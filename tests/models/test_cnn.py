@@ -120,10 +120,22 @@ def test_encoder_defaults_to_kernel_3_padding_1_and_takes_conv_arguments() -> No
         ({"enc_sizes": []}, ConfigError, r"enc_sizes needs at least 1 size, got \[\]"),
         ({"enc_sizes": [32, 0]}, ConfigError, r"enc_sizes\[1\] must be a positive integer, got 0"),
         ({"enc_sizes": [-32]}, ConfigError, r"enc_sizes\[0\] must be a positive integer, got -32"),
-        ({"enc_sizes": [32.0, 64]}, ConfigError, r"enc_sizes\[0\] must be a positive integer, got 32.0"),
-        ({"enc_sizes": ["32"]}, ConfigError, r"enc_sizes\[0\] must be a positive integer, got '32'"),
+        (
+            {"enc_sizes": [32.0, 64]},
+            ConfigError,
+            r"enc_sizes\[0\] must be a positive integer, got 32.0",
+        ),
+        (
+            {"enc_sizes": ["32"]},
+            ConfigError,
+            r"enc_sizes\[0\] must be a positive integer, got '32'",
+        ),
         ({"enc_sizes": 32}, ConfigError, "enc_sizes must be a list of positive integers, got 32"),
-        ({"dec_sizes": [1024, -512]}, ConfigError, r"dec_sizes\[1\] must be a positive integer, got -512"),
+        (
+            {"dec_sizes": [1024, -512]},
+            ConfigError,
+            r"dec_sizes\[1\] must be a positive integer, got -512",
+        ),
         ({"dec_sizes": [1024.5]}, ConfigError, r"dec_sizes\[0\] must be a positive integer"),
         ({"n_classes": 0}, ConfigError, "n_classes must be a positive integer, got 0"),
         ({"n_classes": 2.5}, ConfigError, "n_classes must be a positive integer, got 2.5"),
@@ -137,8 +149,8 @@ def test_encoder_defaults_to_kernel_3_padding_1_and_takes_conv_arguments() -> No
         (
             {"input_shape": (4, 4), "pool": "max", "enc_sizes": [8, 16, 32]},
             ShapeError,
-            r"input_shape \(4, 4\) is too small for CNNClassifier: its 3 conv blocks each pool by 2, "
-            "so H and W must be at least 8",
+            r"input_shape \(4, 4\) is too small for CNNClassifier: its 3 conv blocks each pool "
+            "by 2, so H and W must be at least 8",
         ),
         ({"bogus": 1}, TypeError, "bogus"),
     ],
@@ -151,7 +163,10 @@ def test_bad_arguments(kwargs: dict[str, object], error: type[Exception], messag
 @pytest.mark.parametrize(
     ("shape", "message"),
     [
-        ((2, 3, 28, 28), r"expects input \(B, in_c=1, H, W\), got \(2, 3, 28, 28\): 3 channels but in_c=1"),
+        (
+            (2, 3, 28, 28),
+            r"expects input \(B, in_c=1, H, W\), got \(2, 3, 28, 28\): 3 channels but in_c=1",
+        ),
         ((2, 28, 28), r"expects input \(B, in_c=1, H, W\), got \(2, 28, 28\)$"),
         (
             (2, 1, 32, 32),

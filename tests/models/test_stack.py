@@ -15,7 +15,9 @@ def test_layers_live_in_a_module_list() -> None:
     assert len(model.layers) == 3
     assert isinstance(model.layers[0][1], nn.GELU)
     assert isinstance(model.layers[-1], nn.Linear)  # no activation after the last layer
-    assert sum(p.numel() for p in model.parameters()) == 784 * 256 + 256 + 256 * 64 + 64 + 64 * 10 + 10
+    assert (
+        sum(p.numel() for p in model.parameters()) == 784 * 256 + 256 + 256 * 64 + 64 + 64 * 10 + 10
+    )
 
 
 def test_return_trace_gives_each_layers_output() -> None:
