@@ -4,18 +4,20 @@ Sizes are inferred, mistakes are caught early, and every model brickwork returns
 ``nn.Module``.
 """
 
-from brickwork.blocks import conv_block, dec_block, linear_block
+from brickwork.blocks import Residual, conv_block, dec_block, linear_block
 from brickwork.errors import (
     ArgumentError,
     BrickworkError,
     ConfigError,
     DeviceError,
     ShapeError,
+    SpecError,
 )
 from brickwork.inspect import count_params, device_of, trace, tree
 from brickwork.layers import ACTIVATIONS, NORMS, make_act, make_norm
 from brickwork.models import CNNClassifier, Decoder, Encoder, LayerStack
-from brickwork.registry import BRICKS, MODELS, Registry
+from brickwork.registry import BRICKS, MODELS, Registry, SizeRule
+from brickwork.spec import build, load_spec, save_spec, to_spec
 
 __version__ = "0.1.0"
 
@@ -33,15 +35,22 @@ __all__ = [
     "Encoder",
     "LayerStack",
     "Registry",
+    "Residual",
     "ShapeError",
+    "SizeRule",
+    "SpecError",
     "__version__",
+    "build",
     "conv_block",
     "count_params",
     "dec_block",
     "device_of",
     "linear_block",
+    "load_spec",
     "make_act",
     "make_norm",
+    "save_spec",
+    "to_spec",
     "trace",
     "tree",
 ]

@@ -11,7 +11,7 @@ import difflib
 import inspect
 import operator
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 
 class BrickworkError(Exception):
@@ -36,6 +36,10 @@ class ShapeError(BrickworkError, ValueError):
     """A tensor or input shape that does not fit the model."""
 
 
+class SpecError(BrickworkError, ValueError):
+    """A model spec that cannot be built; the message starts with the spec path (``model[3]``)."""
+
+
 class DeviceError(BrickworkError, ValueError):
     """A model whose parameters and buffers are spread over several devices."""
 
@@ -54,19 +58,47 @@ def unknown_name_message(what: str, name: str, choices: Iterable[str]) -> str:
     return f"unknown {what} {name!r}{suggestion} valid: {', '.join(choices) or '(none)'}"
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+KWARGS_OF = "__brickwork_kwargs_of__"
+
+
+def passes_kwargs_to(target: Callable[..., Any], *, skip: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Declare that ``fn(**kwargs)`` hands its ``kwargs`` to ``target``, so they can be checked.
+
+    ``skip`` names the target's arguments that ``fn`` sets itself (``in_channels``).
+    """
+
+    def mark(fn: F) -> F:
+        setattr(fn, KWARGS_OF, (target, skip))
+        return fn
+
+    return mark
+
+
 def accepted_kwargs(fn: Callable[..., Any]) -> list[str] | None:
-    """Names of the keyword arguments ``fn`` accepts, or ``None`` when it takes ``**kwargs``."""
+    """Names of the keyword arguments ``fn`` accepts, or ``None`` when that cannot be known.
+
+    A function that takes ``**kwargs`` is known only when marked with :func:`passes_kwargs_to`.
+    """
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):  # builtins without a signature: cannot check
         return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return [
+    own = [
         p.name
         for p in params
         if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     ]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        forwarded = getattr(fn, KWARGS_OF, None)
+        if forwarded is None:
+            return None
+        target, skip = forwarded
+        theirs = accepted_kwargs(target)
+        if theirs is None:
+            return None
+        return own + [name for name in theirs if name not in skip and name not in own]
+    return own
 
 
 def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any], where: str) -> None:

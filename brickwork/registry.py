@@ -12,6 +12,7 @@ Names are normalised before lookup: lowercase, with ``_`` and ``-`` removed, so 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 
 from brickwork.errors import ArgumentError, ConfigError, check_kwargs, closest
@@ -55,6 +56,31 @@ def parse_component_spec(spec: object, what: str = "component") -> tuple[str, di
     return name, dict(kwargs)
 
 
+@dataclass(frozen=True)
+class SizeRule:
+    """How a registered brick or family takes its sizes from the shape of its input.
+
+    The spec builder (:func:`brickwork.build`) reads it to fill in the arguments a user never
+    types. Shapes are per sample, without the batch dimension: ``(C, H, W)`` for images.
+
+    Attributes:
+        in_arg: argument that receives the incoming size (``"in_features"``), or ``None``.
+        in_dim: which dimension of the per-sample shape that size is: 0 for channels, -1 for
+            the last (features).
+        out_arg: argument that a spec's ``out:`` stands for (``"out_features"``), or ``None``.
+        ranks: per-sample ranks the entry accepts (``(3,)`` for ``(C, H, W)``); ``None``: any.
+        shape_arg: argument that receives the spatial shape ``input[1:]`` (families), or ``None``.
+        int_input: the entry takes integer ids (``embedding``), not floats.
+    """
+
+    in_arg: str | None = None
+    in_dim: int = 0
+    out_arg: str | None = None
+    ranks: tuple[int, ...] | None = None
+    shape_arg: str | None = None
+    int_input: bool = False
+
+
 class Registry(Generic[T]):
     """A mapping from normalised names (and aliases) to factories of one kind.
 
@@ -72,25 +98,41 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, T] = {}  # canonical name → factory
         self._keys: dict[str, str] = {}  # normalised name or alias → canonical name
-
-    @overload
-    def register(self, name: str, factory: T, *, aliases: tuple[str, ...] = ()) -> T: ...
+        self._sizes: dict[str, SizeRule] = {}  # canonical name → how it takes its input size
 
     @overload
     def register(
-        self, name: str, factory: None = None, *, aliases: tuple[str, ...] = ()
+        self, name: str, factory: T, *, aliases: tuple[str, ...] = (), sizes: SizeRule | None = None
+    ) -> T: ...
+
+    @overload
+    def register(
+        self,
+        name: str,
+        factory: None = None,
+        *,
+        aliases: tuple[str, ...] = (),
+        sizes: SizeRule | None = None,
     ) -> Callable[[T], T]: ...
 
     def register(
-        self, name: str, factory: T | None = None, *, aliases: tuple[str, ...] = ()
+        self,
+        name: str,
+        factory: T | None = None,
+        *,
+        aliases: tuple[str, ...] = (),
+        sizes: SizeRule | None = None,
     ) -> T | Callable[[T], T]:
         """Register ``factory`` under ``name`` and ``aliases``; usable as a decorator.
+
+        ``sizes`` tells the spec builder which argument takes the incoming size (see
+        :class:`SizeRule`); without it, the entry takes no size from its input.
 
         Raises:
             ConfigError: ``name`` or an alias is already taken in this registry.
         """
         if factory is None:
-            return lambda f: self.register(name, f, aliases=aliases)
+            return lambda f: self.register(name, f, aliases=aliases, sizes=sizes)
         keys = dict.fromkeys(normalize_name(n) for n in (name, *aliases))  # ordered, deduplicated
         for key in keys:
             if key in self._keys:
@@ -99,6 +141,7 @@ class Registry(Generic[T]):
                     f"(for {self._keys[key]!r}); pick another name"
                 )
         self._entries[name] = factory
+        self._sizes[name] = sizes or SizeRule()
         for key in keys:
             self._keys[key] = name
         return factory
@@ -148,6 +191,10 @@ class Registry(Generic[T]):
             )
         check_kwargs(factory, kwargs, f"{self.kind} {canonical!r}")
         return factory(*args, **kwargs, **extra)
+
+    def size_rule(self, name: str) -> SizeRule:
+        """How the entry ``name`` takes its size from its input (see :class:`SizeRule`)."""
+        return self._sizes[self.canonical(name)]
 
     def names(self) -> list[str]:
         """The registered names, sorted (aliases not included)."""

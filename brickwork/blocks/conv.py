@@ -6,12 +6,13 @@ from typing import Any
 
 from torch import nn
 
-from brickwork.errors import ArgumentError, check_kwargs, positive_int
+from brickwork.errors import ArgumentError, check_kwargs, passes_kwargs_to, positive_int
 from brickwork.layers import make_act, make_norm
-from brickwork.registry import BRICKS
+from brickwork.registry import BRICKS, SizeRule
 
 
-@BRICKS.register("conv_block")
+@BRICKS.register("conv_block", sizes=SizeRule("in_f", 0, "out_f", ranks=(3,)))
+@passes_kwargs_to(nn.Conv2d, skip=("in_channels", "out_channels"))
 def conv_block(
     in_f: int,
     out_f: int,

@@ -6,12 +6,13 @@ from typing import Any
 
 from torch import nn
 
-from brickwork.errors import check_kwargs, positive_int
+from brickwork.errors import check_kwargs, passes_kwargs_to, positive_int
 from brickwork.layers import make_act
-from brickwork.registry import BRICKS
+from brickwork.registry import BRICKS, SizeRule
 
 
-@BRICKS.register("dec_block", aliases=("linear_block",))
+@BRICKS.register("dec_block", aliases=("linear_block",), sizes=SizeRule("in_f", -1, "out_f"))
+@passes_kwargs_to(nn.Linear, skip=("in_features", "out_features"))
 def dec_block(in_f: int, out_f: int, activation: Any = "sigmoid", **kwargs: Any) -> nn.Sequential:
     """``Linear(in_f, out_f, **kwargs)`` → activation, as an ``nn.Sequential``.
 

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from brickwork.blocks import conv_block, dec_block
-from brickwork.errors import ConfigError, ShapeError, positive_int, size_list
-from brickwork.registry import MODELS, Registry
+from brickwork.errors import ConfigError, ShapeError, passes_kwargs_to, positive_int, size_list
+from brickwork.registry import MODELS, Registry, SizeRule
 from brickwork.shapes import probe_output_shape
 
 POOLS: Registry[Any] = Registry("pool")
@@ -177,6 +177,22 @@ class CNNClassifier(nn.Module):
             self.encoder, (self.in_c, *self.input_shape), "CNNClassifier encoder"
         )
         self.decoder = Decoder([math.prod(enc_out), *dec], self.n_classes, dec_activation)
+        self._arguments = {
+            "enc_sizes": enc,
+            "dec_sizes": dec,
+            "n_classes": self.n_classes,
+            "activation": activation,
+            "pool": pool,
+            "dec_activation": dec_activation,
+            "norm": norm,
+        }
+
+    def brickwork_spec(self) -> dict[str, Any]:
+        """This model as a spec: the ``cnn_classifier`` family with its arguments."""
+        return {
+            "input": [self.in_c, *self.input_shape],
+            "model": {"cnn_classifier": dict(self._arguments)},
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_c:
@@ -195,7 +211,8 @@ class CNNClassifier(nn.Module):
         return self.decoder(features)  # type: ignore[no-any-return]
 
 
-@MODELS.register("cnn_classifier")
+@MODELS.register("cnn_classifier", sizes=SizeRule("in_c", 0, ranks=(3,), shape_arg="input_shape"))
+@passes_kwargs_to(CNNClassifier)
 def cnn_classifier(
     in_c: int = 1,
     enc_sizes: Sequence[int] = (32, 64),
