@@ -71,6 +71,8 @@ class SizeRule:
         ranks: per-sample ranks the entry accepts (``(3,)`` for ``(C, H, W)``); ``None``: any.
         shape_arg: argument that receives the spatial shape ``input[1:]`` (families), or ``None``.
         int_input: the entry takes integer ids (``embedding``), not floats.
+        any_dtype: the entry passes any dtype through (``flatten``, ``identity``); entries
+            without it or ``int_input`` take floating-point input.
     """
 
     in_arg: str | None = None
@@ -79,6 +81,7 @@ class SizeRule:
     ranks: tuple[int, ...] | None = None
     shape_arg: str | None = None
     int_input: bool = False
+    any_dtype: bool = False
 
 
 class Registry(Generic[T]):

@@ -343,6 +343,12 @@ class _Builder:
     def residual(
         self, value: object, path: str, flow: _Flow
     ) -> tuple[nn.Module, dict[str, Any], _Flow]:
+        if not flow.dtype.is_floating_point:
+            raise SpecError(
+                f"{path}.residual: adds its input to its output, so it takes floating-point "
+                f"values, but receives {_dtype_name(flow.dtype)} ids of shape {flow.shape}",
+                hint="put an embedding before it",
+            )
         body, items, out = self.sequence(value, f"{path}.residual", flow)
         with self._device():
             module = Residual(body, _projection(flow.shape, out.shape, f"{path}.residual"))
@@ -410,6 +416,12 @@ class _Builder:
                 f"{where}: takes integer token ids but receives {_dtype_name(flow.dtype)} "
                 f"values of shape {flow.shape}",
                 hint="put it first and set `input_dtype: long` in the spec",
+            )
+        if not (rule.int_input or rule.any_dtype or flow.dtype.is_floating_point):
+            raise SpecError(
+                f"{where}: takes floating-point values but receives {_dtype_name(flow.dtype)} "
+                f"ids of shape {flow.shape}",
+                hint="turn ids into vectors first with an embedding",
             )
         if rule.ranks is not None and len(flow.shape) not in rule.ranks:
             flat = len(flow.shape) == 1
@@ -511,7 +523,13 @@ def _check_arguments(factory: Any, rule: SizeRule, kwargs: dict[str, Any], where
                 for v in valid
                 if v not in (rule.in_arg, rule.shape_arg)
             ]
-            raise SpecError(f"{where}: {unknown_name_message('argument', str(key), shown)}")
+            raise SpecError(
+                f"{where}: {unknown_name_message('argument', str(key), shown)}",
+                hint="name an item beside its brick, not among its arguments: "
+                "`- {conv_block: {out: 32}, name: conv1}`"
+                if key == "name"
+                else None,
+            )
     params = inspect.signature(factory).parameters.values()
     for p in params:
         if (

@@ -16,6 +16,21 @@ BRICK_CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], tuple[int, ...]]] 
         (2, 8, 6, 6),
     ),
     "dec_block": ({"in_f": 12, "out_f": 5}, (2, 12), (2, 5)),
+    "identity": ({}, (2, 3), (2, 3)),
+    "linear": ({"in_features": 6, "out_features": 4}, (2, 6), (2, 4)),
+    "conv1d": ({"in_channels": 3, "out_channels": 4, "kernel_size": 3}, (2, 3, 9), (2, 4, 7)),
+    "conv2d": ({"in_channels": 3, "out_channels": 4, "kernel_size": 3}, (2, 3, 9, 9), (2, 4, 7, 7)),
+    "batchnorm1d": ({"num_features": 3}, (2, 3), (2, 3)),
+    "batchnorm2d": ({"num_features": 3}, (2, 3, 4, 4), (2, 3, 4, 4)),
+    "layernorm": ({"normalized_shape": 5}, (2, 5), (2, 5)),
+    "groupnorm": ({"num_groups": 2, "num_channels": 4}, (2, 4, 3, 3), (2, 4, 3, 3)),
+    "dropout": ({}, (2, 5), (2, 5)),
+    "dropout2d": ({}, (2, 3, 4, 4), (2, 3, 4, 4)),
+    "embedding": ({"num_embeddings": 10, "embedding_dim": 4}, (2, 5), (2, 5, 4)),
+    "flatten": ({}, (2, 3, 4), (2, 12)),
+    "maxpool2d": ({"kernel_size": 2}, (2, 3, 8, 8), (2, 3, 4, 4)),
+    "avgpool2d": ({"kernel_size": 2}, (2, 3, 8, 8), (2, 3, 4, 4)),
+    "adaptiveavgpool2d": ({"output_size": 1}, (2, 3, 8, 8), (2, 3, 1, 1)),
 }
 
 # model name → (small arguments, input shape). Every registered model needs a row.
@@ -33,6 +48,8 @@ def test_every_registered_brick_and_model_has_a_case() -> None:
 
 
 def _assert_trains(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    if x.is_floating_point():
+        x.requires_grad_()  # so that bricks without parameters can run backward too
     out = model(x)
     assert torch.isfinite(out).all()
     out.float().pow(2).mean().backward()
@@ -46,7 +63,10 @@ def _assert_trains(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def test_brick(name: str) -> None:
     kwargs, in_shape, out_shape = BRICK_CASES[name]
     brick = BRICKS.build((name, kwargs))
-    out = _assert_trains(brick, torch.randn(in_shape))
+    int_ids = BRICKS.size_rule(name).int_input
+    out = _assert_trains(
+        brick, torch.randint(0, 10, in_shape) if int_ids else torch.randn(in_shape)
+    )
     assert out.shape == out_shape
 
 

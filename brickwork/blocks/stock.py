@@ -12,7 +12,7 @@ from brickwork.registry import BRICKS, SizeRule
 FEATURES = SizeRule(in_arg="in_features", in_dim=-1, out_arg="out_features")
 
 for _name, _module, _sizes in [
-    ("identity", nn.Identity, SizeRule()),
+    ("identity", nn.Identity, SizeRule(any_dtype=True)),
     ("linear", nn.Linear, FEATURES),
     ("conv1d", nn.Conv1d, SizeRule("in_channels", 0, "out_channels", ranks=(2,))),
     ("conv2d", nn.Conv2d, SizeRule("in_channels", 0, "out_channels", ranks=(3,))),
@@ -23,7 +23,7 @@ for _name, _module, _sizes in [
     ("dropout", nn.Dropout, SizeRule()),
     ("dropout2d", nn.Dropout2d, SizeRule(ranks=(3,))),
     ("embedding", nn.Embedding, SizeRule(out_arg="embedding_dim", int_input=True)),
-    ("flatten", nn.Flatten, SizeRule()),
+    ("flatten", nn.Flatten, SizeRule(any_dtype=True)),
     ("maxpool2d", nn.MaxPool2d, SizeRule(ranks=(3,))),
     ("avgpool2d", nn.AvgPool2d, SizeRule(ranks=(3,))),
     ("adaptiveavgpool2d", nn.AdaptiveAvgPool2d, SizeRule(ranks=(3,))),
