@@ -13,6 +13,8 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from torch import nn
+
 
 class BrickworkError(Exception):
     """Base class of every error brickwork raises on purpose."""
@@ -145,3 +147,10 @@ def size_list(values: object, what: str, min_len: int = 1) -> list[int]:
             f"{what} needs at least {min_len} size{'s' if min_len > 1 else ''}, got {sizes}"
         )
     return sizes
+
+
+def require_module(model: object, where: str) -> nn.Module:
+    """``model`` if it is an ``nn.Module``, else :class:`ArgumentError` naming ``where``."""
+    if not isinstance(model, nn.Module):
+        raise ArgumentError(f"{where} takes an nn.Module, got {type(model).__name__}")
+    return model

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from brickwork.errors import ConfigError
+from brickwork.errors import ConfigError, positive_int
 from brickwork.registry import Registry, parse_component_spec
 
 ACTIVATIONS: Registry[Any] = Registry("activation")
@@ -76,7 +76,7 @@ class ChannelLayerNorm(nn.LayerNorm):
 
 
 def _check_dims(name: str, dims: int) -> int:
-    if dims not in (1, 2, 3):
+    if type(dims) is not int or dims not in (1, 2, 3):
         raise ConfigError(f"norm {name!r}: dims must be 1, 2 or 3, got {dims!r}")
     return dims
 
@@ -101,10 +101,13 @@ def batchnorm(
 def layernorm(
     channels: int, dims: int = 2, eps: float = 1e-5, elementwise_affine: bool = True
 ) -> nn.Module:
-    """``nn.LayerNorm(channels)`` for ``dims=1`` (features last); over channels for images."""
+    """LayerNorm over the channels of ``(B, C, *)`` at each position, for any ``dims``.
+
+    For ``(B, C)`` features that is ``nn.LayerNorm(C)``; for ``(B, C, L)`` or images it is not the
+    last dimension that is normalised (as plain ``nn.LayerNorm(C)`` would) but ``C``.
+    """
     _check_dims("layernorm", dims)
-    cls = nn.LayerNorm if dims == 1 else ChannelLayerNorm
-    return cls(channels, eps=eps, elementwise_affine=elementwise_affine)
+    return ChannelLayerNorm(channels, eps=eps, elementwise_affine=elementwise_affine)
 
 
 @NORMS.register("groupnorm", aliases=("gn",))
@@ -115,7 +118,8 @@ def groupnorm(
     _check_dims("groupnorm", dims)
     if groups is None:
         groups = max(g for g in range(1, min(32, channels) + 1) if channels % g == 0)
-    if not isinstance(groups, int) or groups < 1 or channels % groups:
+    groups = positive_int(groups, "norm 'groupnorm': groups")
+    if channels % groups:
         divisors = [g for g in range(1, channels + 1) if channels % g == 0]
         raise ConfigError(
             f"norm 'groupnorm': {channels} channels cannot be split into groups={groups!r}; "
@@ -162,12 +166,14 @@ def make_norm(spec: Any, channels: int, dims: int = 2) -> nn.Module:
             (no norm). The spec may set ``dims`` itself.
         channels: number of channels (``C`` of ``(B, C, ...)``) or features.
         dims: spatial rank of the input: 1 for ``(B, C)`` or ``(B, C, L)``, 2 for
-            ``(B, C, H, W)``, 3 for volumes. Default 2.
+            ``(B, C, H, W)``, 3 for volumes. Default 2. (``instancenorm`` normalises over
+            positions, so it needs ``(B, C, L)`` or more, not ``(B, C)``.)
 
     Raises:
         ConfigError: unknown name, bad ``dims`` or a group count that does not divide ``channels``.
         ArgumentError: an argument the norm does not take.
     """
+    channels = positive_int(channels, "norm channels")
     if spec is None:
         return nn.Identity()
     name, kwargs = parse_component_spec(spec, "norm")

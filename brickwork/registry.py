@@ -70,6 +70,8 @@ class SizeRule:
         out_arg: argument that a spec's ``out:`` stands for (``"out_features"``), or ``None``.
         ranks: per-sample ranks the entry accepts (``(3,)`` for ``(C, H, W)``); ``None``: any.
         shape_arg: argument that receives the spatial shape ``input[1:]`` (families), or ``None``.
+        dims_arg: argument that receives the spatial rank: 1 for ``(F,)`` or ``(C, L)``, 2 for
+            ``(C, H, W)``, 3 for ``(C, D, H, W)`` (a norm that picks its 1-d/2-d/3-d form).
         int_input: the entry takes integer ids (``embedding``), not floats.
         any_dtype: the entry passes any dtype through (``flatten``, ``identity``); entries
             without it or ``int_input`` take floating-point input.
@@ -80,6 +82,7 @@ class SizeRule:
     out_arg: str | None = None
     ranks: tuple[int, ...] | None = None
     shape_arg: str | None = None
+    dims_arg: str | None = None
     int_input: bool = False
     any_dtype: bool = False
 
@@ -134,8 +137,14 @@ class Registry(Generic[T]):
         Raises:
             ConfigError: ``name`` or an alias is already taken in this registry.
         """
+        if not isinstance(name, str) or not normalize_name(name):
+            raise ConfigError(f"{self.kind} name must be a non-empty string, got {name!r}")
         if factory is None:
             return lambda f: self.register(name, f, aliases=aliases, sizes=sizes)
+        if not callable(factory):
+            raise ConfigError(
+                f"{self.kind} {name!r}: the factory must be callable, got {factory!r}"
+            )
         keys = dict.fromkeys(normalize_name(n) for n in (name, *aliases))  # ordered, deduplicated
         for key in keys:
             if key in self._keys:

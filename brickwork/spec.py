@@ -406,7 +406,9 @@ class _Builder:
         if not isinstance(module, nn.Module):
             raise SpecError(f"{where}: built {type(module).__name__}, not an nn.Module")
         out = self._probe(module, where, flow)
-        first = [a for a in (rule.in_arg, rule.shape_arg, rule.out_arg) if a in kwargs]
+        first = [
+            a for a in (rule.in_arg, rule.shape_arg, rule.dims_arg, rule.out_arg) if a in kwargs
+        ]
         ordered = {a: kwargs[a] for a in first} | kwargs  # inferred and output sizes lead
         return module, {canonical: _jsonable(ordered)}, out
 
@@ -497,6 +499,8 @@ def _fill_sizes(rule: SizeRule, kwargs: dict[str, Any], where: str, flow: _Flow)
         inferred[rule.in_arg] = flow.shape[rule.in_dim]
     if rule.shape_arg is not None:
         inferred[rule.shape_arg] = list(flow.shape[1:])
+    if rule.dims_arg is not None:
+        inferred[rule.dims_arg] = max(1, len(flow.shape) - 1)  # (F,) and (C, L) are both 1-d
     for arg, value in inferred.items():
         if arg in kwargs:
             given = kwargs[arg]
@@ -521,7 +525,7 @@ def _check_arguments(factory: Any, rule: SizeRule, kwargs: dict[str, Any], where
             shown = [
                 ("out" if v == rule.out_arg else v)
                 for v in valid
-                if v not in (rule.in_arg, rule.shape_arg)
+                if v not in (rule.in_arg, rule.shape_arg, rule.dims_arg)
             ]
             raise SpecError(
                 f"{where}: {unknown_name_message('argument', str(key), shown)}",

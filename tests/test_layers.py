@@ -93,7 +93,8 @@ def test_activation_with_unknown_argument() -> None:
         ("batchnorm", 3, nn.BatchNorm3d, (2, 8, 3, 3, 3)),
         ({"batchnorm": {"dims": 1}}, 2, nn.BatchNorm1d, (2, 8)),
         ("BatchNorm2d", 2, nn.BatchNorm2d, (2, 8, 5, 5)),
-        ("layernorm", 1, nn.LayerNorm, (2, 8)),
+        ("layernorm", 1, ChannelLayerNorm, (2, 8)),
+        ("layernorm", 1, ChannelLayerNorm, (2, 8, 7)),
         ("layernorm", 2, ChannelLayerNorm, (2, 8, 5, 5)),
         ("groupnorm", 2, nn.GroupNorm, (2, 8, 5, 5)),
         ({"groupnorm": {"groups": 4}}, 2, nn.GroupNorm, (2, 8, 5, 5)),
@@ -144,3 +145,30 @@ def test_channel_layernorm_normalises_over_channels() -> None:
     norm = ChannelLayerNorm(6)
     expected = nn.functional.layer_norm(x.permute(0, 2, 3, 1), (6,)).permute(0, 3, 1, 2)
     torch.testing.assert_close(norm(x), expected)
+
+
+@pytest.mark.parametrize(
+    ("spec", "channels", "dims", "message"),
+    [
+        ("groupnorm", 0, 2, "norm channels must be a positive integer, got 0"),
+        ("batchnorm", -4, 2, "norm channels must be a positive integer, got -4"),
+        ("batchnorm", 8.0, 2, "norm channels must be a positive integer, got 8.0"),
+        ("batchnorm", 8, 2.0, "dims must be 1, 2 or 3, got 2.0"),
+        ("batchnorm", 8, True, "dims must be 1, 2 or 3, got True"),
+        (
+            {"groupnorm": {"groups": 4.0}},
+            8,
+            2,
+            "norm 'groupnorm': groups must be a positive integer, got 4.0",
+        ),
+    ],
+)
+def test_norm_bad_sizes(spec: object, channels: object, dims: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make_norm(spec, channels, dims=dims)  # type: ignore[arg-type]
+
+
+def test_layernorm_normalises_channels_of_sequences() -> None:
+    x = torch.randn(4, 8, 5)
+    expected = nn.functional.layer_norm(x.transpose(1, 2), (8,)).transpose(1, 2)
+    torch.testing.assert_close(make_norm("layernorm", 8, dims=1)(x), expected)

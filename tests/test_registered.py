@@ -20,6 +20,7 @@ BRICK_CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], tuple[int, ...]]] 
     "linear": ({"in_features": 6, "out_features": 4}, (2, 6), (2, 4)),
     "conv1d": ({"in_channels": 3, "out_channels": 4, "kernel_size": 3}, (2, 3, 9), (2, 4, 7)),
     "conv2d": ({"in_channels": 3, "out_channels": 4, "kernel_size": 3}, (2, 3, 9, 9), (2, 4, 7, 7)),
+    "batchnorm": ({"channels": 3, "dims": 1}, (2, 3), (2, 3)),
     "batchnorm1d": ({"num_features": 3}, (2, 3), (2, 3)),
     "batchnorm2d": ({"num_features": 3}, (2, 3, 4, 4), (2, 3, 4, 4)),
     "layernorm": ({"normalized_shape": 5}, (2, 5), (2, 5)),

@@ -153,3 +153,17 @@ def test_global_registries_hold_the_guide_bricks_and_family() -> None:
     assert {"conv_block", "dec_block"} <= set(BRICKS.names())
     assert BRICKS.canonical("linear_block") == "dec_block"
     assert "cnn_classifier" in MODELS
+
+
+@pytest.mark.parametrize(
+    ("name", "factory", "message"),
+    [
+        ("", nn.ReLU, "name must be a non-empty string"),
+        (3, nn.ReLU, "name must be a non-empty string"),
+        ("bad", 3, "the factory must be callable"),
+    ],
+)
+def test_register_refuses_bad_entries(name: object, factory: object, message: str) -> None:
+    reg: Registry[object] = Registry("activation")
+    with pytest.raises(ConfigError, match=message):
+        reg.register(name, factory)  # type: ignore[arg-type]

@@ -36,7 +36,8 @@ def test_the_guides_classifier_as_a_brick_list() -> None:
 def test_the_guides_classifier_as_a_family() -> None:
     model = build(GUIDE_FAMILY)
     assert isinstance(model, CNNClassifier)
-    assert model.in_c == 1 and model.input_shape == (28, 28)
+    assert model.in_c == 1
+    assert model.input_shape == (28, 28)
     assert count_params(model) == 51_930_186
 
 
@@ -58,6 +59,9 @@ STOCK_CASES: list[tuple[list[Any], list[int], tuple[int, ...]]] = [
         [3, 28, 28],
         (8, 14, 14),
     ),
+    (["batchnorm"], [6], (6,)),
+    (["batchnorm"], [6, 9], (6, 9)),
+    (["batchnorm"], [6, 4, 4], (6, 4, 4)),
     (["batchnorm1d"], [6], (6,)),
     (["batchnorm1d"], [6, 9], (6, 9)),
     (["batchnorm2d"], [6, 4, 4], (6, 4, 4)),
@@ -203,7 +207,7 @@ def test_names_make_readable_module_paths() -> None:
     model = build(spec)
     names = {name for name, _ in model.named_modules()}
     assert {"encoder", "encoder.conv1", "encoder.conv2.0", "flat", "head"} <= names
-    assert list(model.state_dict())[0] == "encoder.conv1.0.weight"
+    assert next(iter(model.state_dict())) == "encoder.conv1.0.weight"
 
 
 GROUNDTRIP_SPECS: list[Any] = [
@@ -489,3 +493,22 @@ def test_malformed_files_give_line_and_column(tmp_path: Path) -> None:
 def test_spec_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="unknown brick"):
         build({"input": [4], "model": ["nope"]})
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "cls"),
+    [
+        ([6], nn.BatchNorm1d),
+        ([6, 9], nn.BatchNorm1d),
+        ([6, 4, 4], nn.BatchNorm2d),
+        ([6, 2, 3, 4], nn.BatchNorm3d),
+    ],
+)
+def test_batchnorm_picks_its_form_from_the_incoming_rank(
+    input_shape: list[int], cls: type[nn.Module]
+) -> None:
+    model = build({"input": input_shape, "model": ["batchnorm"]})
+    assert type(model[0]) is cls
+    assert to_spec(model)["model"][0] == {
+        "batchnorm": {"channels": 6, "dims": len(input_shape) - 1 or 1}
+    }

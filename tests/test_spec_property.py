@@ -92,10 +92,7 @@ def test_a_spec_builds_to_its_inferred_shape_or_raises_spec_error(
     except SpecError:
         return
     predicted = to_spec(model)["output"]
-    if dtype == "long":
-        x = torch.randint(0, VOCAB, (3, *shape))
-    else:
-        x = torch.randn(3, *shape)
+    x = torch.randint(0, VOCAB, (3, *shape)) if dtype == "long" else torch.randn(3, *shape)
     with torch.no_grad():
         out = model(x)
     assert list(out.shape) == [3, *predicted]

@@ -1,12 +1,14 @@
 """PyTorch's own modules as bricks, with the argument that takes the incoming size named.
 
-In a spec, ``- linear: {out: 10}`` is ``nn.Linear(in_features=<inferred>, out_features=10)``.
+In a spec, ``- linear: {out: 10}`` is ``nn.Linear(in_features=<inferred>, out_features=10)``,
+and ``- batchnorm`` is ``BatchNorm1d``, ``2d`` or ``3d`` as the incoming rank asks.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
+from brickwork.layers import batchnorm
 from brickwork.registry import BRICKS, SizeRule
 
 FEATURES = SizeRule(in_arg="in_features", in_dim=-1, out_arg="out_features")
@@ -16,6 +18,7 @@ for _name, _module, _sizes in [
     ("linear", nn.Linear, FEATURES),
     ("conv1d", nn.Conv1d, SizeRule("in_channels", 0, "out_channels", ranks=(2,))),
     ("conv2d", nn.Conv2d, SizeRule("in_channels", 0, "out_channels", ranks=(3,))),
+    ("batchnorm", batchnorm, SizeRule("channels", 0, ranks=(1, 2, 3, 4), dims_arg="dims")),
     ("batchnorm1d", nn.BatchNorm1d, SizeRule("num_features", 0, ranks=(1, 2))),
     ("batchnorm2d", nn.BatchNorm2d, SizeRule("num_features", 0, ranks=(3,))),
     ("layernorm", nn.LayerNorm, SizeRule("normalized_shape", -1)),

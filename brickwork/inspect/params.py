@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.parameter import UninitializedParameter
 
-from brickwork.errors import ConfigError, DeviceError
+from brickwork.errors import ConfigError, DeviceError, require_module
 
 
 def _numel(params: Iterable[nn.Parameter], where: str) -> int:
@@ -34,6 +34,7 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     Raises:
         ConfigError: the model has uninitialised lazy parameters.
     """
+    require_module(model, "count_params")
     params = model.parameters()  # yields each Parameter object once, however often it is shared
     if trainable_only:
         params = (p for p in params if p.requires_grad)
@@ -51,6 +52,7 @@ def device_of(model: nn.Module) -> torch.device | None:
         DeviceError: tensors on more than one device; the message names, for each device, the
             largest modules whose tensors are all on it.
     """
+    require_module(model, "device_of")
     devices: dict[str, set[torch.device]] = {}  # module path → devices of its subtree
 
     def collect(module: nn.Module, path: str) -> set[torch.device]:
@@ -90,6 +92,7 @@ def tree(model: nn.Module) -> str:
     Each line is one module: its attribute name and type, the parameters it holds itself, and
     those of its whole subtree (shared parameters counted once). Lazy parameters show as ``?``.
     """
+    require_module(model, "tree")
     rows: list[tuple[str, str, str]] = []
 
     def count(params: Iterable[nn.Parameter]) -> str:

@@ -198,16 +198,18 @@ class CNNClassifier(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.in_c:
             raise ShapeError(
                 f"CNNClassifier expects input (B, in_c={self.in_c}, H, W), got {tuple(x.shape)}"
-                + (f": {x.shape[1]} channels but in_c={self.in_c}" if x.dim() == 4 else "")
+                + (f": {x.shape[1]} channels but in_c={self.in_c}" if x.dim() == 4 else ""),
+                hint="images stored (B, H, W, C) need x.permute(0, 3, 1, 2)"
+                if x.dim() == 4 and x.shape[-1] == self.in_c
+                else None,
+            )
+        if x.shape[2:] != self.input_shape:
+            raise ShapeError(
+                f"CNNClassifier was built for input_shape={self.input_shape} (its decoder takes "
+                f"{self.decoder.in_features} features), but got H, W = {tuple(x.shape[2:])}; "
+                f"build it with input_shape={tuple(x.shape[2:])}"
             )
         features = self.encoder(x).flatten(1)  # (B, C * H' * W')
-        if features.shape[1] != self.decoder.in_features:
-            raise ShapeError(
-                f"CNNClassifier was built for input_shape={self.input_shape} "
-                f"({self.decoder.in_features} features after the encoder), but input of spatial "
-                f"size {tuple(x.shape[2:])} gives {features.shape[1]}; build it with "
-                f"input_shape={tuple(x.shape[2:])}"
-            )
         return self.decoder(features)  # type: ignore[no-any-return]
 
 

@@ -85,3 +85,11 @@ def test_tree_counts_shared_parameters_once_and_marks_lazy_ones() -> None:
     assert tree(Tied()).splitlines()[1].split() == ["Tied", "0", "800"]
     lazy = tree(nn.Sequential(nn.LazyLinear(4))).splitlines()
     assert lazy[2].split()[-2:] == ["?", "?"]
+
+
+@pytest.mark.parametrize(
+    ("function", "name"), [(count_params, "count_params"), (device_of, "device_of"), (tree, "tree")]
+)
+def test_inspection_takes_only_modules(function: object, name: str) -> None:
+    with pytest.raises(TypeError, match=f"{name} takes an nn.Module, got list"):
+        function([1, 2])  # type: ignore[operator]

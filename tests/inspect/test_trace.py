@@ -19,15 +19,15 @@ def test_every_submodule_in_call_order(model: CNNClassifier) -> None:
     outputs = trace(model, torch.randn(2, 1, 6, 6))
     names = list(outputs)
     assert set(names) == {name for name, _ in model.named_modules() if name}
-    # modules return before the containers that called them
-    assert names[:4] == [
+    # a container is called before the modules it calls
+    assert names[:5] == [
+        "encoder",
+        "encoder.conv_blocks",
+        "encoder.conv_blocks.0",
         "encoder.conv_blocks.0.0",
         "encoder.conv_blocks.0.1",
-        "encoder.conv_blocks.0.2",
-        "encoder.conv_blocks.0",
     ]
-    assert names[-2:] == ["decoder.last", "decoder"]
-    assert names.index("encoder") < names.index("decoder.dec_blocks.0.0")
+    assert names[-2:] == ["decoder.dec_blocks.0.1", "decoder.last"]
     assert outputs["encoder"].shape == (2, 8, 6, 6)
     assert outputs["decoder.dec_blocks.0.0"].shape == (2, 16)
     assert outputs["decoder"].shape == (2, 3)
@@ -44,6 +44,22 @@ def test_outputs_are_the_real_intermediate_values(model: CNNClassifier) -> None:
 def test_only_the_named_modules(model: CNNClassifier) -> None:
     outputs = trace(model, torch.randn(2, 1, 6, 6), names=["decoder.last", "encoder"])
     assert list(outputs) == ["encoder", "decoder.last"]
+    assert list(trace(model, torch.randn(2, 1, 6, 6), names="encoder")) == ["encoder"]
+    assert trace(model, torch.randn(2, 1, 6, 6), names=[""])[""].shape == (2, 3)
+
+
+def test_trace_leaves_batchnorm_statistics_as_they_were(model: CNNClassifier) -> None:
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trace(model, torch.randn(4, 1, 6, 6))
+    trace(model, torch.randn(4, 1, 6, 6))
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert model.training
+
+
+def test_trace_takes_only_modules() -> None:
+    with pytest.raises(TypeError, match=r"trace takes an nn\.Module, got list"):
+        trace([1, 2], torch.randn(1))  # type: ignore[arg-type]
 
 
 def test_unknown_name_suggests(model: CNNClassifier) -> None:

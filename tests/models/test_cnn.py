@@ -170,9 +170,11 @@ def test_bad_arguments(kwargs: dict[str, object], error: type[Exception], messag
         ((2, 28, 28), r"expects input \(B, in_c=1, H, W\), got \(2, 28, 28\)$"),
         (
             (2, 1, 32, 32),
-            r"built for input_shape=\(28, 28\) \(50176 features after the encoder\), but input of "
-            r"spatial size \(32, 32\) gives 65536; build it with input_shape=\(32, 32\)",
+            r"built for input_shape=\(28, 28\) \(its decoder takes 50176 features\), but got "
+            r"H, W = \(32, 32\); build it with input_shape=\(32, 32\)",
         ),
+        # same number of features after flattening, still the wrong size
+        ((2, 1, 14, 56), r"but got H, W = \(14, 56\); build it with input_shape=\(14, 56\)"),
     ],
 )
 def test_wrong_input_at_forward_time(shape: tuple[int, ...], message: str) -> None:
@@ -184,3 +186,16 @@ def test_wrong_input_at_forward_time(shape: tuple[int, ...], message: str) -> No
 def test_unknown_conv_argument_on_encoder() -> None:
     with pytest.raises(ArgumentError, match="did you mean 'kernel_size'"):
         Encoder([1, 8], kernal_size=5)
+
+
+def test_channels_last_input_gets_a_permute_hint() -> None:
+    model = CNNClassifier(3, [8], [], 2, input_shape=(8, 8))
+    with pytest.raises(ShapeError) as info:
+        model(torch.randn(2, 8, 8, 3))
+    assert info.value.hint == "images stored (B, H, W, C) need x.permute(0, 3, 1, 2)"
+
+
+def test_pooled_input_that_floors_to_the_same_size_is_still_refused() -> None:
+    model = CNNClassifier(3, [8, 16], [32], 10, input_shape=(32, 32), pool="max")
+    with pytest.raises(ShapeError, match="input_shape=\\(35, 34\\)"):
+        model(torch.randn(2, 3, 35, 34))
