@@ -7,13 +7,117 @@ known), without a traceback unless ``--debug`` is given.
 from __future__ import annotations
 
 import argparse
+import inspect
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import brickwork
-from brickwork.errors import BrickworkError
+from brickwork.errors import REQUIRED, BrickworkError, ConfigError, arguments_of, closest
+from brickwork.inspect import count_params, tree
+from brickwork.layers import ACTIVATIONS, NORMS
+from brickwork.registry import BRICKS, MODELS, Registry, normalize_name
+from brickwork.spec import CONTAINERS, build, describe_ranks, save_spec, to_spec
 
 EXIT_BAD_INPUT = 2
+KINDS: dict[str, Registry[Any]] = {
+    "bricks": BRICKS,
+    "families": MODELS,
+    "activations": ACTIVATIONS,
+    "norms": NORMS,
+}
+SINGULAR = {"bricks": "brick", "families": "family", "activations": "activation", "norms": "norm"}
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"1,28,28"`` → ``(1, 28, 28)``; an argparse type."""
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(size < 1 for size in shape):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers such as 1,28,28, got {text!r}"
+        )
+    return shape
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    model = build(args.spec, input_shape=args.input_shape, device="meta")  # no memory needed
+    spec = to_spec(model)
+    print(tree(model))
+    print(
+        f"\ninput {tuple(spec['input'])} -> output {tuple(spec['output'])}, "
+        f"{count_params(model):,} parameters"
+    )
+    if args.out:
+        save_spec(spec, args.out)
+        print(f"normalised spec written to {args.out}")
+    return 0
+
+
+def _summary_line(factory: Callable[..., Any]) -> str:
+    """The first line of a docstring, without reStructuredText markup."""
+    doc = (inspect.getdoc(factory) or "").strip()
+    line = doc.splitlines()[0] if doc else ""
+    line = re.sub(r":\w+:`~?([^`]+)`", r"\1", line)  # :class:`CNNClassifier` → CNNClassifier
+    return line.replace("``", "")
+
+
+def cmd_bricks(args: argparse.Namespace) -> int:
+    if args.name is None:
+        for kind, registry in KINDS.items():
+            print(f"{kind}:")
+            for name in registry.names():
+                aliases = registry.aliases(name)
+                label = name + (f" ({', '.join(aliases)})" if aliases else "")
+                print(f"  {label:<28} {_summary_line(registry.get(name))[:70]}")
+        print(f"containers:\n  {', '.join(CONTAINERS)}  (see README: residual, repeat, sequential)")
+        return 0
+    for kind, registry in KINDS.items():
+        if args.name in registry:
+            _describe(kind, registry, registry.canonical(args.name))
+            return 0
+    every = {normalize_name(n): n for registry in KINDS.values() for n in registry.names()}
+    match = closest(normalize_name(args.name), every)
+    suggestion = f"; did you mean {every[match]!r}?" if match else ""
+    raise ConfigError(
+        f"unknown brick, family, activation or norm {args.name!r}{suggestion}",
+        hint="`brickwork bricks` lists them all",
+    )
+
+
+def _describe(kind: str, registry: Registry[Any], name: str) -> None:
+    factory = registry.get(name)
+    rule = registry.size_rule(name)
+    aliases = registry.aliases(name)
+    print(f"{name} ({SINGULAR[kind]})" + (f", also: {', '.join(aliases)}" if aliases else ""))
+    if _summary_line(factory):
+        print(f"  {_summary_line(factory)}")
+    inferred = {
+        rule.in_arg: "inferred: the incoming "
+        + ("channels (dimension 0)" if rule.in_dim == 0 else "last dimension"),
+        rule.shape_arg: "inferred: the incoming spatial shape",
+        rule.dims_arg: "inferred: 1-d, 2-d or 3-d from the incoming rank",
+    }
+    if rule.ranks:
+        print(f"  takes per-sample input {describe_ranks(rule.ranks)}")
+    if rule.int_input:
+        print("  takes integer ids (set input_dtype: long)")
+    arguments = arguments_of(factory)
+    if arguments is None:
+        print("  arguments: any")
+        return
+    print("  arguments:")
+    for arg, default in arguments:
+        if arg in inferred:
+            note = inferred[arg]
+        elif arg == rule.out_arg:
+            note = "required; `out:` in a spec" if default is REQUIRED else f"{default!r} (`out:`)"
+        else:
+            note = "required" if default is REQUIRED else repr(default)
+        print(f"    {arg:<22} {note}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +127,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"brickwork {brickwork.__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+
+    p = commands.add_parser(
+        "build",
+        help="build a model from a spec and show its tree and output shape",
+        description="Build a model from a YAML/JSON spec on the meta device (no memory), print "
+        "its module tree with parameter counts and its inferred output shape.",
+    )
+    p.add_argument("spec", help="spec file (.yaml, .yml or .json)")
+    p.add_argument(
+        "--input-shape",
+        type=parse_shape,
+        help="per-sample input shape, e.g. 1,28,28 (overrides the spec)",
+    )
+    p.add_argument("--out", help="write the normalised spec (every size written out) here")
+    p.set_defaults(run=cmd_build)
+
+    p = commands.add_parser(
+        "bricks",
+        help="list bricks, families, activations and norms, or describe one",
+        description="Without NAME, list everything a spec can name. With NAME, show that "
+        "entry's arguments, their defaults and which ones brickwork infers.",
+    )
+    p.add_argument("name", nargs="?", help="a brick, family, activation or norm")
+    p.set_defaults(run=cmd_bricks)
     return parser
 
 
@@ -37,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.run(args)
         return status
+    except BrokenPipeError:  # `brickwork bricks | head`: the reader has gone, nothing to say
+        sys.stderr.close()
+        return 0
     except (BrickworkError, OSError) as err:
         if args.debug:
             raise

@@ -77,17 +77,23 @@ def passes_kwargs_to(target: Callable[..., Any], *, skip: tuple[str, ...] = ()) 
     return mark
 
 
-def accepted_kwargs(fn: Callable[..., Any]) -> list[str] | None:
-    """Names of the keyword arguments ``fn`` accepts, or ``None`` when that cannot be known.
+REQUIRED = inspect.Parameter.empty
+"""The default of an argument that has none (see :func:`arguments_of`)."""
 
-    A function that takes ``**kwargs`` is known only when marked with :func:`passes_kwargs_to`.
+
+def arguments_of(fn: Callable[..., Any]) -> list[tuple[str, Any]] | None:
+    """``(name, default)`` of each keyword argument ``fn`` accepts, or ``None`` if unknowable.
+
+    Arguments without a default have :data:`REQUIRED`. A function that takes ``**kwargs`` is
+    known only when marked with :func:`passes_kwargs_to`; then the target's arguments follow its
+    own.
     """
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):  # builtins without a signature: cannot check
         return None
     own = [
-        p.name
+        (p.name, p.default)
         for p in params
         if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     ]
@@ -96,11 +102,18 @@ def accepted_kwargs(fn: Callable[..., Any]) -> list[str] | None:
         if forwarded is None:
             return None
         target, skip = forwarded
-        theirs = accepted_kwargs(target)
+        theirs = arguments_of(target)
         if theirs is None:
             return None
-        return own + [name for name in theirs if name not in skip and name not in own]
+        names = {name for name, _ in own}
+        return own + [(n, d) for n, d in theirs if n not in skip and n not in names]
     return own
+
+
+def accepted_kwargs(fn: Callable[..., Any]) -> list[str] | None:
+    """Names of the keyword arguments ``fn`` accepts, or ``None`` when that cannot be known."""
+    arguments = arguments_of(fn)
+    return None if arguments is None else [name for name, _ in arguments]
 
 
 def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any], where: str) -> None:

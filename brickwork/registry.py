@@ -105,6 +105,7 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}  # canonical name → factory
         self._keys: dict[str, str] = {}  # normalised name or alias → canonical name
         self._sizes: dict[str, SizeRule] = {}  # canonical name → how it takes its input size
+        self._aliases: dict[str, list[str]] = {}  # canonical name → aliases as registered
 
     @overload
     def register(
@@ -154,6 +155,7 @@ class Registry(Generic[T]):
                 )
         self._entries[name] = factory
         self._sizes[name] = sizes or SizeRule()
+        self._aliases[name] = [a for a in aliases if normalize_name(a) != normalize_name(name)]
         for key in keys:
             self._keys[key] = name
         return factory
@@ -213,11 +215,8 @@ class Registry(Generic[T]):
         return sorted(self._entries)
 
     def aliases(self, name: str) -> list[str]:
-        """The other keys under which ``name`` is registered, as normalised keys."""
-        canonical = self.canonical(name)
-        return sorted(
-            k for k, v in self._keys.items() if v == canonical and k != normalize_name(canonical)
-        )
+        """The other names under which ``name`` is registered, spelt as registered."""
+        return list(self._aliases[self.canonical(name)])
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and normalize_name(name) in self._keys

@@ -24,7 +24,6 @@ Specs name only registered things: reading a spec never imports or runs code.
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 import math
 import os
@@ -42,10 +41,11 @@ from torch import nn
 
 from brickwork.blocks import Residual
 from brickwork.errors import (
+    REQUIRED,
     BrickworkError,
     ShapeError,
     SpecError,
-    accepted_kwargs,
+    arguments_of,
     closest,
     unknown_name_message,
 )
@@ -263,7 +263,8 @@ def _input_dtype(value: object) -> str:
     return name
 
 
-def _describe_ranks(ranks: tuple[int, ...]) -> str:
+def describe_ranks(ranks: tuple[int, ...]) -> str:
+    """``(3,)`` → ``"(C, H, W)"``: the per-sample shapes of those ranks, for messages."""
     return " or ".join(RANK_NAMES.get(r, f"rank {r}") for r in ranks)
 
 
@@ -428,7 +429,7 @@ class _Builder:
         if rule.ranks is not None and len(flow.shape) not in rule.ranks:
             flat = len(flow.shape) == 1
             raise SpecError(
-                f"{where}: needs input of shape {_describe_ranks(rule.ranks)} "
+                f"{where}: needs input of shape {describe_ranks(rule.ranks)} "
                 f"but receives {flow.shape}"
                 + (
                     " (it comes after a flatten or a linear layer)"
@@ -517,16 +518,13 @@ def _fill_sizes(rule: SizeRule, kwargs: dict[str, Any], where: str, flow: _Flow)
 
 
 def _check_arguments(factory: Any, rule: SizeRule, kwargs: dict[str, Any], where: str) -> None:
-    valid = accepted_kwargs(factory)
-    if valid is None:
+    arguments = arguments_of(factory)
+    if arguments is None:
         return
+    filled = (rule.in_arg, rule.shape_arg, rule.dims_arg)
     for key in kwargs:
-        if key not in valid:
-            shown = [
-                ("out" if v == rule.out_arg else v)
-                for v in valid
-                if v not in (rule.in_arg, rule.shape_arg, rule.dims_arg)
-            ]
+        if key not in dict(arguments):
+            shown = [("out" if n == rule.out_arg else n) for n, _ in arguments if n not in filled]
             raise SpecError(
                 f"{where}: {unknown_name_message('argument', str(key), shown)}",
                 hint="name an item beside its brick, not among its arguments: "
@@ -534,19 +532,11 @@ def _check_arguments(factory: Any, rule: SizeRule, kwargs: dict[str, Any], where
                 if key == "name"
                 else None,
             )
-    params = inspect.signature(factory).parameters.values()
-    for p in params:
-        if (
-            p.default is inspect.Parameter.empty
-            and p.kind
-            in (
-                inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                inspect.Parameter.KEYWORD_ONLY,
+    for name, default in arguments:
+        if default is REQUIRED and name not in kwargs:
+            raise SpecError(
+                f"{where}: missing argument {'out' if name == rule.out_arg else name!r}"
             )
-            and p.name not in kwargs
-        ):
-            missing = "out" if p.name == rule.out_arg else p.name
-            raise SpecError(f"{where}: missing argument {missing!r}")
 
 
 def _projection(
