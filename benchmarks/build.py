@@ -1,0 +1,112 @@
+"""How long does building from a spec take, against writing the class by hand?
+
+1. The guide's classifier: ``brickwork.build(spec)`` (sizes inferred on meta tensors, parameters
+   created and initialised on the CPU) against constructing the hand-written ``nn.Module``,
+   interleaved in one process; median times and their ratio.
+2. A ~1B-parameter MLP built on the ``meta`` device from its spec: seconds and the peak memory
+   the process gained, against the same ``nn.Sequential`` constructed by hand on ``meta``.
+
+    .venv/bin/python benchmarks/build.py [--reps 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+import brickwork
+from baselines import GuideClassifierByHand
+
+GUIDE_SPEC = {
+    "input": [1, 28, 28],
+    "model": [
+        {"conv_block": {"out": 32, "kernel_size": 3, "padding": 1, "activation": "lrelu"}},
+        {"conv_block": {"out": 64, "kernel_size": 3, "padding": 1, "activation": "lrelu"}},
+        "flatten",
+        {"dec_block": {"out": 1024}},
+        {"dec_block": {"out": 512}},
+        {"linear": {"out": 10}},
+    ],
+}
+MLP_WIDTHS = [4096, 16384, 16384, 16384, 16384, 8192, 1000]
+MLP_SPEC = {
+    "input": [MLP_WIDTHS[0]],
+    "model": [
+        item
+        for width in MLP_WIDTHS[1:]
+        for item in ({"linear": {"out": width}}, "relu")
+    ][:-1],
+}
+
+
+def mlp_by_hand() -> nn.Module:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(MLP_WIDTHS, MLP_WIDTHS[1:], strict=False)):
+        layers += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(MLP_WIDTHS) - 2 else [])
+    return nn.Sequential(*layers)
+
+
+def max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=15)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    # The 1B-parameter model first, while the process is small, so that its peak shows.
+    rss_before = max_rss_mib()
+    meta_seconds = timed(lambda: brickwork.build(MLP_SPEC, device="meta"))
+    model = brickwork.build(MLP_SPEC, device="meta")
+    rss_gained = max_rss_mib() - rss_before
+    n_params = brickwork.count_params(model)
+    with torch.device("meta"):
+        hand_meta = statistics.median(timed(mlp_by_hand) for _ in range(5))
+    meta_spec = statistics.median(
+        timed(lambda: brickwork.build(MLP_SPEC, device="meta")) for _ in range(5)
+    )
+
+    builders: dict[str, Callable[[], object]] = {
+        "hand-written class": GuideClassifierByHand,
+        "brickwork.build(spec)": lambda: brickwork.build(GUIDE_SPEC),
+    }
+    times: dict[str, list[float]] = {name: [] for name in builders}
+    for rep in range(args.reps + 2):
+        for name in list(builders) if rep % 2 == 0 else list(reversed(builders)):
+            seconds = timed(builders[name])
+            if rep >= 2:
+                times[name].append(seconds)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    base = medians["hand-written class"]
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.reps} reps")
+    print("\nguide classifier (51,930,186 parameters) built on the CPU")
+    print(f"{'builder':<24} {'median ms':>10} {'ratio':>7}")
+    for name, median in medians.items():
+        print(f"{name:<24} {median * 1e3:>10.1f} {median / base:>7.2f}")
+    print(f"\nMLP {MLP_WIDTHS}: {n_params:,} parameters on the meta device")
+    print(f"{'builder':<24} {'median ms':>10} {'ratio':>7}")
+    print(f"{'nn.Sequential by hand':<24} {hand_meta * 1e3:>10.1f} {1:>7.2f}")
+    print(f"{'brickwork.build(spec)':<24} {meta_spec * 1e3:>10.1f} {meta_spec / hand_meta:>7.2f}")
+    print(
+        f"first build: {meta_seconds:.3f} s; peak memory gained: {rss_gained:.1f} MiB "
+        f"(the same weights in float32 would take {n_params * 4 / 2**30:.1f} GiB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
