@@ -127,7 +127,11 @@ def _parse(text: str, where: str, *, is_json: bool) -> object:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise SpecError(f"{where}: {at}{err.problem or err.context}") from err
+        context = ""
+        if err.context and err.context_mark is not None and err.problem:
+            cm = err.context_mark
+            context = f" ({err.context} that starts at line {cm.line + 1}, column {cm.column + 1})"
+        raise SpecError(f"{where}: {at}{err.problem or err.context}{context}") from err
     except yaml.YAMLError as err:
         raise SpecError(f"{where}: {err}") from err
 
