@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import resource
 import statistics
 import time
@@ -35,21 +36,17 @@ GUIDE_SPEC = {
     ],
 }
 MLP_WIDTHS = [4096, 16384, 16384, 16384, 16384, 8192, 1000]
-MLP_SPEC = {
-    "input": [MLP_WIDTHS[0]],
-    "model": [
-        item
-        for width in MLP_WIDTHS[1:]
-        for item in ({"linear": {"out": width}}, "relu")
-    ][:-1],
-}
+MLP_ITEMS: list[object] = []
+for _width in MLP_WIDTHS[1:]:
+    MLP_ITEMS += [{"linear": {"out": _width}}, "relu"]
+MLP_SPEC = {"input": [MLP_WIDTHS[0]], "model": MLP_ITEMS[:-1]}  # no ReLU after the last layer
 
 
 def mlp_by_hand() -> nn.Module:
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(MLP_WIDTHS, MLP_WIDTHS[1:], strict=False)):
-        layers += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(MLP_WIDTHS) - 2 else [])
-    return nn.Sequential(*layers)
+    for a, b in itertools.pairwise(MLP_WIDTHS):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
 
 
 def max_rss_mib() -> float:

@@ -21,7 +21,6 @@ from torch import nn
 import brickwork
 from baselines import GuideClassifierByHand
 
-
 TARGET = 1.01
 
 
