@@ -100,7 +100,11 @@ def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, A
             f"spec must be a mapping, YAML/JSON text or a file path, got {type(source).__name__}"
         )
     if not isinstance(spec, dict):
-        got = f"the string {spec!r}" if isinstance(spec, str) else type(spec).__name__
+        got = (
+            f"the string {spec!r} (no file of that name exists)"
+            if isinstance(spec, str)
+            else type(spec).__name__
+        )
         raise SpecError(
             f"{where}: a spec must be a mapping with 'model' (and 'input'), got {got}",
             hint="e.g. {'input': [1, 28, 28], 'model': [{'linear': {'out': 10}}]}",
@@ -109,11 +113,14 @@ def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, A
 
 
 def _looks_like_path(source: object) -> bool:
-    return (
-        isinstance(source, str)
-        and "\n" not in source
-        and (source.endswith((".yaml", ".yml", ".json")) or Path(source).is_file())
-    )
+    if not isinstance(source, str) or "\n" in source:
+        return False
+    if source.endswith((".yaml", ".yml", ".json")):
+        return True
+    try:
+        return Path(source).is_file()
+    except OSError:  # e.g. a one-line JSON spec longer than a file name may be
+        return False
 
 
 def _parse(text: str, where: str, *, is_json: bool) -> object:

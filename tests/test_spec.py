@@ -490,6 +490,19 @@ def test_malformed_files_give_line_and_column(tmp_path: Path) -> None:
         build(bad_json)
 
 
+def test_a_long_one_line_json_spec_is_text_not_a_path() -> None:
+    spec = json.dumps({"input": [4], "model": [{"linear": {"out": 3}}] + ["relu"] * 80})
+    assert len(spec) > 300
+    assert to_spec(build(spec))["output"] == [3]
+
+
+def test_a_missing_file_without_suffix_says_so() -> None:
+    with pytest.raises(
+        SpecError, match=r"got the string 'mymodel' \(no file of that name exists\)"
+    ):
+        build("mymodel")
+
+
 def test_spec_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="unknown brick"):
         build({"input": [4], "model": ["nope"]})
