@@ -41,10 +41,15 @@ def conv_block(
     """
     in_f = positive_int(in_f, "conv_block in_f")
     out_f = positive_int(out_f, "conv_block out_f")
-    check_kwargs(nn.Conv2d, kwargs, "conv_block")
+    check_kwargs(conv_block, kwargs, "conv_block")  # its own and Conv2d's, less the channels
     if not args and "kernel_size" not in kwargs:
         raise ArgumentError(
             "conv_block needs a kernel size: pass kernel_size=3, padding=1 (say) as keywords"
+            + (
+                f" (the third positional argument is the activation, here {activation!r})"
+                if isinstance(activation, int)
+                else ""
+            )
         )
     layers: list[nn.Module] = [nn.Conv2d(in_f, out_f, *args, **kwargs)]
     if norm is not None:

@@ -28,7 +28,7 @@ def dec_block(in_f: int, out_f: int, activation: Any = "sigmoid", **kwargs: Any)
     """
     in_f = positive_int(in_f, "dec_block in_f")
     out_f = positive_int(out_f, "dec_block out_f")
-    check_kwargs(nn.Linear, kwargs, "dec_block")
+    check_kwargs(dec_block, kwargs, "dec_block")  # its own and Linear's, less the features
     return nn.Sequential(nn.Linear(in_f, out_f, **kwargs), make_act(activation))
 
 

@@ -30,6 +30,7 @@ def test_linear_block_is_the_same_brick() -> None:
         ((0, 4), {}, ConfigError, "dec_block in_f must be a positive integer, got 0"),
         ((4, -1), {}, ConfigError, "dec_block out_f must be a positive integer, got -1"),
         ((4, 4), {"bais": False}, ArgumentError, "did you mean 'bias'"),
+        ((4, 4), {"out_features": 2}, ArgumentError, "unknown argument 'out_features'"),
         ((4, 4, "sigmod"), {}, ConfigError, "did you mean 'sigmoid'"),
     ],
 )
