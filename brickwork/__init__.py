@@ -13,7 +13,7 @@ from brickwork.errors import (
     ShapeError,
     SpecError,
 )
-from brickwork.inspect import count_params, device_of, trace, tree
+from brickwork.inspect import Summary, count_params, device_of, summary, trace, tree
 from brickwork.layers import ACTIVATIONS, NORMS, make_act, make_norm
 from brickwork.models import CNNClassifier, Decoder, Encoder, LayerStack
 from brickwork.registry import BRICKS, MODELS, Registry, SizeRule
@@ -39,6 +39,7 @@ __all__ = [
     "ShapeError",
     "SizeRule",
     "SpecError",
+    "Summary",
     "__version__",
     "build",
     "conv_block",
@@ -50,6 +51,7 @@ __all__ = [
     "make_act",
     "make_norm",
     "save_spec",
+    "summary",
     "to_spec",
     "trace",
     "tree",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -15,11 +16,13 @@ from typing import Any
 
 import brickwork
 from brickwork.errors import REQUIRED, BrickworkError, ConfigError, arguments_of, closest
-from brickwork.inspect import count_params, tree
+from brickwork.inspect import count_params, summary, tree
+from brickwork.inspect.target import is_target, load_target
 from brickwork.layers import ACTIVATIONS, NORMS
 from brickwork.registry import BRICKS, MODELS, Registry, normalize_name
 from brickwork.spec import CONTAINERS, build, describe_ranks, save_spec, to_spec
 
+EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 KINDS: dict[str, Registry[Any]] = {
     "bricks": BRICKS,
@@ -55,6 +58,23 @@ def cmd_build(args: argparse.Namespace) -> int:
         save_spec(spec, args.out)
         print(f"normalised spec written to {args.out}")
     return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    if is_target(args.model):
+        model: Any = load_target(args.model, args.args, args.kwargs)
+    else:
+        if args.args or args.kwargs:
+            raise ConfigError("--args and --kwargs go with a path/to/file.py:NAME target")
+        model = args.model
+    result = summary(
+        model, input_shape=args.input_shape, batch_size=args.batch_size, depth=args.depth
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result, end="")  # the table ends with the error line when the forward failed
+    return EXIT_FINDINGS if result.error else 0
 
 
 def _summary_line(factory: Callable[..., Any]) -> str:
@@ -152,6 +172,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name", nargs="?", help="a brick, family, activation or norm")
     p.set_defaults(run=cmd_bricks)
+
+    p = commands.add_parser(
+        "summary",
+        help="shapes, parameters, MACs and training memory, without running the model",
+        description="Summarise a model on meta tensors: no real compute, no activation memory. "
+        "MODEL is a spec file, a registered family, or path/to/file.py:NAME where NAME is an "
+        "nn.Module class, a function returning a module, or a module variable. Exit status 1 "
+        "when the forward pass fails (the rows up to the failing module are shown).",
+    )
+    p.add_argument("model", help="spec file, family name, or path/to/file.py:NAME")
+    p.add_argument(
+        "--args", help="positional arguments for NAME as Python literals: '1, [32, 64], 10'"
+    )
+    p.add_argument(
+        "--kwargs", help="keyword arguments for NAME as literals: \"activation='lrelu'\""
+    )
+    p.add_argument("--input-shape", type=parse_shape, help="per-sample input shape, e.g. 1,28,28")
+    p.add_argument("--batch-size", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--depth", type=int, default=3, help="deepest nesting shown (default 3)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=cmd_summary)
     return parser
 
 

@@ -47,9 +47,13 @@ class DeviceError(BrickworkError, ValueError):
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:
-    """The choice closest to ``name`` (difflib ratio >= 0.6), or ``None``."""
-    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return matches[0] if matches else None
+    """The choice closest to ``name`` (difflib ratio >= 0.6), else one it begins, else ``None``."""
+    choices = list(choices)
+    matches = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if matches:
+        return matches[0]
+    prefixed = [c for c in choices if name and c.lower().startswith(name.lower())]
+    return min(prefixed, key=len) if prefixed else None
 
 
 def unknown_name_message(what: str, name: str, choices: Iterable[str]) -> str:

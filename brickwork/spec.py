@@ -197,10 +197,12 @@ def build(
     if "model" not in raw:
         raise SpecError("spec has no 'model': give a list of bricks or {family: {arguments}}")
     shape = _input_shape(raw.get("input") if input_shape is None else input_shape)
-    dtype_name = _input_dtype(raw.get("input_dtype", "float32"))
+    dtype_name = input_dtype_name(raw.get("input_dtype", "float32"))
     builder = _Builder(torch.device(device) if device is not None else None)
     flow = _Flow(shape, INPUT_DTYPES[dtype_name])
     node = raw["model"]
+    if isinstance(node, str):  # `model: cnn_classifier`: a family with its defaults
+        node = {node: None}
     model: nn.Module
     normalised_model: Any
     if isinstance(node, list):
@@ -209,7 +211,8 @@ def build(
         model, normalised_model, out = builder.item(node, "model", flow)
     else:
         raise SpecError(
-            f"model: expected a list of bricks or {{family: {{arguments}}}}, got {node!r}"
+            f"model: expected a list of bricks, a family name or {{family: {{arguments}}}}, "
+            f"got {node!r}"
         )
     if "output" in raw and list(raw["output"] or []) != list(out.shape):
         raise SpecError(
@@ -265,7 +268,8 @@ def _input_shape(value: object) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _input_dtype(value: object) -> str:
+def input_dtype_name(value: object) -> str:
+    """The canonical name (``"float32"``, ``"int64"``) of a spec's ``input_dtype``."""
     name = DTYPE_ALIASES.get(str(value), str(value))
     if name not in INPUT_DTYPES:
         raise SpecError(

@@ -41,6 +41,12 @@ def test_the_guides_classifier_as_a_family() -> None:
     assert count_params(model) == 51_930_186
 
 
+def test_a_family_by_name_alone_takes_its_defaults() -> None:
+    model = build({"input": [1, 28, 28], "model": "cnn_classifier"})
+    assert isinstance(model, CNNClassifier)
+    assert count_params(model) == 51_930_186
+
+
 def test_a_family_takes_its_input_from_the_spec() -> None:
     model = build({**GUIDE_FAMILY, "input": [3, 32, 32]})
     assert isinstance(model, CNNClassifier)
@@ -445,8 +451,8 @@ ERROR_CASES: list[tuple[Any, str]] = [
     ),
     ({"input": [4], "model": []}, r"^model: expected a non-empty list of bricks"),
     (
-        {"input": [4], "model": "relu"},
-        r"^model: expected a list of bricks or \{family: \{arguments\}\}",
+        {"input": [4], "model": 3},
+        r"^model: expected a list of bricks, a family name or \{family: \{arguments\}\}",
     ),
     (
         {"input": [4], "model": [3]},

@@ -1,0 +1,553 @@
+"""A model summary that runs nothing for real: shapes, parameters, MACs and training memory.
+
+The model is never run on real data. Its module tree is copied with every parameter and buffer
+replaced by a ``meta`` stand-in (no memory), and the copy runs on ``meta`` inputs. On the way:
+
+- forward hooks record each call's output shapes, in call order;
+- a dispatch mode counts the multiply-accumulates of every matmul and convolution, functional
+  ones included, and credits them to the innermost module running;
+- saved-tensor hooks see every tensor autograd keeps for backward.
+
+The user's model is left exactly as it was: it is only read, never run or hooked.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from itertools import chain
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+from brickwork.errors import ArgumentError, ConfigError, require_module, unknown_name_message
+from brickwork.registry import MODELS
+from brickwork.spec import INPUT_DTYPES, build, input_dtype_name, load_spec, to_spec
+
+COLUMNS = ("input_shape", "output_shape", "params", "trainable", "macs")
+ADAM_STATES = 2
+"""Adam keeps two tensors (first and second moments) the size of each trainable parameter."""
+
+
+@dataclass
+class SummaryRow:
+    """One call of one module.
+
+    Attributes:
+        path: module path as in ``named_modules()`` (``""`` for the model itself).
+        type: class name.
+        depth: how deep the call is nested: 0 for the model, 1 for the modules its forward
+            calls, ... (a ``ModuleList``'s items count as called by the module that calls them).
+        label: the path relative to the calling module's (``d.a.0`` when the model's forward
+            calls an item of ``self.d["a"]``).
+        call: 1 for the module's first call in the forward, 2 for its second...
+        input_shape: shapes of the positional inputs.
+        output_shape: the output's shape, or the structure of shapes of a tuple, list or dict
+            output (every tensor shown), or the type name of a non-tensor.
+        params: parameters of the module and its submodules, each counted once; 0 on a repeated
+            call (they were counted on the first).
+        trainable: how many of ``params`` require grad.
+        own_params: parameters the module holds itself (not its submodules).
+        macs: multiply-accumulates of this call, its submodules' included.
+        own_macs: multiply-accumulates run directly in this module's forward (``F.conv2d``,
+            ``x @ w``...), not in a submodule.
+        is_leaf: the module has no submodules.
+    """
+
+    path: str
+    type: str
+    depth: int
+    label: str = ""
+    call: int = 1
+    input_shape: Any = None
+    output_shape: Any = None
+    params: int = 0
+    trainable: int = 0
+    own_params: int = 0
+    macs: int = 0
+    own_macs: int = 0
+    is_leaf: bool = True
+
+
+@dataclass
+class Summary:
+    """What :func:`summary` found. ``str(summary)`` renders a table; ``to_dict()`` is JSON-ready.
+
+    Byte counts are for the model's own dtypes at ``batch_size``. ``train_memory_bytes`` is what
+    one training step with Adam keeps at its peak: parameters, their gradients and Adam's two
+    states for each trainable parameter, buffers, and the tensors autograd saves for backward.
+    """
+
+    model: str
+    rows: list[SummaryRow]
+    batch_size: int
+    input_shapes: Any
+    depth: int
+    columns: tuple[str, ...]
+    total_params: int = 0
+    trainable_params: int = 0
+    non_trainable_params: int = 0
+    macs: int = 0
+    param_bytes: int = 0
+    buffer_bytes: int = 0
+    input_bytes: int = 0
+    forward_activation_bytes: int = 0
+    saved_activation_bytes: int = 0
+    train_memory_bytes: int = 0
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as plain JSON-serialisable data."""
+        data = asdict(self)
+        data.pop("extra")
+        return json.loads(json.dumps(data))  # type: ignore[no-any-return]
+
+    def __str__(self) -> str:
+        return render(self)
+
+    def __rich__(self) -> Any:
+        return _table(self), _totals(self)
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def summary(
+    model_or_spec: nn.Module | Mapping[str, Any] | str | os.PathLike[str],
+    input_shape: Sequence[int] | None = None,
+    input_data: Any = None,
+    batch_size: int = 1,
+    depth: int = 3,
+    columns: Sequence[str] = ("output_shape", "params", "macs"),
+    input_dtype: torch.dtype | str | None = None,
+) -> Summary:
+    """Summarise a model without running it for real.
+
+    Args:
+        model_or_spec: an ``nn.Module`` (left untouched), a spec (dict, YAML/JSON text or file)
+            or the name of a registered family; specs and families are built on ``meta``.
+        input_shape: shape of one sample, no batch dimension (``(1, 28, 28)``). A spec's own
+            ``input`` is used when this is ``None``.
+        input_data: instead of ``input_shape``: a tensor, a tuple of tensors (positional
+            arguments) or a dict of them (keyword arguments), with their batch dimension.
+            Only their shapes and dtypes are used.
+        batch_size: batch size for ``input_shape``. Default 1.
+        depth: deepest row to show; the model is depth 0. Default 3.
+        columns: any of ``input_shape``, ``output_shape``, ``params``, ``trainable``, ``macs``.
+        input_dtype: dtype of an ``input_shape`` input (``torch.long`` for token ids); default
+            float32, or the spec's ``input_dtype``.
+
+    Returns:
+        A :class:`Summary`. When the forward fails, it holds the rows up to the failing module and
+        ``error`` names that module and the shapes it received.
+    """
+    for column in columns:
+        if column not in COLUMNS:
+            raise ConfigError(unknown_name_message("summary column", column, COLUMNS))
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    model, input_shape, dtype = _resolve(model_or_spec, input_shape, input_dtype)
+    shadow = meta_copy(model)
+    args, kwargs = _meta_inputs(input_shape, input_data, batch_size, dtype)
+    run = _Run(shadow)
+    error = run.forward(args, kwargs)
+    rows = [row for row in run.rows if row.depth <= depth]
+    params = list(shadow.parameters())
+    n_params = sum(_numel(p) for p in params)
+    trainable = sum(_numel(p) for p in params if p.requires_grad)
+    param_bytes = sum(_numel(p) * p.element_size() for p in params)
+    trainable_bytes = sum(_numel(p) * p.element_size() for p in params if p.requires_grad)
+    buffer_bytes = sum(b.numel() * b.element_size() for b in _buffers(shadow))
+    return Summary(
+        model=type(model).__name__,
+        rows=rows,
+        batch_size=_batch_of(args, kwargs),
+        input_shapes=_shapes((*args, kwargs) if kwargs else args),
+        depth=depth,
+        columns=tuple(columns),
+        total_params=n_params,
+        trainable_params=trainable,
+        non_trainable_params=n_params - trainable,
+        macs=run.root_macs,
+        param_bytes=param_bytes,
+        buffer_bytes=buffer_bytes,
+        input_bytes=sum(_nbytes(t) for t in _tensors((args, kwargs))),
+        forward_activation_bytes=run.output_bytes,
+        saved_activation_bytes=run.saved_bytes,
+        train_memory_bytes=param_bytes
+        + trainable_bytes * (1 + ADAM_STATES)  # gradients and Adam's moments
+        + buffer_bytes
+        + run.saved_bytes,
+        error=error,
+    )
+
+
+def _resolve(
+    model_or_spec: Any, input_shape: Sequence[int] | None, input_dtype: torch.dtype | str | None
+) -> tuple[nn.Module, tuple[int, ...] | None, torch.dtype]:
+    """The model to summarise, the per-sample input shape and the input dtype."""
+    dtype = _dtype(input_dtype) if input_dtype is not None else torch.float32
+    if isinstance(model_or_spec, nn.Module):
+        return model_or_spec, _shape(input_shape), dtype
+    if isinstance(model_or_spec, str) and model_or_spec in MODELS:
+        if input_shape is None:
+            raise ConfigError(
+                f"summary of the family {model_or_spec!r} needs input_shape (one sample, no batch)"
+            )
+        model_or_spec = {"input": list(input_shape), "model": model_or_spec}
+    if isinstance(model_or_spec, Mapping | str | os.PathLike):
+        spec = load_spec(model_or_spec)
+        model = build(spec, input_shape=input_shape, device="meta")
+        if input_dtype is None:
+            dtype = INPUT_DTYPES[input_dtype_name(spec.get("input_dtype", "float32"))]
+        return model, tuple(to_spec(model)["input"]), dtype
+    raise ArgumentError(
+        f"summary takes an nn.Module, a spec or a family name, got {type(model_or_spec).__name__}"
+    )
+
+
+def _dtype(value: torch.dtype | str) -> torch.dtype:
+    if isinstance(value, torch.dtype):
+        return value
+    return INPUT_DTYPES[input_dtype_name(value)]
+
+
+def _shape(input_shape: Sequence[int] | None) -> tuple[int, ...] | None:
+    if input_shape is None:
+        return None
+    if isinstance(input_shape, str) or not isinstance(input_shape, Sequence):
+        raise ConfigError(f"input_shape must be a sequence of sizes, got {input_shape!r}")
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape):
+        raise ConfigError(f"input_shape must hold positive integers, got {tuple(input_shape)}")
+    return tuple(input_shape)
+
+
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose parameters and buffers are ``meta`` tensors (no memory).
+
+    Tied parameters stay tied, lazy parameters stay lazy (and materialise on ``meta``), and
+    ``requires_grad`` and dtypes are kept. The model itself is not touched.
+    """
+    require_module(model, "summary")
+    memo: dict[int, Any] = {}
+    for tensor in chain(model.parameters(), _buffers(model)):
+        memo[id(tensor)] = _meta_like(tensor)
+    try:
+        return copy.deepcopy(model, memo)
+    except Exception as err:  # an attribute that cannot be copied: a lock, a file, a C handle
+        raise ArgumentError(
+            f"summary cannot copy {type(model).__name__} to inspect it: "
+            f"{type(err).__name__}: {err}",
+            hint="keep handles (files, locks, sockets) out of the module's attributes",
+        ) from err
+
+
+def _meta_like(tensor: torch.Tensor) -> torch.Tensor:
+    # torch's stubs miss these constructors' device and dtype arguments
+    if isinstance(tensor, UninitializedParameter):
+        return UninitializedParameter(tensor.requires_grad, device="meta", dtype=tensor.dtype)  # type: ignore[call-arg, arg-type]
+    if isinstance(tensor, UninitializedBuffer):
+        return UninitializedBuffer(tensor.requires_grad, device="meta", dtype=tensor.dtype)  # type: ignore[call-arg, arg-type]
+    meta = torch.empty_like(tensor, device="meta")
+    if isinstance(tensor, nn.Parameter):
+        return nn.Parameter(meta, requires_grad=tensor.requires_grad)
+    return meta
+
+
+def _buffers(model: nn.Module) -> Iterator[torch.Tensor]:
+    seen: set[int] = set()
+    for buffer in model.buffers():
+        if id(buffer) not in seen:
+            seen.add(id(buffer))
+            yield buffer
+
+
+def _numel(p: torch.Tensor) -> int:
+    return 0 if isinstance(p, UninitializedParameter) else p.numel()
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def _meta_inputs(
+    input_shape: tuple[int, ...] | None, input_data: Any, batch_size: int, dtype: torch.dtype
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if input_data is not None:
+        if isinstance(input_data, Mapping):
+            return (), {k: _to_meta(v) for k, v in input_data.items()}
+        if isinstance(input_data, tuple | list):
+            return tuple(_to_meta(v) for v in input_data), {}
+        return (_to_meta(input_data),), {}
+    if input_shape is None:
+        raise ConfigError(
+            "summary needs input_shape (one sample, no batch dimension, e.g. (1, 28, 28)) "
+            "or input_data"
+        )
+    return (torch.empty((batch_size, *input_shape), dtype=dtype, device="meta"),), {}
+
+
+def _to_meta(value: Any) -> Any:
+    return torch.empty_like(value, device="meta") if isinstance(value, torch.Tensor) else value
+
+
+def _batch_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    first = next(_tensors((args, kwargs)), None)
+    return int(first.shape[0]) if first is not None and first.dim() else 1
+
+
+def _tensors(value: Any) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _tensors(v)
+    elif isinstance(value, tuple | list):
+        for v in value:
+            yield from _tensors(v)
+
+
+def _shapes(value: Any) -> Any:
+    """Tensors → shape lists, in the same structure; anything else → its type name."""
+    if isinstance(value, torch.Tensor):
+        return list(value.shape)
+    if isinstance(value, Mapping):
+        return {str(k): _shapes(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_shapes(v) for v in value]
+    if value is None:
+        return None
+    return type(value).__name__
+
+
+def _storage_key(t: torch.Tensor) -> int:
+    return int(t.untyped_storage()._cdata)
+
+
+class _Run(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """One meta forward pass with hooks: rows, MACs per module, saved and output bytes."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.model = model
+        self.rows: list[SummaryRow] = []
+        self.stack: list[SummaryRow] = []
+        self.calls: dict[int, int] = {}
+        self.root_macs = 0
+        self.saved: dict[int, int] = {}  # storage → bytes, of tensors saved for backward
+        self.outputs: dict[int, int] = {}  # storage → bytes, of module outputs
+
+    def forward(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        with ExitStack() as stack:
+            for path, module in self.model.named_modules():
+                stack.callback(module.register_forward_pre_hook(self._pre_hook(path)).remove)
+                stack.callback(module.register_forward_hook(self._hook()).remove)
+            stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack))
+            stack.enter_context(torch.enable_grad())
+            stack.enter_context(self)
+            try:
+                self.model(*args, **kwargs)
+            except Exception as err:
+                return self._failure(err)
+        self._fill_params()
+        return None
+
+    def _pre_hook(self, path: str) -> Any:
+        def pre_hook(module: nn.Module, args: Any) -> None:
+            self.calls[id(module)] = self.calls.get(id(module), 0) + 1
+            caller = self.stack[-1].path if self.stack else ""
+            label = path.removeprefix(caller + ".") if caller else path
+            row = SummaryRow(
+                path=path,
+                type=type(module).__name__,
+                depth=len(self.stack),
+                label=label,
+                call=self.calls[id(module)],
+                input_shape=_shapes(list(args)),
+                is_leaf=next(module.children(), None) is None,
+            )
+            row.module = module  # type: ignore[attr-defined]  # dropped in _fill_params
+            self.rows.append(row)
+            self.stack.append(row)
+
+        return pre_hook
+
+    def _hook(self) -> Any:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            row = self.stack.pop()
+            row.output_shape = _shapes(output)
+            for t in _tensors(output):
+                self.outputs[_storage_key(t)] = t.untyped_storage().nbytes()
+
+        return hook
+
+    def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        self.saved[_storage_key(tensor)] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func.overloadpacket)
+        if count is not None:
+            macs = count(*args, **kwargs, out_val=out) // 2  # the registry counts 2 per MAC
+            self.root_macs += macs
+            for row in self.stack:
+                row.macs += macs
+            if self.stack:
+                self.stack[-1].own_macs += macs
+        return out
+
+    def _failure(self, err: Exception) -> str:
+        self._fill_params()
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if not self.stack:
+            return f"the forward failed: {type(err).__name__}: {reason}"
+        row = self.stack[-1]
+        where = row.path or "(the model itself)"
+        return (
+            f"{where} ({row.type}) failed on input of shape {_format_inputs(row.input_shape)}: "
+            f"{type(err).__name__}: {reason}"
+        )
+
+    def _fill_params(self) -> None:
+        for row in self.rows:
+            module: nn.Module = row.__dict__.pop("module")
+            if row.call > 1:
+                continue  # counted on the first call
+            params = list(module.parameters())
+            row.params = sum(_numel(p) for p in params)
+            row.trainable = sum(_numel(p) for p in params if p.requires_grad)
+            row.own_params = sum(_numel(p) for p in module.parameters(recurse=False))
+
+    def _weights(self) -> set[int]:
+        """Storages of parameters and buffers (read after the run: lazy ones exist by then)."""
+        tensors = chain(self.model.parameters(), _buffers(self.model))
+        return {_storage_key(t) for t in tensors if not isinstance(t, UninitializedParameter)}
+
+    @property
+    def saved_bytes(self) -> int:
+        """Bytes autograd keeps for backward, parameters and buffers not included."""
+        weights = self._weights()
+        return sum(n for key, n in self.saved.items() if key not in weights)
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of every module output, each storage once."""
+        weights = self._weights()
+        return sum(n for key, n in self.outputs.items() if key not in weights)
+
+
+def _unpack(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _format_inputs(shapes: Any) -> str:
+    """Positional input shapes; a single input without the surrounding list."""
+    if isinstance(shapes, list) and len(shapes) == 1:
+        return _format_shape(shapes[0])
+    return _format_shape(shapes)
+
+
+def _format_shape(shape: Any) -> str:
+    if isinstance(shape, list) and all(isinstance(s, int) for s in shape):
+        return "[" + ", ".join(map(str, shape)) + "]"
+    if isinstance(shape, list):
+        return "[" + ", ".join(_format_shape(s) for s in shape) + "]"
+    if isinstance(shape, dict):
+        return "{" + ", ".join(f"{k}: {_format_shape(v)}" for k, v in shape.items()) + "}"
+    return "--" if shape is None else str(shape)
+
+
+def format_count(n: int) -> str:
+    """``51930186`` → ``"51.93M"``; small numbers as they are."""
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def format_bytes(n: int) -> str:
+    """``51930186 * 4`` → ``"198.10 MiB"``."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} B"
+
+
+def _table(s: Summary) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{s.model} · batch {s.batch_size}", title_justify="left")
+    table.add_column("module (type)", no_wrap=True)
+    headers = {
+        "input_shape": "input shape",
+        "output_shape": "output shape",
+        "params": "params",
+        "trainable": "trainable",
+        "macs": "MACs",
+    }
+    for column in s.columns:
+        table.add_column(headers[column], justify="left" if "shape" in column else "right")
+    for row in s.rows:
+        expanded = not row.is_leaf and row.depth < s.depth  # its children have rows of their own
+        label = "  " * row.depth + (f"{row.label} ({row.type})" if row.path else row.type)
+        if row.call > 1:
+            label += f" #{row.call}"
+        cells = {
+            "input_shape": _format_inputs(row.input_shape),
+            "output_shape": _format_shape(row.output_shape),
+            "params": "(shared)"
+            if row.call > 1
+            else _cell(row.own_params if expanded else row.params),
+            "trainable": "(shared)"
+            if row.call > 1
+            else _cell(row.trainable if not expanded else row.own_params),
+            "macs": _cell(row.own_macs if expanded else row.macs),
+        }
+        table.add_row(label, *(cells[c] for c in s.columns))
+    return table
+
+
+def _cell(n: int) -> str:
+    return "--" if n == 0 else f"{n:,}"
+
+
+def _totals(s: Summary) -> str:
+    lines = [
+        f"total params: {s.total_params:,}  (trainable {s.trainable_params:,}, "
+        f"non-trainable {s.non_trainable_params:,}; shared ones counted once)",
+        f"MACs per forward pass: {format_count(s.macs)} ({s.macs:,})",
+        f"input: {format_bytes(s.input_bytes)} · forward activations: "
+        f"{format_bytes(s.forward_activation_bytes)} · params: {format_bytes(s.param_bytes)}"
+        f" · buffers: {format_bytes(s.buffer_bytes)}",
+        f"training memory with Adam: {format_bytes(s.train_memory_bytes)} (params, grads, 2 Adam "
+        f"states, buffers, and {format_bytes(s.saved_activation_bytes)} saved for backward)",
+    ]
+    if s.error:
+        lines.append(f"error: {s.error}")
+    return "\n".join(lines)
+
+
+def render(s: Summary, width: int = 120) -> str:
+    """The summary as text: a table of rows, then the totals."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, highlight=False)
+    console.print(_table(s))
+    console.print(_totals(s), soft_wrap=True)
+    return buffer.getvalue().rstrip() + "\n"

@@ -1,0 +1,163 @@
+"""Models named on the command line: ``path/to/file.py:NAME`` with literal arguments.
+
+The user's file is imported as a module, with its folder on ``sys.path``: that runs the user's
+own code, as importing it in Python would. The arguments are read as Python literals only
+(numbers, strings, lists, tuples, dicts, ``True``/``False``/``None``): no expression is evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from torch import nn
+
+from brickwork.errors import BrickworkError, ConfigError, unknown_name_message
+
+
+class UserCodeError(BrickworkError, RuntimeError):
+    """The user's own code raised while being imported or while building the model.
+
+    Attributes:
+        filename: the user's file, and ``lineno`` the line in it closest to the failure.
+    """
+
+    def __init__(self, message: str, *, filename: str, lineno: int | None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.filename = filename
+        self.lineno = lineno
+
+
+def is_target(text: str) -> bool:
+    """``True`` for ``something.py:NAME``."""
+    path, sep, name = text.rpartition(":")
+    return bool(sep) and path.endswith(".py") and name.isidentifier()
+
+
+def parse_call_arguments(args: str | None, kwargs: str | None) -> tuple[list[Any], dict[str, Any]]:
+    """Read ``"1, [32, 64]"`` and ``"activation='lrelu'"`` as a call's literal arguments.
+
+    Raises:
+        ConfigError: the text is not valid call syntax, or a value is not a literal.
+    """
+    text = ", ".join(part for part in (args, kwargs) if part and part.strip())
+    try:
+        call = ast.parse(f"f({text})", mode="eval").body
+    except SyntaxError as err:
+        raise ConfigError(
+            f"--args/--kwargs: {text!r} is not what goes between a call's parentheses ({err.msg})",
+            hint="e.g. --args '1, [32, 64], [1024, 512], 10' --kwargs \"activation='lrelu'\"",
+        ) from err
+    assert isinstance(call, ast.Call)  # f(...) always parses to a call
+    try:
+        positional = [ast.literal_eval(node) for node in call.args]
+        keywords = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg}
+    except ValueError as err:
+        raise ConfigError(
+            f"--args/--kwargs: only Python literals are allowed (numbers, strings, lists, tuples, "
+            f"dicts, True/False/None), got {text!r}"
+        ) from err
+    if any(kw.arg is None for kw in call.keywords) or any(
+        isinstance(node, ast.Starred) for node in call.args
+    ):
+        raise ConfigError("--args/--kwargs: * and ** unpacking are not allowed")
+    return positional, keywords
+
+
+def import_file(path: str | Path) -> ModuleType:
+    """Import a Python file as a module, with its folder on ``sys.path``.
+
+    Raises:
+        ConfigError: the file does not exist or is not a ``.py`` file.
+        UserCodeError: importing it raised; the message has the file's line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no such Python file: {path}")
+    if path.suffix != ".py":
+        raise ConfigError(f"{path} is not a .py file")
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = f"brickwork_user_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        del sys.modules[name]
+        raise user_code_error(f"importing {path}", err, path) from err
+    return module
+
+
+def user_code_error(doing: str, err: BaseException, path: str | Path) -> UserCodeError:
+    """A :class:`UserCodeError` naming the deepest line of ``path`` in ``err``'s traceback."""
+    resolved = str(Path(path).resolve())
+    lineno = None
+    if (
+        isinstance(err, SyntaxError)
+        and err.filename
+        and str(Path(err.filename).resolve()) == resolved
+    ):
+        lineno = err.lineno
+    for frame in traceback.extract_tb(err.__traceback__):
+        if str(Path(frame.filename).resolve()) == resolved:
+            lineno = frame.lineno
+    where = f"{path}:{lineno}" if lineno else str(path)
+    return UserCodeError(
+        f"{doing} failed at {where}: {type(err).__name__}: {err}", filename=str(path), lineno=lineno
+    )
+
+
+def load_target(target: str, args: str | None = None, kwargs: str | None = None) -> nn.Module:
+    """The module that ``path/to/file.py:NAME`` names, built with the given literal arguments.
+
+    ``NAME`` may be an ``nn.Module`` class (called with the arguments), a function that returns
+    a module (likewise), or a module instance (no arguments allowed).
+
+    Raises:
+        ConfigError: bad target syntax, missing file or name (with the closest name), or
+            arguments for an instance.
+        UserCodeError: the user's code raised while importing or building.
+    """
+    if not is_target(target):
+        raise ConfigError(f"expected path/to/file.py:NAME, got {target!r}")
+    path, _, name = target.rpartition(":")
+    module = import_file(path)
+    if not hasattr(module, name):
+        public = [n for n in vars(module) if not n.startswith("_")]
+        raise ConfigError(f"{path}: {unknown_name_message('name', name, public)}")
+    obj = getattr(module, name)
+    positional, keywords = parse_call_arguments(args, kwargs)
+    if isinstance(obj, nn.Module):
+        if positional or keywords:
+            raise ConfigError(f"{path}:{name} is a module instance; it takes no --args/--kwargs")
+        return obj
+    if not callable(obj):
+        raise ConfigError(
+            f"{path}:{name} is a {type(obj).__name__}, not an nn.Module class, a function "
+            "returning a module, or a module"
+        )
+    try:
+        built = obj(*positional, **keywords)
+    except Exception as err:
+        raise user_code_error(f"building {name}{_signature(obj)}", err, path) from err
+    if not isinstance(built, nn.Module):
+        raise ConfigError(f"{path}:{name}(...) returned {type(built).__name__}, not an nn.Module")
+    return built
+
+
+def _signature(obj: Any) -> str:
+    try:
+        return str(inspect.signature(obj))
+    except (TypeError, ValueError):
+        return "(...)"
