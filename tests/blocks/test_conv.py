@@ -56,8 +56,18 @@ def test_output_shapes(
     ("args", "kwargs", "error", "message"),
     [
         ((3, 8), {}, ArgumentError, "conv_block needs a kernel size"),
-        ((3, 8, 3), {}, ArgumentError, r"the third positional argument is the activation, here 3\)"),
-        ((3, 8), {"kernel_size": 3, "in_channels": 2}, ArgumentError, "unknown argument 'in_channels'"),
+        (
+            (3, 8, 3),
+            {},
+            ArgumentError,
+            r"the third positional argument is the activation, here 3\)",
+        ),
+        (
+            (3, 8),
+            {"kernel_size": 3, "in_channels": 2},
+            ArgumentError,
+            "unknown argument 'in_channels'",
+        ),
         (
             (3, 8),
             {"kernal_size": 3},

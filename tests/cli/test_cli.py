@@ -1,5 +1,6 @@
 """Drives the installed ``brickwork`` command, as a user would."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,68 @@ def test_bricks_describes_one_entry() -> None:
     assert "out_channels           required; `out:` in a spec" in result.stdout
     assert "kernel_size            required" in result.stdout
     assert "padding                0" in result.stdout
+
+
+def test_summary_of_a_users_class(tmp_path: Path) -> None:
+    user = tmp_path / "guide.py"
+    user.write_text(
+        "from torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, in_c, n_classes, activation='relu'):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(in_c, 8, 3, padding=1)\n"
+        "        self.fc = nn.Linear(8 * 28 * 28, n_classes)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(self.conv(x).flatten(1))\n"
+    )
+    result = run(
+        "summary",
+        f"{user}:Net",
+        "--args",
+        "1, 10",
+        "--kwargs",
+        "activation='lrelu'",
+        "--input-shape",
+        "1,28,28",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "conv (Conv2d)" in result.stdout
+    assert "total params: 62,810" in result.stdout
+    failing = run("summary", f"{user}:Net", "--args", "1, 10", "--input-shape", "1,32,32")
+    assert failing.returncode == 1
+    assert "error: fc (Linear) failed on input of shape [1, 8192]" in failing.stdout
+
+
+def test_summary_of_a_spec_as_json() -> None:
+    result = run("summary", str(EXAMPLES / "guide_classifier.yaml"), "--json", "--batch-size", "4")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["total_params"] == 51_930_186
+    assert data["batch_size"] == 4
+    assert data["rows"][0]["output_shape"] == [4, 10]
+
+
+def test_summary_of_a_family() -> None:
+    result = run("summary", "cnn_classifier", "--input-shape", "3,32,32", "--depth", "1")
+    assert result.returncode == 0, result.stderr
+    assert "total params: 67,659,402" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("summary", "nope.py:Net", "--input-shape", "1,28,28"),
+            "error: no such Python file: nope.py",
+        ),
+        (
+            ("summary", "examples/mlp.yaml", "--args", "1"),
+            "--args and --kwargs go with a path/to/file.py:NAME target",
+        ),
+        (("summary", "cnn_classifier"), "needs input_shape"),
+    ],
+)
+def test_summary_bad_input(args: tuple[str, ...], message: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr

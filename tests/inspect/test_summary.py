@@ -1,0 +1,337 @@
+import json
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import brickwork
+from brickwork import CNNClassifier, summary
+from brickwork.errors import ArgumentError, ConfigError
+
+
+class MatmulInForward(nn.Module):
+    """A functional matmul in the model's own forward: its MACs belong to the model's row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.w
+
+
+class Attention(nn.Module):
+    def forward(self, q: torch.Tensor) -> torch.Tensor:  # (B, L, D)
+        scores = torch.bmm(q, q.transpose(1, 2))  # (B, L, L): B*L*L*D MACs
+        return torch.bmm(scores.softmax(-1), q)  # (B, L, D): B*L*D*L MACs
+
+
+# (model, per-sample input, batch, total params, MACs) — counted by hand
+HAND_COUNTED: list[tuple[nn.Module, tuple[int, ...], int, int, int]] = [
+    (nn.Linear(10, 5), (10,), 3, 55, 3 * 10 * 5),
+    (nn.Linear(10, 5, bias=False), (7, 10), 2, 50, 2 * 7 * 10 * 5),
+    (nn.Conv2d(3, 8, 3, padding=1), (3, 16, 16), 2, 3 * 8 * 9 + 8, 2 * 8 * 16 * 16 * 3 * 9),
+    (nn.Conv2d(3, 8, 3, stride=2), (3, 9, 9), 1, 224, 8 * 4 * 4 * 3 * 9),
+    (nn.Conv2d(4, 8, 3, groups=2), (4, 5, 5), 1, 8 * 2 * 9 + 8, 8 * 3 * 3 * 2 * 9),
+    (nn.Conv1d(2, 4, 3), (2, 10), 1, 28, 4 * 8 * 2 * 3),
+    (nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), (4,), 1, 58, 32 + 16),
+    (
+        nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU()),
+        (1, 5, 5),
+        4,
+        20 + 4,
+        4 * 2 * 9 * 9,
+    ),
+    (MatmulInForward(), (4,), 5, 24, 5 * 4 * 6),
+    (Attention(), (3, 8), 2, 0, 2 * 3 * 3 * 8 * 2),
+]
+
+
+@pytest.mark.parametrize(("model", "input_shape", "batch", "params", "macs"), HAND_COUNTED)
+def test_hand_counted_params_and_macs(
+    model: nn.Module, input_shape: tuple[int, ...], batch: int, params: int, macs: int
+) -> None:
+    result = summary(model, input_shape, batch_size=batch)
+    assert result.error is None
+    assert result.total_params == params
+    assert result.macs == macs
+    assert result.rows[0].macs == macs
+
+
+def test_functional_macs_are_credited_to_the_module_that_runs_them() -> None:
+    class Outer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = MatmulInForward()
+            self.head = nn.Linear(6, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.inner(x)) @ torch.ones(2, 3)  # 2*3 MACs per sample, in Outer
+
+    result = summary(Outer(), (4,), batch_size=1)
+    rows = {row.path: row for row in result.rows}
+    assert rows["inner"].own_macs == 24
+    assert rows["head"].own_macs == 12
+    assert rows[""].own_macs == 6
+    assert rows[""].macs == result.macs == 42
+
+
+def test_the_guides_classifier() -> None:
+    model = CNNClassifier(1, [32, 64], [1024, 512], 10, activation="lrelu")
+    result = summary(model, (1, 28, 28))
+    assert result.total_params == 51_930_186
+    assert result.trainable_params == 51_930_186
+    # conv1 + conv2 + the three Linears, counted by hand for one sample
+    assert (
+        result.macs
+        == 28 * 28 * 32 * 9 + 28 * 28 * 64 * 32 * 9 + 50176 * 1024 + 1024 * 512 + 512 * 10
+    )
+    assert result.param_bytes == 51_930_186 * 4
+    assert (
+        result.buffer_bytes == (2 * 32 + 2 * 64) * 4 + 2 * 8
+    )  # running stats + num_batches_tracked
+    assert result.input_bytes == 28 * 28 * 4
+    assert result.rows[0].output_shape == [1, 10]
+
+
+def test_tied_weights_are_counted_once() -> None:
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(100, 8)
+            self.head = nn.Linear(8, 100, bias=False)
+            self.head.weight = self.embed.weight
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.embed(x))
+
+    result = summary(Tied(), (5,), input_dtype=torch.long)
+    assert result.total_params == 800
+    assert result.param_bytes == 800 * 4
+    assert result.macs == 5 * 8 * 100
+
+
+def test_frozen_parameters_are_non_trainable() -> None:
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+    model[0].requires_grad_(False)
+    result = summary(model, (4,))
+    assert (result.trainable_params, result.non_trainable_params) == (10, 20)
+    assert result.train_memory_bytes == 30 * 4 + 10 * 4 * 3 + result.saved_activation_bytes
+
+
+def test_lazy_modules_are_summarised_and_stay_lazy() -> None:
+    model = nn.Sequential(nn.LazyLinear(16), nn.ReLU(), nn.LazyLinear(4))
+    result = summary(model, (10,))
+    assert result.total_params == 10 * 16 + 16 + 16 * 4 + 4
+    assert result.macs == 10 * 16 + 16 * 4
+    assert model[0].has_uninitialized_params()  # type: ignore[operator]
+    assert type(model[0]) is nn.LazyLinear
+
+
+class Containers(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(4, 4)
+        self.scales = nn.ParameterList([nn.Parameter(torch.ones(3)), nn.Parameter(torch.ones(2))])
+        self.extra = nn.ParameterDict({"bias": nn.Parameter(torch.zeros(2))})
+        self.blocks = nn.ModuleDict(
+            {"a": nn.ModuleList([nn.Linear(4, 4), nn.ModuleList([nn.Linear(4, 2)])])}
+        )
+
+    def forward(self, x: torch.Tensor) -> dict[str, Any]:
+        y = self.layer(self.layer(x))  # called twice
+        z = self.blocks["a"][1][0](self.blocks["a"][0](y)) + self.extra["bias"]
+        return {"y": y, "pair": (z, z * self.scales[0].sum()), "count": 3, "none": None}
+
+
+def test_containers_calls_twice_and_non_tensor_outputs() -> None:
+    result = summary(Containers(), (4,), batch_size=2)
+    assert result.error is None
+    assert result.total_params == 20 + 5 + 2 + 20 + 10
+    labels = [(row.label, row.call, row.params) for row in result.rows[1:]]
+    assert labels == [
+        ("layer", 1, 20),
+        ("layer", 2, 0),
+        ("blocks.a.0", 1, 20),
+        ("blocks.a.1.0", 1, 10),
+    ]
+    assert result.rows[0].output_shape == {
+        "y": [2, 4],
+        "pair": [[2, 2], [2, 2]],
+        "count": "int",
+        "none": None,
+    }
+    assert result.macs == 2 * (16 + 16 + 16 + 8)
+    text = str(result)
+    assert "layer (Linear) #2" in text
+    assert "(shared)" in text
+    assert "{y: [2, 4], pair: [[2, 2], [2, 2]], count: int, none: --}" in text
+
+
+def test_a_failing_forward_shows_rows_up_to_the_failing_module() -> None:
+    class Bad(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = nn.Linear(10, 20)
+            self.dec = nn.Linear(30, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.dec(self.enc(x))
+
+    result = summary(Bad(), (10,))
+    assert [row.path for row in result.rows] == ["", "enc", "dec"]
+    assert result.rows[1].output_shape == [1, 20]
+    assert result.error is not None
+    assert result.error.startswith("dec (Linear) failed on input of shape [1, 20]: RuntimeError: ")
+    assert result.total_params == 282
+    assert str(result).rstrip().endswith(result.error)
+
+
+def test_the_model_is_left_exactly_as_it_was() -> None:
+    model = CNNClassifier(1, [4], [8], 3, input_shape=(6, 6)).eval()
+    calls: list[int] = []
+    handle = model.encoder.register_forward_hook(lambda *args: calls.append(1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    params_before = list(model.parameters())
+    summary(model, (1, 6, 6), batch_size=4)
+    assert not model.training
+    assert list(model.parameters()) == params_before  # the same Parameter objects
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+        assert value.device.type == "cpu"
+    assert len(model.encoder._forward_hooks) == 1
+    assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()) == 1
+    handle.remove()
+
+
+def _real_training_step_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    """What a real CPU training step with Adam keeps: weights, grads, Adam state, saved tensors."""
+    weights = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        key = t.untyped_storage().data_ptr()
+        if key not in weights:
+            saved[key] = t.untyped_storage().nbytes()
+        return t
+
+    optimizer = torch.optim.Adam(model.parameters())
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    tensors = [*model.parameters(), *model.buffers()]
+    tensors += [p.grad for p in model.parameters() if p.grad is not None]
+    tensors += [s for state in optimizer.state.values() for k, s in state.items() if k != "step"]
+    return sum(t.numel() * t.element_size() for t in tensors) + sum(saved.values())
+
+
+@pytest.mark.parametrize("pool", [None, "max"])
+def test_train_memory_is_within_10_percent_of_a_real_step(pool: str | None) -> None:
+    model = CNNClassifier(3, [16, 32], [64], 10, input_shape=(16, 16), pool=pool, activation="gelu")
+    x, y = torch.randn(32, 3, 16, 16), torch.randint(0, 10, (32,))
+    predicted = summary(model, (3, 16, 16), batch_size=32).train_memory_bytes
+    measured = _real_training_step_bytes(model, x, y)
+    assert abs(predicted - measured) / measured < 0.10, (predicted, measured)
+
+
+def test_specs_and_families_are_built_on_meta() -> None:
+    spec = {
+        "input": [1, 28, 28],
+        "model": [{"conv_block": {"out": 8, "kernel_size": 3}}, "flatten", {"linear": {"out": 10}}],
+    }
+    assert summary(spec).total_params == 80 + 16 + 8 * 26 * 26 * 10 + 10
+    assert summary("cnn_classifier", input_shape=(1, 28, 28)).total_params == 51_930_186
+    tokens = {
+        "input": [6],
+        "input_dtype": "long",
+        "model": [{"embedding": {"num_embeddings": 50, "out": 4}}],
+    }
+    assert summary(tokens).rows[0].output_shape == [1, 6, 4]
+
+
+def test_a_model_larger_than_memory_is_summarised() -> None:
+    widths = [16384] * 5  # four 16384x16384 layers: 1.07B parameters, 4 GiB in float32
+    spec = {"input": [widths[0]], "model": [{"linear": {"out": w}} for w in widths[1:]]}
+    result = summary(spec, batch_size=8)
+    assert result.total_params == 4 * (16384 * 16384 + 16384)
+    assert result.train_memory_bytes > 4 * result.param_bytes
+
+
+def test_input_data_tuples_and_dicts() -> None:
+    class Two(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(3, 2)
+
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return self.proj(a + b)
+
+    as_tuple = summary(Two(), input_data=(torch.randn(5, 3), torch.randn(5, 3)))
+    as_dict = summary(Two(), input_data={"a": torch.randn(5, 3), "b": torch.randn(5, 3)})
+    for result in (as_tuple, as_dict):
+        assert result.batch_size == 5
+        assert result.macs == 5 * 3 * 2
+        assert result.input_bytes == 2 * 5 * 3 * 4
+
+
+def test_to_dict_is_json_and_str_has_the_totals() -> None:
+    result = summary(
+        CNNClassifier(1, [8], [], 10, input_shape=(8, 8)),
+        (1, 8, 8),
+        columns=("input_shape", "output_shape", "params", "trainable", "macs"),
+    )
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["total_params"] == result.total_params
+    assert data["rows"][0]["path"] == ""
+    text = str(result)
+    assert "input shape" in text
+    assert f"total params: {result.total_params:,}" in text
+    assert "training memory with Adam" in text
+
+
+def test_depth_limits_the_rows() -> None:
+    model = CNNClassifier(1, [8, 16], [32], 10, input_shape=(8, 8))
+    assert {row.depth for row in summary(model, (1, 8, 8), depth=1).rows} == {0, 1}
+    assert max(row.depth for row in summary(model, (1, 8, 8), depth=5).rows) == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"input_shape": (4,), "columns": ("shape",)},
+            ConfigError,
+            "unknown summary column 'shape'",
+        ),
+        (
+            {"input_shape": (4,), "batch_size": 0},
+            ConfigError,
+            "batch_size must be a positive integer, got 0",
+        ),
+        ({}, ConfigError, "summary needs input_shape"),
+        (
+            {"input_shape": (4, 0)},
+            ConfigError,
+            r"input_shape must hold positive integers, got \(4, 0\)",
+        ),
+        ({"input_shape": "4"}, ConfigError, "input_shape must be a sequence of sizes"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        summary(nn.Linear(4, 2), **kwargs)
+
+
+def test_not_a_model() -> None:
+    with pytest.raises(
+        ArgumentError, match=r"summary takes an nn\.Module, a spec or a family name, got int"
+    ):
+        summary(3)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="needs input_shape"):
+        summary("cnn_classifier")
+
+
+def test_summary_is_exported() -> None:
+    assert brickwork.summary is summary
