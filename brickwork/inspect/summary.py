@@ -14,6 +14,7 @@ The user's model is left exactly as it was: it is only read, never run or hooked
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import json
 import os
@@ -25,6 +26,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
@@ -236,12 +238,17 @@ def meta_copy(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose parameters and buffers are ``meta`` tensors (no memory).
 
     Tied parameters stay tied, lazy parameters stay lazy (and materialise on ``meta``), and
-    ``requires_grad`` and dtypes are kept. The model itself is not touched.
+    ``requires_grad`` and dtypes are kept. The model itself is not touched: each module is copied
+    with its own attribute dicts, lists and hook tables, so a forward that records something on
+    ``self`` records it on the copy. Models with lazy modules are deep-copied, because their
+    initialisation hooks are bound to the module they came with.
     """
     require_module(model, "summary")
     memo: dict[int, Any] = {}
     for tensor in chain(model.parameters(), _buffers(model)):
         memo[id(tensor)] = _meta_like(tensor)
+    if not any(isinstance(m, LazyModuleMixin) for m in model.modules()):
+        return _copy_modules(model, memo, {})
     try:
         return copy.deepcopy(model, memo)
     except Exception as err:  # an attribute that cannot be copied: a lock, a file, a C handle
@@ -250,6 +257,27 @@ def meta_copy(model: nn.Module) -> nn.Module:
             f"{type(err).__name__}: {err}",
             hint="keep handles (files, locks, sockets) out of the module's attributes",
         ) from err
+
+
+def _copy_modules(module: nn.Module, memo: dict[int, Any], done: dict[int, nn.Module]) -> nn.Module:
+    """A structural copy: new module objects and containers, the same non-tensor values."""
+    if id(module) in done:  # a module registered in two places stays one module
+        return done[id(module)]
+    new = module.__class__.__new__(module.__class__)
+    state = dict(module.__dict__)
+    for key, value in state.items():
+        if isinstance(value, dict | list | set):  # hook tables, _modules, user lists...
+            state[key] = value.copy()  # same type: an OrderedDict stays one
+    new.__dict__ = state
+    done[id(module)] = new
+    for table in ("_parameters", "_buffers"):
+        for name, tensor in state[table].items():
+            if tensor is not None:
+                state[table][name] = memo.get(id(tensor), tensor)
+    for name, child in state["_modules"].items():
+        if child is not None:
+            state["_modules"][name] = _copy_modules(child, memo, done)
+    return new
 
 
 def _meta_like(tensor: torch.Tensor) -> torch.Tensor:
@@ -397,7 +425,10 @@ class _Run(TorchDispatchMode):  # type: ignore[no-untyped-call]
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        fast = _FAST_META.get(func)
+        out = fast(*args, **kwargs) if fast is not None else None
+        if out is None:
+            out = func(*args, **kwargs)
         count = flop_registry.get(func.overloadpacket)
         if count is not None:
             macs = count(*args, **kwargs, out_val=out) // 2  # the registry counts 2 per MAC
@@ -421,35 +452,190 @@ class _Run(TorchDispatchMode):  # type: ignore[no-untyped-call]
         )
 
     def _fill_params(self) -> None:
+        subtree: dict[int, dict[int, nn.Parameter]] = {}  # module → its subtree's parameters
+
+        def collect(module: nn.Module) -> dict[int, nn.Parameter]:
+            if id(module) not in subtree:
+                found = {id(p): p for p in module._parameters.values() if p is not None}
+                for child in module._modules.values():
+                    if child is not None:
+                        found.update(collect(child))
+                subtree[id(module)] = found
+            return subtree[id(module)]
+
         for row in self.rows:
             module: nn.Module = row.__dict__.pop("module")
             if row.call > 1:
                 continue  # counted on the first call
-            params = list(module.parameters())
+            params = collect(module).values()
             row.params = sum(_numel(p) for p in params)
             row.trainable = sum(_numel(p) for p in params if p.requires_grad)
-            row.own_params = sum(_numel(p) for p in module.parameters(recurse=False))
+            row.own_params = sum(_numel(p) for p in module._parameters.values() if p is not None)
 
+    @functools.cached_property
     def _weights(self) -> set[int]:
         """Storages of parameters and buffers (read after the run: lazy ones exist by then)."""
-        tensors = chain(self.model.parameters(), _buffers(self.model))
+        tensors = chain(self.model.parameters(), self.model.buffers())
         return {_storage_key(t) for t in tensors if not isinstance(t, UninitializedParameter)}
 
     @property
     def saved_bytes(self) -> int:
         """Bytes autograd keeps for backward, parameters and buffers not included."""
-        weights = self._weights()
-        return sum(n for key, n in self.saved.items() if key not in weights)
+        return sum(n for key, n in self.saved.items() if key not in self._weights)
 
     @property
     def output_bytes(self) -> int:
         """Bytes of every module output, each storage once."""
-        weights = self._weights()
-        return sum(n for key, n in self.outputs.items() if key not in weights)
+        return sum(n for key, n in self.outputs.items() if key not in self._weights)
 
 
 def _unpack(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
+
+
+# Output shapes of the heaviest ops, computed directly. PyTorch's own meta kernels for these are
+# Python functions that cost milliseconds a call (and import torch._dynamo on first use); these
+# rules give the same shapes in microseconds. Each returns None to hand anything unusual (a size
+# that does not fit, a channel mismatch) to PyTorch's kernel, which raises its usual error.
+
+
+def _window(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
+    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    out = (span + (stride - 1 if ceil else 0)) // stride + 1
+    if ceil and (out - 1) * stride >= size + pad:  # the last window must start inside the input
+        out -= 1
+    return out
+
+
+def _per_dim(value: Sequence[int] | int, n: int) -> list[int]:
+    values = [value] if isinstance(value, int) else list(value)
+    return values * n if len(values) == 1 else values
+
+
+def _like(x: torch.Tensor, shape: Sequence[int], dtype: torch.dtype | None = None) -> torch.Tensor:
+    channels_last = (
+        x.dim() == 4
+        and not x.is_contiguous()
+        and x.is_contiguous(memory_format=torch.channels_last)
+    )
+    return torch.empty(
+        tuple(shape),
+        dtype=dtype or x.dtype,
+        device="meta",
+        memory_format=torch.channels_last
+        if channels_last and len(shape) == 4
+        else torch.contiguous_format,
+    )
+
+
+def _fast_convolution(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    transposed: bool,
+    output_padding: Sequence[int],
+    groups: int,
+) -> torch.Tensor | None:
+    n = x.dim() - 2
+    if n < 1 or weight.dim() != x.dim():
+        return None
+    kernel = weight.shape[2:]
+    s, p, d = _per_dim(stride, n), _per_dim(padding, n), _per_dim(dilation, n)
+    if transposed:
+        if x.shape[1] != weight.shape[0]:
+            return None
+        op = _per_dim(output_padding, n)
+        out_c = weight.shape[1] * groups
+        sizes = [
+            (x.shape[2 + i] - 1) * s[i] - 2 * p[i] + d[i] * (kernel[i] - 1) + op[i] + 1
+            for i in range(n)
+        ]
+    else:
+        if x.shape[1] != weight.shape[1] * groups:
+            return None
+        out_c = weight.shape[0]
+        sizes = [_window(x.shape[2 + i], kernel[i], s[i], p[i], d[i], False) for i in range(n)]
+    if any(size < 1 for size in sizes):
+        return None
+    return _like(x, (x.shape[0], out_c, *sizes))
+
+
+def _fast_batch_norm(
+    x: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    running_mean: torch.Tensor | None,
+    running_var: torch.Tensor | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    channels = x.shape[1] if x.dim() > 1 else 0
+    for t in (weight, bias, running_mean, running_var):
+        if t is not None and t.shape != (channels,):
+            return None
+    stats = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    kept = channels if training else 0  # the CPU kernel keeps no batch statistics in eval mode
+    return (
+        _like(x, x.shape),
+        torch.empty(kept, dtype=stats, device="meta"),
+        torch.empty(kept, dtype=stats, device="meta"),
+    )
+
+
+def _fast_max_pool2d(
+    x: torch.Tensor,
+    kernel_size: Sequence[int],
+    stride: Sequence[int] = (),
+    padding: Sequence[int] = (0,),
+    dilation: Sequence[int] = (1,),
+    ceil_mode: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    if x.dim() not in (3, 4):
+        return None
+    k = _per_dim(kernel_size, 2)
+    s = _per_dim(stride, 2) if stride else k
+    p, d = _per_dim(padding, 2), _per_dim(dilation, 2)
+    if any(p[i] > k[i] // 2 for i in range(2)):
+        return None
+    sizes = [_window(x.shape[-2 + i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(2)]
+    if any(size < 1 for size in sizes):
+        return None
+    shape = (*x.shape[:-2], *sizes)
+    return _like(x, shape), _like(x, shape, torch.int64)
+
+
+def _fast_unary(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor | None:
+    return _like(x, x.shape) if isinstance(x, torch.Tensor) else None
+
+
+def _fast_inplace(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor | None:
+    return x if isinstance(x, torch.Tensor) else None  # an in-place op returns its input
+
+
+def _fast_binary(a: Any, b: Any, *args: Any, **kwargs: Any) -> torch.Tensor | None:
+    if (
+        isinstance(a, torch.Tensor)
+        and isinstance(b, torch.Tensor)
+        and a.shape == b.shape
+        and a.dtype == b.dtype
+    ):
+        return _like(a, a.shape)
+    return None  # broadcasting and type promotion: PyTorch's kernel decides
+
+
+_aten = torch.ops.aten
+_FAST_META: dict[Any, Any] = {
+    **dict.fromkeys((_aten.relu.default, _aten.sigmoid.default, _aten.tanh.default), _fast_unary),
+    **dict.fromkeys((_aten.relu_.default, _aten.add_.Tensor), _fast_inplace),
+    **dict.fromkeys((_aten.add.Tensor, _aten.mul.Tensor, _aten.sub.Tensor), _fast_binary),
+    torch.ops.aten.convolution.default: _fast_convolution,
+    torch.ops.aten.native_batch_norm.default: _fast_batch_norm,
+    torch.ops.aten.max_pool2d_with_indices.default: _fast_max_pool2d,
+}
 
 
 # ----------------------------------------------------------------------------- rendering
