@@ -47,7 +47,9 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(width, out_c, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_c)
         self.downsample = (
-            nn.Sequential(nn.Conv2d(in_c, out_c, 1, stride=stride, bias=False), nn.BatchNorm2d(out_c))
+            nn.Sequential(
+                nn.Conv2d(in_c, out_c, 1, stride=stride, bias=False), nn.BatchNorm2d(out_c)
+            )
             if stride != 1 or in_c != out_c
             else nn.Identity()
         )

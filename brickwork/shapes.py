@@ -14,6 +14,15 @@ PROBE_BATCH = 2
 """Batch size of shape probes: 2, because batch norm in training mode refuses a batch of one."""
 
 
+def meta_like(t: torch.Tensor) -> torch.Tensor:
+    """An empty ``meta`` tensor with ``t``'s shape, strides and dtype: no memory.
+
+    (``torch.empty_like(t, device="meta")`` does the same through a Python reference
+    implementation that imports sympy on first use: half a second.)
+    """
+    return torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device="meta")
+
+
 def probe_output(
     module: nn.Module,
     input_shape: Sequence[int],
@@ -36,8 +45,7 @@ def probe_output(
             not return a tensor, or changes the batch dimension.
     """
     meta_tensors = {
-        name: torch.empty_like(t, device="meta")
-        for name, t in (*module.named_parameters(), *module.named_buffers())
+        name: meta_like(t) for name, t in (*module.named_parameters(), *module.named_buffers())
     }
     x = torch.empty((PROBE_BATCH, *input_shape), device="meta", dtype=dtype)
     try:

@@ -17,6 +17,7 @@ import copy
 import functools
 import io
 import json
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
@@ -27,12 +28,14 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from brickwork.errors import ArgumentError, ConfigError, require_module, unknown_name_message
 from brickwork.registry import MODELS
+from brickwork.shapes import meta_like
 from brickwork.spec import INPUT_DTYPES, build, input_dtype_name, load_spec, to_spec
 
 COLUMNS = ("input_shape", "output_shape", "params", "trainable", "macs")
@@ -286,7 +289,7 @@ def _meta_like(tensor: torch.Tensor) -> torch.Tensor:
         return UninitializedParameter(tensor.requires_grad, device="meta", dtype=tensor.dtype)  # type: ignore[call-arg, arg-type]
     if isinstance(tensor, UninitializedBuffer):
         return UninitializedBuffer(tensor.requires_grad, device="meta", dtype=tensor.dtype)  # type: ignore[call-arg, arg-type]
-    meta = torch.empty_like(tensor, device="meta")
+    meta = meta_like(tensor)
     if isinstance(tensor, nn.Parameter):
         return nn.Parameter(meta, requires_grad=tensor.requires_grad)
     return meta
@@ -326,7 +329,7 @@ def _meta_inputs(
 
 
 def _to_meta(value: Any) -> Any:
-    return torch.empty_like(value, device="meta") if isinstance(value, torch.Tensor) else value
+    return meta_like(value) if isinstance(value, torch.Tensor) else value
 
 
 def _batch_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
@@ -376,10 +379,12 @@ class _Run(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.outputs: dict[int, int] = {}  # storage → bytes, of module outputs
 
     def forward(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        # Global module hooks (on every module, for this call only) cost less than a pair of
+        # hooks per module; they ignore modules that are not the model's.
+        self.paths = {id(module): path for path, module in self.model.named_modules()}
         with ExitStack() as stack:
-            for path, module in self.model.named_modules():
-                stack.callback(module.register_forward_pre_hook(self._pre_hook(path)).remove)
-                stack.callback(module.register_forward_hook(self._hook()).remove)
+            stack.callback(register_module_forward_pre_hook(self._pre_hook).remove)
+            stack.callback(register_module_forward_hook(self._hook).remove)
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack))
             stack.enter_context(torch.enable_grad())
             stack.enter_context(self)
@@ -390,38 +395,43 @@ class _Run(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self._fill_params()
         return None
 
-    def _pre_hook(self, path: str) -> Any:
-        def pre_hook(module: nn.Module, args: Any) -> None:
-            self.calls[id(module)] = self.calls.get(id(module), 0) + 1
-            caller = self.stack[-1].path if self.stack else ""
-            label = path.removeprefix(caller + ".") if caller else path
-            row = SummaryRow(
-                path=path,
-                type=type(module).__name__,
-                depth=len(self.stack),
-                label=label,
-                call=self.calls[id(module)],
-                input_shape=_shapes(list(args)),
-                is_leaf=next(module.children(), None) is None,
-            )
-            row.module = module  # type: ignore[attr-defined]  # dropped in _fill_params
-            self.rows.append(row)
-            self.stack.append(row)
+    def _pre_hook(self, module: nn.Module, args: Any) -> None:
+        path = self.paths.get(id(module))
+        if path is None:
+            return
+        self.calls[id(module)] = self.calls.get(id(module), 0) + 1
+        caller = self.stack[-1].path if self.stack else ""
+        row = SummaryRow(
+            path=path,
+            type=type(module).__name__,
+            depth=len(self.stack),
+            label=path.removeprefix(caller + ".") if caller else path,
+            call=self.calls[id(module)],
+            input_shape=_shapes(list(args)),
+            is_leaf=not module._modules,
+        )
+        row.module = module  # type: ignore[attr-defined]  # dropped in _fill_params
+        self.rows.append(row)
+        self.stack.append(row)
 
-        return pre_hook
-
-    def _hook(self) -> Any:
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
-            row = self.stack.pop()
-            row.output_shape = _shapes(output)
-            for t in _tensors(output):
-                self.outputs[_storage_key(t)] = t.untyped_storage().nbytes()
-
-        return hook
+    def _hook(self, module: nn.Module, args: Any, output: Any) -> None:
+        if id(module) not in self.paths:
+            return
+        row = self.stack.pop()
+        row.output_shape = _shapes(output)
+        for t in _tensors(output):
+            self.outputs[_storage_key(t)] = t.untyped_storage().nbytes()
 
     def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
         self.saved[_storage_key(tensor)] = tensor.untyped_storage().nbytes()
         return tensor
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # PyTorch wraps a mode's __torch_dispatch__ in "disable dynamo", which imports
+        # torch._dynamo (1 s, 70 MB) on the first op and costs a frame on every op. A summary
+        # never runs under torch.compile, so that wrapper buys nothing here.
+        return False
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -429,9 +439,8 @@ class _Run(TorchDispatchMode):  # type: ignore[no-untyped-call]
         out = fast(*args, **kwargs) if fast is not None else None
         if out is None:
             out = func(*args, **kwargs)
-        count = flop_registry.get(func.overloadpacket)
-        if count is not None:
-            macs = count(*args, **kwargs, out_val=out) // 2  # the registry counts 2 per MAC
+        macs = _macs(func, args, kwargs, out)
+        if macs:
             self.root_macs += macs
             for row in self.stack:
                 row.macs += macs
@@ -491,6 +500,22 @@ class _Run(TorchDispatchMode):  # type: ignore[no-untyped-call]
 
 def _unpack(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
+
+
+def _macs(func: Any, args: Any, kwargs: Any, out: Any) -> int:
+    """Multiply-accumulates of one op: direct for convolutions and matmuls, else PyTorch's count."""
+    if func is _aten.convolution.default:
+        x, weight, transposed = args[0], args[1], args[6]
+        per_position = math.prod(weight.shape)  # (C_out, C_in/groups, *kernel) or transposed
+        positions = (x.numel() // x.shape[1]) if transposed else (out.numel() // out.shape[1])
+        return int(per_position * positions)
+    if func is _aten.mm.default or func is _aten.addmm.default:
+        a, b = args[-2:] if func is _aten.mm.default else args[1:3]
+        return int(a.shape[0] * a.shape[1] * b.shape[1])
+    count = flop_registry.get(func.overloadpacket)
+    if count is None:
+        return 0
+    return int(count(*args, **kwargs, out_val=out)) // 2  # the registry counts 2 per MAC
 
 
 # Output shapes of the heaviest ops, computed directly. PyTorch's own meta kernels for these are
@@ -627,11 +652,49 @@ def _fast_binary(a: Any, b: Any, *args: Any, **kwargs: Any) -> torch.Tensor | No
     return None  # broadcasting and type promotion: PyTorch's kernel decides
 
 
+def _fast_mean(
+    x: torch.Tensor,
+    dim: Sequence[int] | None = None,
+    keepdim: bool = False,
+    *,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor | None:
+    if not x.dtype.is_floating_point or x.dim() == 0:
+        return None
+    dims = {d % x.dim() for d in dim} if dim else set(range(x.dim()))
+    if keepdim:
+        shape = [1 if i in dims else size for i, size in enumerate(x.shape)]
+    else:
+        shape = [size for i, size in enumerate(x.shape) if i not in dims]
+    return torch.empty(shape, dtype=dtype or x.dtype, device="meta")
+
+
+def _fast_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[0] or a.dtype != b.dtype:
+        return None
+    return torch.empty((a.shape[0], b.shape[1]), dtype=a.dtype, device="meta")
+
+
+def _fast_addmm(
+    bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, beta: Any = 1, alpha: Any = 1
+) -> torch.Tensor | None:
+    out = _fast_mm(a, b)
+    if out is None or bias.dtype != a.dtype or bias.dim() > 2:
+        return None
+    trailing = out.shape[2 - bias.dim() :]  # bias must broadcast to the output
+    if any(b not in (1, o) for b, o in zip(bias.shape, trailing, strict=True)):
+        return None
+    return out
+
+
 _aten = torch.ops.aten
 _FAST_META: dict[Any, Any] = {
     **dict.fromkeys((_aten.relu.default, _aten.sigmoid.default, _aten.tanh.default), _fast_unary),
     **dict.fromkeys((_aten.relu_.default, _aten.add_.Tensor), _fast_inplace),
     **dict.fromkeys((_aten.add.Tensor, _aten.mul.Tensor, _aten.sub.Tensor), _fast_binary),
+    _aten.mean.dim: _fast_mean,  # global average pooling
+    _aten.mm.default: _fast_mm,
+    _aten.addmm.default: _fast_addmm,  # nn.Linear
     torch.ops.aten.convolution.default: _fast_convolution,
     torch.ops.aten.native_batch_norm.default: _fast_batch_norm,
     torch.ops.aten.max_pool2d_with_indices.default: _fast_max_pool2d,

@@ -5,9 +5,10 @@ from typing import Any
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import flop_registry
 
 from brickwork import summary
-from brickwork.inspect.summary import _FAST_META
+from brickwork.inspect.summary import _FAST_META, _macs
 
 aten = torch.ops.aten
 
@@ -53,6 +54,8 @@ def test_convolution_shapes(
     theirs = aten.convolution.default(*args)
     assert ours.shape == theirs.shape
     assert ours.dtype == theirs.dtype
+    pytorch_count = flop_registry[aten.convolution](*args, out_val=theirs) // 2
+    assert _macs(aten.convolution.default, args, {}, ours) == pytorch_count
 
 
 def test_convolution_that_does_not_fit_is_left_to_pytorch() -> None:
@@ -107,6 +110,41 @@ def test_batch_norm_keeps_what_the_cpu_kernel_keeps(training: bool) -> None:
         x.to("meta"), *(s.to("meta") for s in stats), training, 0.1, 1e-5
     )
     assert [t.shape for t in ours] == [t.shape for t in real]
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim", "keepdim"),
+    [
+        ((2, 3, 4, 5), [-1, -2], True),
+        ((2, 3, 4, 5), [2, 3], False),
+        ((2, 3), [0], False),
+        ((4, 6), None, False),
+    ],
+)
+def test_mean_shapes(shape: tuple[int, ...], dim: list[int] | None, keepdim: bool) -> None:
+    ours = _FAST_META[aten.mean.dim](meta(*shape), dim, keepdim)
+    assert ours.shape == aten.mean.dim(meta(*shape), dim, keepdim).shape
+
+
+@pytest.mark.parametrize(
+    ("bias", "a", "b", "fits"),
+    [
+        ((5,), (3, 4), (4, 5), True),
+        ((3, 5), (3, 4), (4, 5), True),
+        ((1, 5), (3, 4), (4, 5), True),
+        ((5,), (3, 4), (6, 5), False),
+        ((7,), (3, 4), (4, 5), False),
+    ],
+)
+def test_matmul_shapes(
+    bias: tuple[int, ...], a: tuple[int, ...], b: tuple[int, ...], fits: bool
+) -> None:
+    ours = _FAST_META[aten.addmm.default](meta(*bias), meta(*a), meta(*b))
+    if fits:
+        assert ours.shape == aten.addmm.default(meta(*bias), meta(*a), meta(*b)).shape
+        assert _FAST_META[aten.mm.default](meta(*a), meta(*b)).shape == ours.shape
+    else:
+        assert ours is None
 
 
 ZOO: list[tuple[nn.Module, tuple[int, ...]]] = [
