@@ -262,25 +262,63 @@ def meta_copy(model: nn.Module) -> nn.Module:
         ) from err
 
 
-def _copy_modules(module: nn.Module, memo: dict[int, Any], done: dict[int, nn.Module]) -> nn.Module:
-    """A structural copy: new module objects and containers, the same non-tensor values."""
+_MODULE_INTERNALS = frozenset(vars(nn.Module()))
+"""Attributes every module has (parameter, buffer, submodule and hook tables, ``training``)."""
+
+
+def _copy_modules(module: nn.Module, memo: dict[int, Any], done: dict[int, Any]) -> nn.Module:
+    """A structural copy: new module objects and containers, meta tensors, other values shared."""
     if id(module) in done:  # a module registered in two places stays one module
-        return done[id(module)]
+        return done[id(module)]  # type: ignore[no-any-return]
     new = module.__class__.__new__(module.__class__)
-    state = dict(module.__dict__)
-    for key, value in state.items():
-        if isinstance(value, dict | list | set):  # hook tables, _modules, user lists...
-            state[key] = value.copy()  # same type: an OrderedDict stays one
-    new.__dict__ = state
     done[id(module)] = new
-    for table in ("_parameters", "_buffers"):
-        for name, tensor in state[table].items():
-            if tensor is not None:
-                state[table][name] = memo.get(id(tensor), tensor)
-    for name, child in state["_modules"].items():
-        if child is not None:
-            state["_modules"][name] = _copy_modules(child, memo, done)
+    state: dict[str, Any] = {}
+    for key, value in module.__dict__.items():
+        if key in ("_parameters", "_buffers", "_modules"):
+            state[key] = {k: _metaize(v, memo, done) for k, v in value.items()}
+        elif key in _MODULE_INTERNALS:
+            state[key] = value.copy() if isinstance(value, dict | set) else value  # hook tables
+        else:  # the user's own attributes: plain lists of layers, cached tensors...
+            state[key] = _metaize(value, memo, done)
+    new.__dict__ = state
     return new
+
+
+_PLAIN = frozenset({type(None), str, int, float, bool, torch.dtype, torch.device})
+
+
+def _metaize(value: Any, memo: dict[int, Any], done: dict[int, Any]) -> Any:
+    """``value`` with every tensor replaced by a meta one and every module by its copy."""
+    if type(value) in _PLAIN:
+        return value
+    if isinstance(value, torch.Tensor):
+        if id(value) not in memo:
+            meta = _meta_like(value)
+            if value.requires_grad and not isinstance(meta, nn.Parameter):
+                meta.requires_grad_()
+            memo[id(value)] = meta
+        return memo[id(value)]
+    if isinstance(value, nn.Module):
+        return _copy_modules(value, memo, done)
+    if id(value) in done:
+        return done[id(value)]
+    if isinstance(value, list):
+        copied: list[Any] = []
+        done[id(value)] = copied
+        copied.extend(_metaize(v, memo, done) for v in value)
+        return copied
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        items = tuple(_metaize(v, memo, done) for v in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, dict):
+        copied_dict = copy.copy(value)  # keeps OrderedDict, defaultdict...
+        done[id(value)] = copied_dict
+        for k, v in value.items():
+            copied_dict[k] = _metaize(v, memo, done)
+        return copied_dict
+    if isinstance(value, set):
+        return {_metaize(v, memo, done) for v in value}
+    return value
 
 
 def _meta_like(tensor: torch.Tensor) -> torch.Tensor:
