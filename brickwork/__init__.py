@@ -13,7 +13,17 @@ from brickwork.errors import (
     ShapeError,
     SpecError,
 )
-from brickwork.inspect import Summary, count_params, device_of, summary, trace, tree
+from brickwork.inspect import (
+    Finding,
+    Report,
+    Summary,
+    count_params,
+    device_of,
+    doctor,
+    summary,
+    trace,
+    tree,
+)
 from brickwork.layers import ACTIVATIONS, NORMS, make_act, make_norm
 from brickwork.models import CNNClassifier, Decoder, Encoder, LayerStack
 from brickwork.registry import BRICKS, MODELS, Registry, SizeRule
@@ -33,8 +43,10 @@ __all__ = [
     "Decoder",
     "DeviceError",
     "Encoder",
+    "Finding",
     "LayerStack",
     "Registry",
+    "Report",
     "Residual",
     "ShapeError",
     "SizeRule",
@@ -46,6 +58,7 @@ __all__ = [
     "count_params",
     "dec_block",
     "device_of",
+    "doctor",
     "linear_block",
     "load_spec",
     "make_act",

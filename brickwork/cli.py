@@ -14,10 +14,19 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from torch import nn
+
 import brickwork
 from brickwork.errors import REQUIRED, BrickworkError, ConfigError, arguments_of, closest
-from brickwork.inspect import count_params, summary, tree
-from brickwork.inspect.target import is_target, load_target
+from brickwork.inspect import Finding, Report, count_params, doctor, summary, tree
+from brickwork.inspect.doctor import missing_forward
+from brickwork.inspect.target import (
+    UserCodeError,
+    build_target,
+    is_target,
+    load_target,
+    resolve_target,
+)
 from brickwork.layers import ACTIVATIONS, NORMS
 from brickwork.registry import BRICKS, MODELS, Registry, normalize_name
 from brickwork.spec import CONTAINERS, build, describe_ranks, save_spec, to_spec
@@ -75,6 +84,40 @@ def cmd_summary(args: argparse.Namespace) -> int:
     else:
         print(result, end="")  # the table ends with the error line when the forward failed
     return EXIT_FINDINGS if result.error else 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    if is_target(args.model):
+        report = _doctor_target(args)
+    else:
+        if args.args or args.kwargs:
+            raise ConfigError("--args and --kwargs go with a path/to/file.py:NAME target")
+        report = doctor(args.model, input_shape=args.input_shape, batch_size=args.batch_size)
+    print(
+        json.dumps(report.to_dict(), indent=2) if args.json else report,
+        end="\n" if args.json else "",
+    )
+    return 0 if report.ok else EXIT_FINDINGS
+
+
+def _doctor_target(args: argparse.Namespace) -> Report:
+    """Doctor a file.py:NAME target; a failure of the user's own code is a finding, not a crash."""
+    name = args.model.rpartition(":")[2]
+    try:
+        obj = resolve_target(args.model)
+        model = build_target(args.model, obj, args.args, args.kwargs)
+    except UserCodeError as err:
+        report = Report(name, [Finding("construction-error", "error", "", str(err))])
+        cls = locals().get("obj")
+        if (
+            isinstance(cls, type)
+            and issubclass(cls, nn.Module)
+            and cls.forward is nn.Module.forward
+        ):
+            report.findings.append(missing_forward(cls))
+        report.not_run = ["every check that needs the model"]
+        return report
+    return doctor(model, input_shape=args.input_shape, batch_size=args.batch_size)
 
 
 def _summary_line(factory: Callable[..., Any]) -> str:
@@ -193,6 +236,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=3, help="deepest nesting shown (default 3)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=cmd_summary)
+
+    p = commands.add_parser(
+        "doctor",
+        help="find the classic nn.Module bugs before training",
+        description="Run a model on meta tensors (no real compute, the model left unchanged) and "
+        "report each problem with where it is, what is wrong and how to fix it. MODEL is a spec "
+        "file, a registered family, or path/to/file.py:NAME as for `brickwork summary`. Exit "
+        "status: 0 when no error was found (warnings allowed), 1 when one was, 2 for bad input.",
+    )
+    p.add_argument("model", help="spec file, family name, or path/to/file.py:NAME")
+    p.add_argument("--args", help="positional arguments for NAME as Python literals")
+    p.add_argument("--kwargs", help="keyword arguments for NAME as Python literals")
+    p.add_argument("--input-shape", type=parse_shape, help="per-sample input shape, e.g. 1,28,28")
+    p.add_argument("--batch-size", type=int, default=3, help="trial batch size (default 3)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=cmd_doctor)
     return parser
 
 

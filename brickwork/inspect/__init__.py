@@ -1,7 +1,19 @@
-"""Looking inside models: traces, parameter counts, devices, the module tree, summaries."""
+"""Looking inside models: traces, parameter counts, devices, the module tree, summaries, doctor."""
 
+from brickwork.inspect.doctor import Finding, Report, doctor
 from brickwork.inspect.params import count_params, device_of, tree
 from brickwork.inspect.summary import Summary, SummaryRow, summary
 from brickwork.inspect.trace import trace
 
-__all__ = ["Summary", "SummaryRow", "count_params", "device_of", "summary", "trace", "tree"]
+__all__ = [
+    "Finding",
+    "Report",
+    "Summary",
+    "SummaryRow",
+    "count_params",
+    "device_of",
+    "doctor",
+    "summary",
+    "trace",
+    "tree",
+]

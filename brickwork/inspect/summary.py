@@ -161,10 +161,10 @@ def summary(
             raise ConfigError(unknown_name_message("summary column", column, COLUMNS))
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-    model, input_shape, dtype = _resolve(model_or_spec, input_shape, input_dtype)
+    model, input_shape, dtype = resolve_model(model_or_spec, input_shape, input_dtype)
     shadow = meta_copy(model)
-    args, kwargs = _meta_inputs(input_shape, input_data, batch_size, dtype)
-    run = _Run(shadow)
+    args, kwargs = meta_inputs(input_shape, input_data, batch_size, dtype)
+    run = MetaRun(shadow)
     error = run.forward(args, kwargs)
     rows = [row for row in run.rows if row.depth <= depth]
     params = list(shadow.parameters())
@@ -176,7 +176,7 @@ def summary(
     return Summary(
         model=type(model).__name__,
         rows=rows,
-        batch_size=_batch_of(args, kwargs),
+        batch_size=batch_of(args, kwargs),
         input_shapes=_shapes((*args, kwargs) if kwargs else args),
         depth=depth,
         columns=tuple(columns),
@@ -186,7 +186,7 @@ def summary(
         macs=run.root_macs,
         param_bytes=param_bytes,
         buffer_bytes=buffer_bytes,
-        input_bytes=sum(_nbytes(t) for t in _tensors((args, kwargs))),
+        input_bytes=sum(_nbytes(t) for t in tensors_in((args, kwargs))),
         forward_activation_bytes=run.output_bytes,
         saved_activation_bytes=run.saved_bytes,
         train_memory_bytes=param_bytes
@@ -197,10 +197,13 @@ def summary(
     )
 
 
-def _resolve(
+def resolve_model(
     model_or_spec: Any, input_shape: Sequence[int] | None, input_dtype: torch.dtype | str | None
 ) -> tuple[nn.Module, tuple[int, ...] | None, torch.dtype]:
-    """The model to summarise, the per-sample input shape and the input dtype."""
+    """The model to inspect, the per-sample input shape and the input dtype.
+
+    Specs and family names are built on ``meta``; modules are returned as they are.
+    """
     dtype = _dtype(input_dtype) if input_dtype is not None else torch.float32
     if isinstance(model_or_spec, nn.Module):
         return model_or_spec, _shape(input_shape), dtype
@@ -262,7 +265,7 @@ def meta_copy(model: nn.Module) -> nn.Module:
         ) from err
 
 
-_MODULE_INTERNALS = frozenset(vars(nn.Module()))
+MODULE_INTERNALS = frozenset(vars(nn.Module()))
 """Attributes every module has (parameter, buffer, submodule and hook tables, ``training``)."""
 
 
@@ -276,7 +279,7 @@ def _copy_modules(module: nn.Module, memo: dict[int, Any], done: dict[int, Any])
     for key, value in module.__dict__.items():
         if key in ("_parameters", "_buffers", "_modules"):
             state[key] = {k: _metaize(v, memo, done) for k, v in value.items()}
-        elif key in _MODULE_INTERNALS:
+        elif key in MODULE_INTERNALS:
             state[key] = value.copy() if isinstance(value, dict | set) else value  # hook tables
         else:  # the user's own attributes: plain lists of layers, cached tensors...
             state[key] = _metaize(value, memo, done)
@@ -349,7 +352,7 @@ def _nbytes(t: torch.Tensor) -> int:
     return t.numel() * t.element_size()
 
 
-def _meta_inputs(
+def meta_inputs(
     input_shape: tuple[int, ...] | None, input_data: Any, batch_size: int, dtype: torch.dtype
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if input_data is not None:
@@ -370,20 +373,20 @@ def _to_meta(value: Any) -> Any:
     return meta_like(value) if isinstance(value, torch.Tensor) else value
 
 
-def _batch_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
-    first = next(_tensors((args, kwargs)), None)
+def batch_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    first = next(tensors_in((args, kwargs)), None)
     return int(first.shape[0]) if first is not None and first.dim() else 1
 
 
-def _tensors(value: Any) -> Iterator[torch.Tensor]:
+def tensors_in(value: Any) -> Iterator[torch.Tensor]:
     if isinstance(value, torch.Tensor):
         yield value
     elif isinstance(value, Mapping):
         for v in value.values():
-            yield from _tensors(v)
+            yield from tensors_in(v)
     elif isinstance(value, tuple | list):
         for v in value:
-            yield from _tensors(v)
+            yield from tensors_in(v)
 
 
 def _shapes(value: Any) -> Any:
@@ -399,22 +402,33 @@ def _shapes(value: Any) -> Any:
     return type(value).__name__
 
 
-def _storage_key(t: torch.Tensor) -> int:
+def storage_key(t: torch.Tensor) -> int:
     return int(t.untyped_storage()._cdata)
 
 
-class _Run(TorchDispatchMode):  # type: ignore[no-untyped-call]
-    """One meta forward pass with hooks: rows, MACs per module, saved and output bytes."""
+class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """One meta forward pass with hooks: rows, MACs per module, saved and output bytes.
 
-    def __init__(self, model: nn.Module) -> None:
+    Shared by the summary and the doctor. After :meth:`forward`, ``output`` holds what the model
+    returned, or ``exception`` what it raised and ``failed`` the row of the module that raised.
+    """
+
+    def __init__(self, model: nn.Module, track: Sequence[torch.Tensor] = ()) -> None:
+        """Args: model: a meta copy. track: tensors whose influence to follow (``tainted``)."""
         super().__init__()  # type: ignore[no-untyped-call]
         self.model = model
+        # storages computed from the tracked tensors; the tensors are kept so ids are not reused
+        self.tainted = {storage_key(t) for t in track}
+        self._keep: list[Any] = list(track)
         self.rows: list[SummaryRow] = []
         self.stack: list[SummaryRow] = []
         self.calls: dict[int, int] = {}
         self.root_macs = 0
         self.saved: dict[int, int] = {}  # storage → bytes, of tensors saved for backward
         self.outputs: dict[int, int] = {}  # storage → bytes, of module outputs
+        self.output: Any = None
+        self.exception: Exception | None = None
+        self.failed: SummaryRow | None = None
 
     def forward(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
         # Global module hooks (on every module, for this call only) cost less than a pair of
@@ -427,8 +441,10 @@ class _Run(TorchDispatchMode):  # type: ignore[no-untyped-call]
             stack.enter_context(torch.enable_grad())
             stack.enter_context(self)
             try:
-                self.model(*args, **kwargs)
+                self.output = self.model(*args, **kwargs)
             except Exception as err:
+                self.exception = err
+                self.failed = self.stack[-1] if self.stack else None
                 return self._failure(err)
         self._fill_params()
         return None
@@ -457,11 +473,11 @@ class _Run(TorchDispatchMode):  # type: ignore[no-untyped-call]
             return
         row = self.stack.pop()
         row.output_shape = _shapes(output)
-        for t in _tensors(output):
-            self.outputs[_storage_key(t)] = t.untyped_storage().nbytes()
+        for t in tensors_in(output):
+            self.outputs[storage_key(t)] = t.untyped_storage().nbytes()
 
     def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
-        self.saved[_storage_key(tensor)] = tensor.untyped_storage().nbytes()
+        self.saved[storage_key(tensor)] = tensor.untyped_storage().nbytes()
         return tensor
 
     @classmethod
@@ -477,6 +493,10 @@ class _Run(TorchDispatchMode):  # type: ignore[no-untyped-call]
         out = fast(*args, **kwargs) if fast is not None else None
         if out is None:
             out = func(*args, **kwargs)
+        if self.tainted and any(storage_key(t) in self.tainted for t in tensors_in((args, kwargs))):
+            for t in tensors_in(out):
+                self.tainted.add(storage_key(t))
+                self._keep.append(t)
         macs = _macs(func, args, kwargs, out)
         if macs:
             self.root_macs += macs
@@ -523,7 +543,7 @@ class _Run(TorchDispatchMode):  # type: ignore[no-untyped-call]
     def _weights(self) -> set[int]:
         """Storages of parameters and buffers (read after the run: lazy ones exist by then)."""
         tensors = chain(self.model.parameters(), self.model.buffers())
-        return {_storage_key(t) for t in tensors if not isinstance(t, UninitializedParameter)}
+        return {storage_key(t) for t in tensors if not isinstance(t, UninitializedParameter)}
 
     @property
     def saved_bytes(self) -> int:

@@ -129,6 +129,11 @@ def load_target(target: str, args: str | None = None, kwargs: str | None = None)
             arguments for an instance.
         UserCodeError: the user's code raised while importing or building.
     """
+    return build_target(target, resolve_target(target), args, kwargs)
+
+
+def resolve_target(target: str) -> Any:
+    """The object ``path/to/file.py:NAME`` names (importing the file), not yet called."""
     if not is_target(target):
         raise ConfigError(f"expected path/to/file.py:NAME, got {target!r}")
     path, _, name = target.rpartition(":")
@@ -136,7 +141,12 @@ def load_target(target: str, args: str | None = None, kwargs: str | None = None)
     if not hasattr(module, name):
         public = [n for n in vars(module) if not n.startswith("_")]
         raise ConfigError(f"{path}: {unknown_name_message('name', name, public)}")
-    obj = getattr(module, name)
+    return getattr(module, name)
+
+
+def build_target(target: str, obj: Any, args: str | None, kwargs: str | None) -> nn.Module:
+    """The module from :func:`resolve_target`'s object: called with the literal arguments."""
+    path, _, name = target.rpartition(":")
     positional, keywords = parse_call_arguments(args, kwargs)
     if isinstance(obj, nn.Module):
         if positional or keywords:
