@@ -103,19 +103,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def _doctor_target(args: argparse.Namespace) -> Report:
     """Doctor a file.py:NAME target; a failure of the user's own code is a finding, not a crash."""
     name = args.model.rpartition(":")[2]
+    obj = None
     try:
         obj = resolve_target(args.model)
         model = build_target(args.model, obj, args.args, args.kwargs)
     except UserCodeError as err:
         report = Report(name, [Finding("construction-error", "error", "", str(err))])
-        cls = locals().get("obj")
         if (
-            isinstance(cls, type)
-            and issubclass(cls, nn.Module)
-            and cls.forward is nn.Module.forward
+            isinstance(obj, type)
+            and issubclass(obj, nn.Module)
+            and obj.forward is nn.Module.forward
         ):
-            report.findings.append(missing_forward(cls))
+            report.findings.append(missing_forward(obj))
         report.not_run = ["every check that needs the model"]
+        report.not_run_reason = "the model could not be built"
         return report
     return doctor(model, input_shape=args.input_shape, batch_size=args.batch_size)
 

@@ -98,6 +98,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     not_run: list[str] = field(default_factory=list)
     """Checks that need a full forward pass and could not run because it failed."""
+    not_run_reason: str = "the forward failed"
 
     @property
     def ok(self) -> bool:
@@ -125,7 +126,7 @@ class Report:
         )
         lines.append(f"{self.model}: {verdict}")
         if self.not_run:
-            lines.append(f"not run, because the forward failed: {', '.join(self.not_run)}")
+            lines.append(f"not run, because {self.not_run_reason}: {', '.join(self.not_run)}")
         return "\n".join(lines) + "\n"
 
 
