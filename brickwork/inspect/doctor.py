@@ -186,10 +186,11 @@ def doctor(
 def static_findings(model: nn.Module) -> list[Finding]:
     """Checks that read the model without running it: forward, registration, devices."""
     findings: list[Finding] = []
+    registered = {id(t) for t in (*model.modules(), *model.parameters(), *model.buffers())}
     for path, module in model.named_modules():
         if type(module).forward is nn.Module.forward and not isinstance(module, CONTAINERS):
             findings.append(missing_forward(type(module), path))
-        findings += _unregistered(module, path)
+        findings += _unregistered(module, path, registered)
     try:
         device_of(model)
     except DeviceError as err:
@@ -231,16 +232,14 @@ def _forward_inside_init(cls: type) -> str | None:
     return None
 
 
-def _unregistered(module: nn.Module, path: str) -> Iterator[Finding]:
+def _unregistered(module: nn.Module, path: str, registered: set[int]) -> Iterator[Finding]:
+    """Modules and trainable tensors that only a plain attribute holds (an RNN's list of its own
+    registered weights is fine: those are registered elsewhere)."""
     for attr, value in vars(module).items():
         if attr in MODULE_INTERNALS:
             continue
         where = f"{path}.{attr}" if path else attr
-        if (
-            isinstance(value, torch.Tensor)
-            and value.requires_grad
-            and not isinstance(value, nn.Parameter)
-        ):
+        if isinstance(value, torch.Tensor) and value.requires_grad and id(value) not in registered:
             yield Finding(
                 "unregistered-module",
                 "error",
@@ -253,6 +252,7 @@ def _unregistered(module: nn.Module, path: str) -> Iterator[Finding]:
         if not isinstance(value, list | tuple | set | dict):
             continue
         items = list(value.values()) if isinstance(value, dict) else list(value)
+        items = [v for v in items if id(v) not in registered]
         modules = [v for v in items if isinstance(v, nn.Module)]
         params = [v for v in items if isinstance(v, torch.Tensor) and v.requires_grad]
         if not modules and not params:
