@@ -198,3 +198,77 @@ def test_summary_bad_input(args: tuple[str, ...], message: str) -> None:
     result = run(*args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+DOCTOR_FILE = """
+from torch import nn
+
+
+class Classifier(nn.Module):
+    def __init__(self, flat):
+        super().__init__()
+        self.encoder = nn.Conv2d(1, 8, 3, padding=1)
+        self.decoder = nn.Linear(flat, 10)
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x).flatten(1))
+
+
+class Broken(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, missing_name)
+
+        def forward(self, x):
+            return self.fc(x)
+"""
+
+
+@pytest.fixture
+def doctor_file(tmp_path: Path) -> Path:
+    path = tmp_path / "patient.py"
+    path.write_text(DOCTOR_FILE)
+    return path
+
+
+def test_doctor_exit_status_follows_the_findings(doctor_file: Path) -> None:
+    sick = run("doctor", f"{doctor_file}:Classifier", "--args", "4 * 8", "--input-shape", "1,28,28")
+    assert sick.returncode == 2  # not a literal: bad input
+    sick = run("doctor", f"{doctor_file}:Classifier", "--args", "100", "--input-shape", "1,28,28")
+    assert sick.returncode == 1
+    assert (
+        "`decoder` is Linear(in_features=100) but receives 6272 = 8×28×28 features" in sick.stdout
+    )
+    healthy = run(
+        "doctor",
+        f"{doctor_file}:Classifier",
+        "--args",
+        "6272",
+        "--input-shape",
+        "1,28,28",
+        "--json",
+    )
+    assert healthy.returncode == 0, healthy.stdout
+    assert json.loads(healthy.stdout) == {
+        "model": "Classifier",
+        "findings": [],
+        "not_run": [],
+        "not_run_reason": "the forward failed",
+        "ok": True,
+    }
+
+
+def test_doctor_reports_construction_failures_as_findings(doctor_file: Path) -> None:
+    result = run("doctor", f"{doctor_file}:Broken", "--input-shape", "4")
+    assert result.returncode == 1
+    assert "construction-error" in result.stdout
+    assert f"{doctor_file}:18: NameError: name 'missing_name' is not defined" in result.stdout
+    assert "missing-forward" in result.stdout
+    assert "is inside `__init__`" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_doctor_on_a_spec() -> None:
+    result = run("doctor", str(EXAMPLES / "small_resnet.yaml"))
+    assert result.returncode == 0
+    assert "no problems found" in result.stdout
