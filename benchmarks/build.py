@@ -15,7 +15,6 @@ import argparse
 import itertools
 import resource
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
@@ -23,6 +22,7 @@ from torch import nn
 
 import brickwork
 from baselines import GuideClassifierByHand
+from measure import timed
 
 GUIDE_SPEC = {
     "input": [1, 28, 28],
@@ -51,12 +51,6 @@ def mlp_by_hand() -> nn.Module:
 
 def max_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def main() -> None:

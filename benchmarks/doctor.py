@@ -15,19 +15,12 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 import brickwork
 from baselines import ResNet50ByHand
-
-
-def status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
+from measure import status_kib
 
 
 def real_step(model: torch.nn.Module, batch: int) -> None:

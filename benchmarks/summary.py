@@ -19,25 +19,17 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torchinfo
 
 import brickwork
 from baselines import ResNet50ByHand
+from measure import status_kib, timed
 
 WIDE = 32768
 DEEP = 19  # 19 layers of 32768 x 32768: 20.4 billion parameters
 HUGE_SPEC = {"input": [WIDE], "model": [{"linear": {"out": WIDE}} for _ in range(DEEP)]}
-
-
-def status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def measure(case: str) -> dict[str, object]:
@@ -79,12 +71,6 @@ def in_subprocess(case: str) -> dict[str, object]:
     if out.returncode != 0:
         return {"case": case, "outcome": f"exit {out.returncode}: {out.stderr.strip()[-200:]}"}
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def main() -> None:

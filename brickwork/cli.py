@@ -184,6 +184,21 @@ def _describe(kind: str, registry: Registry[Any], name: str) -> None:
         print(f"    {arg:<22} {note}")
 
 
+def add_model_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
+    """MODEL and the options that build it, shared by `summary` and `doctor`."""
+    p.add_argument("model", help="spec file, family name, or path/to/file.py:NAME")
+    p.add_argument(
+        "--args", help="positional arguments for NAME as Python literals: '1, [32, 64], 10'"
+    )
+    p.add_argument(
+        "--kwargs", help="keyword arguments for NAME as literals: \"activation='lrelu'\""
+    )
+    p.add_argument("--input-shape", type=parse_shape, help="per-sample input shape, e.g. 1,28,28")
+    p.add_argument(
+        "--batch-size", type=int, default=batch_size, help=f"batch size (default {batch_size})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="brickwork",
@@ -225,15 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         "nn.Module class, a function returning a module, or a module variable. Exit status 1 "
         "when the forward pass fails (the rows up to the failing module are shown).",
     )
-    p.add_argument("model", help="spec file, family name, or path/to/file.py:NAME")
-    p.add_argument(
-        "--args", help="positional arguments for NAME as Python literals: '1, [32, 64], 10'"
-    )
-    p.add_argument(
-        "--kwargs", help="keyword arguments for NAME as literals: \"activation='lrelu'\""
-    )
-    p.add_argument("--input-shape", type=parse_shape, help="per-sample input shape, e.g. 1,28,28")
-    p.add_argument("--batch-size", type=int, default=1, help="batch size (default 1)")
+    add_model_arguments(p, batch_size=1)
     p.add_argument("--depth", type=int, default=3, help="deepest nesting shown (default 3)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=cmd_summary)
@@ -246,11 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         "file, a registered family, or path/to/file.py:NAME as for `brickwork summary`. Exit "
         "status: 0 when no error was found (warnings allowed), 1 when one was, 2 for bad input.",
     )
-    p.add_argument("model", help="spec file, family name, or path/to/file.py:NAME")
-    p.add_argument("--args", help="positional arguments for NAME as Python literals")
-    p.add_argument("--kwargs", help="keyword arguments for NAME as Python literals")
-    p.add_argument("--input-shape", type=parse_shape, help="per-sample input shape, e.g. 1,28,28")
-    p.add_argument("--batch-size", type=int, default=3, help="trial batch size (default 3)")
+    add_model_arguments(p, batch_size=3)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=cmd_doctor)
     return parser
