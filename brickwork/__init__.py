@@ -4,7 +4,7 @@ Sizes are inferred, mistakes are caught early, and every model brickwork returns
 ``nn.Module``.
 """
 
-from brickwork.blocks import Residual, conv_block, dec_block, linear_block
+from brickwork.blocks import Residual, SelfAttention2d, conv_block, dec_block, linear_block
 from brickwork.errors import (
     ArgumentError,
     BrickworkError,
@@ -25,7 +25,19 @@ from brickwork.inspect import (
     tree,
 )
 from brickwork.layers import ACTIVATIONS, NORMS, make_act, make_norm
-from brickwork.models import CNNClassifier, Decoder, Encoder, LayerStack
+from brickwork.models import (
+    MLP,
+    CNNClassifier,
+    Decoder,
+    Encoder,
+    LayerStack,
+    ResNet,
+    SimpleConvNet,
+    UNet,
+    create_model,
+    list_models,
+    register_model,
+)
 from brickwork.registry import BRICKS, MODELS, Registry, SizeRule
 from brickwork.spec import build, load_spec, save_spec, to_spec
 
@@ -34,6 +46,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "BRICKS",
+    "MLP",
     "MODELS",
     "NORMS",
     "ArgumentError",
@@ -47,22 +60,29 @@ __all__ = [
     "LayerStack",
     "Registry",
     "Report",
+    "ResNet",
     "Residual",
+    "SelfAttention2d",
     "ShapeError",
+    "SimpleConvNet",
     "SizeRule",
     "SpecError",
     "Summary",
+    "UNet",
     "__version__",
     "build",
     "conv_block",
     "count_params",
+    "create_model",
     "dec_block",
     "device_of",
     "doctor",
     "linear_block",
+    "list_models",
     "load_spec",
     "make_act",
     "make_norm",
+    "register_model",
     "save_spec",
     "summary",
     "to_spec",

@@ -67,6 +67,8 @@ class SizeRule:
         in_arg: argument that receives the incoming size (``"in_features"``), or ``None``.
         in_dim: which dimension of the per-sample shape that size is: 0 for channels, -1 for
             the last (features).
+        flat: the incoming size is the whole per-sample size, ``prod(shape)`` (a model that
+            flattens its input first, such as ``mlp``).
         out_arg: argument that a spec's ``out:`` stands for (``"out_features"``), or ``None``.
         ranks: per-sample ranks the entry accepts (``(3,)`` for ``(C, H, W)``); ``None``: any.
         shape_arg: argument that receives the spatial shape ``input[1:]`` (families), or ``None``.
@@ -85,6 +87,7 @@ class SizeRule:
     dims_arg: str | None = None
     int_input: bool = False
     any_dtype: bool = False
+    flat: bool = False
 
 
 class Registry(Generic[T]):

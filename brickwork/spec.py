@@ -512,7 +512,7 @@ def _fill_sizes(rule: SizeRule, kwargs: dict[str, Any], where: str, flow: _Flow)
             )
     inferred: dict[str, Any] = {}
     if rule.in_arg is not None:
-        inferred[rule.in_arg] = flow.shape[rule.in_dim]
+        inferred[rule.in_arg] = math.prod(flow.shape) if rule.flat else flow.shape[rule.in_dim]
     if rule.shape_arg is not None:
         inferred[rule.shape_arg] = list(flow.shape[1:])
     if rule.dims_arg is not None:

@@ -12,7 +12,8 @@ from torch import nn
 
 from brickwork.blocks import conv_block, dec_block
 from brickwork.errors import ConfigError, ShapeError, passes_kwargs_to, positive_int, size_list
-from brickwork.registry import MODELS, Registry, SizeRule
+from brickwork.models.factory import register_model
+from brickwork.registry import Registry, SizeRule
 from brickwork.shapes import probe_output_shape
 
 POOLS: Registry[Any] = Registry("pool")
@@ -213,7 +214,7 @@ class CNNClassifier(nn.Module):
         return self.decoder(features)  # type: ignore[no-any-return]
 
 
-@MODELS.register("cnn_classifier", sizes=SizeRule("in_c", 0, ranks=(3,), shape_arg="input_shape"))
+@register_model(sizes=SizeRule("in_c", 0, ranks=(3,), shape_arg="input_shape"))
 @passes_kwargs_to(CNNClassifier)
 def cnn_classifier(
     in_c: int = 1,
