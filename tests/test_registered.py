@@ -1,12 +1,14 @@
-"""One test over every registered brick and model: shapes, finite outputs, gradients, export."""
+"""One test over every registered brick and model: shapes, finite outputs, gradients, n_classes,
+torch.export and torch.compile, and a clean bill from the doctor."""
 
+import os
 from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
-from brickwork import BRICKS, MODELS
+from brickwork import BRICKS, MODELS, create_model, doctor, list_models
 
 # brick name → (arguments, input shape, expected output shape). Every registered brick needs a row.
 BRICK_CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], tuple[int, ...]]] = {
@@ -32,20 +34,43 @@ BRICK_CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], tuple[int, ...]]] 
     "maxpool2d": ({"kernel_size": 2}, (2, 3, 8, 8), (2, 3, 4, 4)),
     "avgpool2d": ({"kernel_size": 2}, (2, 3, 8, 8), (2, 3, 4, 4)),
     "adaptiveavgpool2d": ({"output_size": 1}, (2, 3, 8, 8), (2, 3, 1, 1)),
+    "basic_block": ({"in_c": 4, "width": 8, "stride": 2}, (2, 4, 8, 8), (2, 8, 4, 4)),
+    "bottleneck": ({"in_c": 8, "width": 4, "stride": 1}, (2, 8, 6, 6), (2, 16, 6, 6)),
+    "self_attention2d": ({"channels": 16}, (2, 16, 5, 7), (2, 16, 5, 7)),
 }
 
-# model name → (small arguments, input shape). Every registered model needs a row.
-MODEL_CASES: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
+# model name → (small arguments, per-sample input, per-sample output for n_classes=n).
+# Every registered model needs a row.
+MODEL_CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], Any]] = {
     "cnn_classifier": (
         {"in_c": 3, "enc_sizes": [8, 16], "dec_sizes": [32], "input_shape": (8, 8)},
-        (2, 3, 8, 8),
+        (3, 8, 8),
+        lambda n: (n,),
     ),
+    "mlp": ({"in_features": 48, "hidden": [16]}, (3, 4, 4), lambda n: (n,)),
+    "simple_convnet": ({"in_chans": 3, "widths": [8, 16]}, (3, 9, 9), lambda n: (n,)),
+    "unet": ({"in_chans": 3, "widths": [8, 16, 32]}, (3, 16, 16), lambda n: (n, 16, 16)),
+    **{
+        name: ({}, (3, 32, 32), lambda n: (n,))
+        for name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+    },
+    **{
+        name: ({}, (3, 28, 28), lambda n: (n,))
+        for name in ("resnet18_small", "resnet34_small", "resnet50_small")
+    },
 }
+# torch.compile takes tens of seconds a model on two cores: one model of each class runs in
+# `make test`; BRICKWORK_COMPILE_ALL=1 compiles every registered model.
+COMPILE = (
+    sorted(MODEL_CASES)
+    if os.environ.get("BRICKWORK_COMPILE_ALL")
+    else ["cnn_classifier", "mlp", "resnet18_small", "simple_convnet", "unet"]
+)
 
 
 def test_every_registered_brick_and_model_has_a_case() -> None:
     assert sorted(BRICK_CASES) == BRICKS.names()
-    assert sorted(MODEL_CASES) == MODELS.names()
+    assert sorted(MODEL_CASES) == MODELS.names() == list_models()
 
 
 def _assert_trains(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -71,42 +96,71 @@ def test_brick(name: str) -> None:
     assert out.shape == out_shape
 
 
+@pytest.mark.parametrize("name", sorted(BRICK_CASES))
+def test_brick_is_clean_for_the_doctor(name: str) -> None:
+    kwargs, in_shape, _ = BRICK_CASES[name]
+    dtype = torch.long if BRICKS.size_rule(name).int_input else None
+    report = doctor(BRICKS.build((name, kwargs)), in_shape[1:], input_dtype=dtype)
+    assert report.findings == [], str(report)
+
+
+def _model(name: str, **extra: Any) -> tuple[nn.Module, torch.Tensor, tuple[int, ...]]:
+    kwargs, in_shape, out_shape = MODEL_CASES[name]
+    n = extra.get(
+        "n_classes",
+        10
+        if name in ("mlp", "simple_convnet", "cnn_classifier") or name.endswith("_small")
+        else 1000,
+    )
+    if name == "unet":
+        n = extra.get("n_classes", 2)
+    torch.manual_seed(0)
+    return create_model(name, **kwargs, **extra), torch.randn(2, *in_shape), out_shape(n)
+
+
 @pytest.mark.parametrize("name", sorted(MODEL_CASES))
 def test_model(name: str) -> None:
-    kwargs, in_shape = MODEL_CASES[name]
-    model = MODELS.build((name, kwargs))
-    out = _assert_trains(model, torch.randn(in_shape))
-    assert out.shape == (in_shape[0], model.n_classes)
+    model, x, out_shape = _model(name)
+    out = _assert_trains(model, x)
+    assert out.shape == (2, *out_shape)
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_CASES))
 def test_model_n_classes_override(name: str) -> None:
-    kwargs, in_shape = MODEL_CASES[name]
-    model = MODELS.build((name, {**kwargs, "n_classes": 7}))
-    assert model(torch.randn(in_shape)).shape == (in_shape[0], 7)
+    model, x, out_shape = _model(name, n_classes=7)
+    assert model(x).shape == (2, *out_shape)
+    assert out_shape[0] == 7
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_CASES))
-def test_model_with_defaults(name: str) -> None:
-    model = MODELS.build(name)
-    assert isinstance(model, nn.Module)
+def test_model_with_defaults_builds_on_meta(name: str) -> None:
+    with torch.device("meta"):
+        model = create_model(name)
     assert sum(p.numel() for p in model.parameters()) > 0
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_CASES))
+def test_model_is_clean_for_the_doctor(name: str) -> None:
+    model, x, _ = _model(name)
+    report = doctor(model, tuple(x.shape[1:]))
+    assert report.findings == [], str(report)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MODEL_CASES))
 def test_model_exports(name: str) -> None:
-    kwargs, in_shape = MODEL_CASES[name]
-    model = MODELS.build((name, kwargs)).eval()
-    x = torch.randn(in_shape)
+    model, x, _ = _model(name)
+    model.eval()
     exported = torch.export.export(model, (x,))
     torch.testing.assert_close(exported.module()(x), model(x))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(MODEL_CASES))
+@pytest.mark.parametrize("name", COMPILE)
 def test_model_compiles(name: str) -> None:
-    kwargs, in_shape = MODEL_CASES[name]
-    model = MODELS.build((name, kwargs)).eval()
-    x = torch.randn(in_shape)
-    compiled = torch.compile(model)
-    torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+    model, x, _ = _model(name)
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+        compiled = torch.compile(model)(x)
+    torch.testing.assert_close(compiled, expected, rtol=1e-4, atol=1e-4)
