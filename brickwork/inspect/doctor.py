@@ -17,6 +17,8 @@ no-grad-param        trainable parameters that get no gradient from the output
 input-ignored        the output does not depend on the input
 mixed-devices        parameters or buffers on more than one device
 side-effect          forward prints, or raises Python warnings
+meta-limit           (warning) the forward needs real values (``.item()``, boolean masks), so
+                     the checks that need a full pass cannot run
 construction-error   building the model raised (command line)
 ==================== =========================================================================
 """
@@ -43,7 +45,7 @@ import torch
 from torch import nn
 
 import brickwork
-from brickwork.errors import DeviceError, closest
+from brickwork.errors import ConfigError, DeviceError, closest
 from brickwork.inspect.params import device_of
 from brickwork.inspect.summary import (
     MODULE_INTERNALS,
@@ -73,7 +75,16 @@ _SHAPE_ERRORS = re.compile(
     r"cannot be multiplied|must have (the )?same reduction dim|size mismatch|shape '\[.*\]' is "
     r"invalid|The size of tensor a|Expected size|expected input.*to have|Given groups=|"
     r"Kernel size can't be greater|Expected.*(2D|3D|4D|5D)|normalized_shape|"
-    r"running_mean should contain|Expected more than 1 value|expected .*D input",
+    r"running_mean should contain|Expected more than 1 value|expected .*D input|expected bias|"
+    r"broadcast",
+    re.IGNORECASE,
+)
+
+
+_META_LIMITS = re.compile(
+    r"on meta tensors|register_meta|meta tensor|data-dependent|item\(\) cannot|"
+    r"Cannot copy out of meta tensor|is not implemented for the 'Meta' backend|"
+    r"could not run '.*' with arguments from the 'Meta' backend",
     re.IGNORECASE,
 )
 
@@ -150,6 +161,8 @@ def doctor(
     Returns:
         A :class:`Report`; ``report.ok`` is ``False`` when an error was found.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     model, shape, dtype = resolve_model(model_or_spec, input_shape, input_dtype)
     report = Report(type(model).__name__)
     report.findings += static_findings(model)
@@ -169,8 +182,14 @@ def doctor(
         if found is not None:
             report.findings.append(found)
         report.not_run = list(NEEDS_A_FULL_PASS)
+        if found is not None and found.code == "meta-limit":
+            report.not_run_reason = "the forward needs real values"
         return report
-    report.findings += _batch_size(run, batch_of(args, kwargs))
+    # With input_shape the batch is dimension 0 by construction; given input_data (a
+    # sequence-first RNN's, say) any of the first input's sizes may be the batch.
+    first = next(tensors_in((args, kwargs)), None)
+    batches = {batch_of(args, kwargs)} if input_data is None or first is None else set(first.shape)
+    report.findings += _batch_size(run, batches)
     report.findings += _input_use(run)
     report.findings += _gradients(run, shadow, modules)
     after_one = _state(shadow)
@@ -235,8 +254,9 @@ def _forward_inside_init(cls: type) -> str | None:
 def _unregistered(module: nn.Module, path: str, registered: set[int]) -> Iterator[Finding]:
     """Modules and trainable tensors that only a plain attribute holds (an RNN's list of its own
     registered weights is fine: those are registered elsewhere)."""
+    derived = {getattr(hook, "name", None) for hook in module._forward_pre_hooks.values()}
     for attr, value in vars(module).items():
-        if attr in MODULE_INTERNALS:
+        if attr in MODULE_INTERNALS or attr in derived:  # old weight_norm recomputes `weight`
             continue
         where = f"{path}.{attr}" if path else attr
         if isinstance(value, torch.Tensor) and value.requires_grad and id(value) not in registered:
@@ -253,10 +273,13 @@ def _unregistered(module: nn.Module, path: str, registered: set[int]) -> Iterato
             continue
         items = list(value.values()) if isinstance(value, dict) else list(value)
         items = [v for v in items if id(v) not in registered]
-        modules = [v for v in items if isinstance(v, nn.Module)]
+        modules = [  # a ReLU in a list holds nothing to train or move
+            v for v in items if isinstance(v, nn.Module) and any(True for _ in v.state_dict())
+        ]
         params = [v for v in items if isinstance(v, torch.Tensor) and v.requires_grad]
         if not modules and not params:
             continue
+        frozen = bool(modules) and not any(p.requires_grad for m in modules for p in m.parameters())
         kind = type(value).__name__
         what = (
             f"{len(modules)} module(s) ({', '.join(sorted({type(m).__name__ for m in modules}))})"
@@ -269,6 +292,16 @@ def _unregistered(module: nn.Module, path: str, registered: set[int]) -> Iterato
             (False, True): "nn.ParameterDict",
             (False, False): "nn.ParameterList",
         }[(bool(modules), isinstance(value, dict))]
+        if frozen:  # a frozen teacher kept out of the optimizer on purpose
+            yield Finding(
+                "unregistered-module",
+                "warning",
+                where,
+                f"`{attr}` is a plain {kind} of {what}, all frozen: .to() and state_dict do not "
+                "see them, so they stay on their device and out of checkpoints",
+                f"if that is not intended, use {fix}(...) and keep them frozen",
+            )
+            continue
         yield Finding(
             "unregistered-module",
             "error",
@@ -370,6 +403,15 @@ def _diagnose(
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     at = _user_line(err)
     at_text = f" at {at}" if at else ""
+    if _META_LIMITS.search(str(err)):
+        return Finding(
+            "meta-limit",
+            "warning",
+            path,
+            f"{name} uses an operation that needs real values{at_text} (data-dependent: "
+            f".item(), a boolean mask, nonzero...), so it cannot run on meta tensors: {text}",
+            "the checks that need a full pass did not run; run one real batch to exercise them",
+        )
     if isinstance(err, NotImplementedError) and "forward" in text:
         if any(f.code == "missing-forward" for f in found):
             return None  # already reported, with the nested-def line if there is one
@@ -392,7 +434,7 @@ def _diagnose(
             "shape-mismatch",
             "error",
             path,
-            f"{name} ({type(module).__name__}) fails on input {shown}{at_text}: {text}",
+            f"{_labelled(name, module, path)} fails on input {shown}{at_text}: {text}",
             "print the shapes with brickwork.summary(model, input_shape) to see where they part",
         )
     if isinstance(err, AttributeError):
@@ -413,7 +455,7 @@ def _diagnose(
             "forward-error",
             "error",
             path,
-            f"{name} ({type(module).__name__}) was called without its input{at_text}: {text}",
+            f"{_labelled(name, module, path)} was called without its input{at_text}: {text}",
             f"pass the tensor: self.{path.rsplit('.', 1)[-1]}(x)" if path else None,
         )
     return Finding(
@@ -422,6 +464,11 @@ def _diagnose(
         path,
         f"{name} raises {type(err).__name__}{at_text} on input {shown}: {text}",
     )
+
+
+def _labelled(name: str, module: nn.Module | None, path: str) -> str:
+    """```encoder` (Linear)`` for a submodule; the model's own name alone for the model."""
+    return f"{name} ({type(module).__name__})" if path else name
 
 
 def _shape_text(shapes: Any) -> str:
@@ -502,10 +549,12 @@ def _shape_mismatch(module: nn.Module, path: str, inputs: Any, run: MetaRun) -> 
 # ----------------------------------------------------------------------------- after a full pass
 
 
-def _batch_size(run: MetaRun, batch: int) -> list[Finding]:
-    out = next(tensors_in(run.output), None)
-    if out is None or (out.dim() > 0 and out.shape[0] == batch):
+def _batch_size(run: MetaRun, batches: set[int]) -> list[Finding]:
+    outputs = [t for t in tensors_in(run.output) if t.dim() > 0]  # a scalar loss has no batch
+    if not outputs or any(t.shape[0] in batches for t in outputs):
         return []
+    out = outputs[0]
+    batch = min(batches)
     culprit = next(
         (
             row
@@ -513,16 +562,16 @@ def _batch_size(run: MetaRun, batch: int) -> list[Finding]:
             if isinstance(row.output_shape, list)
             and row.output_shape
             and isinstance(row.output_shape[0], int)
-            and row.output_shape[0] != batch
+            and row.output_shape[0] not in batches
             and row.path
         ),
         None,
     )
-    got = out.shape[0] if out.dim() else "no batch dimension"
+    got = out.shape[0]
     received = culprit.input_shape[0] if culprit and culprit.input_shape else None
     if culprit is None:
         where = "it changes inside the model's own forward"
-    elif isinstance(received, list) and received and received[0] != batch:
+    elif isinstance(received, list) and received and received[0] not in batches:
         caller = _caller(run, culprit)
         where = (
             f"it changes inside {f'`{caller.path}`' if caller and caller.path else 'the model'}"
@@ -568,7 +617,7 @@ def _input_use(run: MetaRun) -> list[Finding]:
 
 
 def _gradients(run: MetaRun, shadow: nn.Module, modules: dict[str, nn.Module]) -> list[Finding]:
-    reached = _leaves_reached(list(tensors_in(run.output)))
+    reached, opaque = _leaves_reached(list(tensors_in(run.output)))
     called = {row.path for row in run.rows}
     findings: list[Finding] = []
     unused: list[str] = []
@@ -576,8 +625,8 @@ def _gradients(run: MetaRun, shadow: nn.Module, modules: dict[str, nn.Module]) -
         if not path or any(path == u or path.startswith(u + ".") for u in unused):
             continue
         params = list(module.parameters())
-        if not params or any(id(p) in reached for p in params):
-            continue
+        if not params or any(id(p) in reached or storage_key(p) in run.read for p in params):
+            continue  # used: through autograd, or read by some op (frozen weights, F.linear...)
         if not any(c == path or c.startswith(path + ".") for c in called):
             unused.append(path)
             findings.append(
@@ -590,6 +639,8 @@ def _gradients(run: MetaRun, shadow: nn.Module, modules: dict[str, nn.Module]) -
                     "call it in forward, or delete it (its parameters still go to the optimizer)",
                 )
             )
+    if opaque:  # a reentrant checkpoint hides which parameters it reaches
+        return findings
     silent = [
         name
         for name, p in shadow.named_parameters()
@@ -619,9 +670,12 @@ def _gradients(run: MetaRun, shadow: nn.Module, modules: dict[str, nn.Module]) -
     return findings
 
 
-def _leaves_reached(outputs: list[torch.Tensor]) -> set[int]:
-    """ids of the leaf tensors that backward from ``outputs`` would give a gradient."""
+def _leaves_reached(outputs: list[torch.Tensor]) -> tuple[set[int], bool]:
+    """ids of the leaf tensors that backward from ``outputs`` would give a gradient, and whether
+    the graph holds a node that recomputes its own graph in backward (a reentrant checkpoint),
+    behind which the leaves cannot be seen."""
     reached: set[int] = set()
+    opaque = False
     stack: list[Any] = [t.grad_fn for t in outputs if t.grad_fn is not None]
     seen: set[int] = set()
     for t in outputs:
@@ -635,16 +689,18 @@ def _leaves_reached(outputs: list[torch.Tensor]) -> set[int]:
         variable = getattr(node, "variable", None)  # AccumulateGrad: a leaf
         if variable is not None:
             reached.add(id(variable))
+        opaque = opaque or "Checkpoint" in type(node).__name__
         stack.extend(next_node for next_node, _ in node.next_functions)
-    return reached
+    return reached, opaque
 
 
 def _state(model: nn.Module) -> dict[tuple[str, str], tuple[str, int]]:
     """What forward could accumulate: lengths of containers, identities of tensors."""
     state: dict[tuple[str, str], tuple[str, int]] = {}
     for path, module in model.named_modules():
+        derived = {getattr(hook, "name", None) for hook in module._forward_pre_hooks.values()}
         for attr, value in vars(module).items():
-            if attr in MODULE_INTERNALS:
+            if attr in MODULE_INTERNALS or attr in derived:
                 continue
             if isinstance(value, list | dict | set):
                 state[(path, attr)] = ("len", len(value))

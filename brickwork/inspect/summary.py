@@ -14,11 +14,13 @@ The user's model is left exactly as it was: it is only read, never run or hooked
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import io
 import json
 import math
 import os
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -279,6 +281,8 @@ def _copy_modules(module: nn.Module, memo: dict[int, Any], done: dict[int, Any])
     for key, value in module.__dict__.items():
         if key in ("_parameters", "_buffers", "_modules"):
             state[key] = {k: _metaize(v, memo, done) for k, v in value.items()}
+        elif key in _USER_HOOK_TABLES:
+            state[key] = _torch_hooks_only(value)
         elif key in MODULE_INTERNALS:
             state[key] = value.copy() if isinstance(value, dict | set) else value  # hook tables
         else:  # the user's own attributes: plain lists of layers, cached tensors...
@@ -288,6 +292,20 @@ def _copy_modules(module: nn.Module, memo: dict[int, Any], done: dict[int, Any])
 
 
 _PLAIN = frozenset({type(None), str, int, float, bool, torch.dtype, torch.device})
+
+
+_USER_HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks")
+
+
+def _torch_hooks_only(hooks: dict[int, Any]) -> dict[int, Any]:
+    """The copy keeps PyTorch's own hooks (old-style weight_norm, lazy initialisation) and drops
+    the user's: they would run on meta tensors and record them wherever they record things."""
+    kept = hooks.copy()
+    for key, hook in hooks.items():
+        owner = getattr(hook, "__module__", None) or type(hook).__module__
+        if not str(owner).startswith("torch."):
+            del kept[key]
+    return kept
 
 
 def _metaize(value: Any, memo: dict[int, Any], done: dict[int, Any]) -> Any:
@@ -321,7 +339,25 @@ def _metaize(value: Any, memo: dict[int, Any], done: dict[int, Any]) -> Any:
         return copied_dict
     if isinstance(value, set):
         return {_metaize(v, memo, done) for v in value}
+    if isinstance(value, types.MethodType) and isinstance(value.__self__, nn.Module):
+        return types.MethodType(value.__func__, _copy_modules(value.__self__, memo, done))
+    if isinstance(value, functools.partial):
+        args = [_metaize(a, memo, done) for a in value.args]
+        keywords = {k: _metaize(v, memo, done) for k, v in value.keywords.items()}
+        return functools.partial(value.func, *args, **keywords)
+    if _holds_tensors(value):  # a helper object that keeps a module or a tensor
+        helper = copy.copy(value)
+        done[id(value)] = helper
+        helper.__dict__.update({k: _metaize(v, memo, done) for k, v in vars(value).items()})
+        return helper
     return value
+
+
+def _holds_tensors(value: Any) -> bool:
+    attributes = getattr(value, "__dict__", None)
+    if not isinstance(attributes, dict) or isinstance(value, type | types.ModuleType):
+        return False
+    return any(isinstance(v, torch.Tensor | nn.Module) for v in attributes.values())
 
 
 def _meta_like(tensor: torch.Tensor) -> torch.Tensor:
@@ -379,8 +415,12 @@ def batch_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
 
 
 def tensors_in(value: Any) -> Iterator[torch.Tensor]:
+    """Every tensor in ``value``: nested tuples, lists, dicts and dataclasses walked."""
     if isinstance(value, torch.Tensor):
         yield value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from tensors_in(getattr(value, f.name))
     elif isinstance(value, Mapping):
         for v in value.values():
             yield from tensors_in(v)
@@ -393,6 +433,8 @@ def _shapes(value: Any) -> Any:
     """Tensors → shape lists, in the same structure; anything else → its type name."""
     if isinstance(value, torch.Tensor):
         return list(value.shape)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _shapes(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         return {str(k): _shapes(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
@@ -419,6 +461,7 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.model = model
         # storages computed from the tracked tensors; the tensors are kept so ids are not reused
         self.tainted = {storage_key(t) for t in track}
+        self.read: set[int] = set()  # storages some op took as input: parameters in use
         self._keep: list[Any] = list(track)
         self.rows: list[SummaryRow] = []
         self.stack: list[SummaryRow] = []
@@ -439,6 +482,7 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
             stack.callback(register_module_forward_hook(self._hook).remove)
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack))
             stack.enter_context(torch.enable_grad())
+            stack.enter_context(torch.device("meta"))  # torch.zeros(...) in a forward lands on meta
             stack.enter_context(self)
             try:
                 self.output = self.model(*args, **kwargs)
@@ -493,7 +537,10 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         out = fast(*args, **kwargs) if fast is not None else None
         if out is None:
             out = func(*args, **kwargs)
-        if self.tainted and any(storage_key(t) in self.tainted for t in tensors_in((args, kwargs))):
+        inputs = list(tensors_in((args, kwargs)))
+        for t in inputs:
+            self.read.add(storage_key(t))
+        if self.tainted and any(storage_key(t) in self.tainted for t in inputs):
             for t in tensors_in(out):
                 self.tainted.add(storage_key(t))
                 self._keep.append(t)
@@ -627,6 +674,20 @@ def _fast_convolution(
         return None
     kernel = weight.shape[2:]
     s, p, d = _per_dim(stride, n), _per_dim(padding, n), _per_dim(dilation, n)
+    # PyTorch's meta kernel lets these two through; the real kernels raise, and so do we.
+    out_channels = weight.shape[1] * groups if transposed else weight.shape[0]
+    if bias is not None and (bias.dim() != 1 or bias.shape[0] != out_channels):
+        raise RuntimeError(
+            f"Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional with "
+            f"{out_channels} elements, but got bias of size {list(bias.shape)} instead"
+        )
+    if groups < 1 or weight.shape[0] % groups:
+        raise RuntimeError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+            f"but got weight of size {list(weight.shape)} instead"
+        )
+    if x.shape[1] % groups:
+        return None
     if transposed:
         if x.shape[1] != weight.shape[0]:
             return None
@@ -699,6 +760,11 @@ def _fast_inplace(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor | 
     return x if isinstance(x, torch.Tensor) else None  # an in-place op returns its input
 
 
+def _fast_add_(x: torch.Tensor, other: Any, *args: Any, **kwargs: Any) -> torch.Tensor | None:
+    fits = not isinstance(other, torch.Tensor) or other.dim() == 0 or other.shape == x.shape
+    return x if isinstance(x, torch.Tensor) and fits else None  # else PyTorch checks broadcasting
+
+
 def _fast_binary(a: Any, b: Any, *args: Any, **kwargs: Any) -> torch.Tensor | None:
     if (
         isinstance(a, torch.Tensor)
@@ -748,7 +814,8 @@ def _fast_addmm(
 _aten = torch.ops.aten
 _FAST_META: dict[Any, Any] = {
     **dict.fromkeys((_aten.relu.default, _aten.sigmoid.default, _aten.tanh.default), _fast_unary),
-    **dict.fromkeys((_aten.relu_.default, _aten.add_.Tensor), _fast_inplace),
+    _aten.relu_.default: _fast_inplace,
+    _aten.add_.Tensor: _fast_add_,
     **dict.fromkeys((_aten.add.Tensor, _aten.mul.Tensor, _aten.sub.Tensor), _fast_binary),
     _aten.mean.dim: _fast_mean,  # global average pooling
     _aten.mm.default: _fast_mm,

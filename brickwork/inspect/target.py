@@ -91,11 +91,14 @@ def import_file(path: str | Path) -> ModuleType:
         raise ConfigError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    argv, sys.argv = sys.argv, [str(path)]  # a file that parses sys.argv on import sees its own
     try:
         spec.loader.exec_module(module)
-    except Exception as err:
+    except (Exception, SystemExit) as err:
         del sys.modules[name]
         raise user_code_error(f"importing {path}", err, path) from err
+    finally:
+        sys.argv = argv
     return module
 
 

@@ -230,3 +230,133 @@ class Tokens(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(ids).mean(1))  # type: ignore[no-any-return]
+
+
+# Healthy models that a meta run must not mistake for broken ones.
+
+
+class GuideRNN(nn.Module):
+    """Makes its initial state with torch.zeros and no device, as the guides do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(8, 16, batch_first=True)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h0 = torch.zeros(1, x.size(0), 16)
+        out, _ = self.lstm(x, (h0, h0.clone()))
+        positions = torch.arange(x.size(1))  # (L,), on the default device
+        return self.head(out[:, -1] + positions[-1])  # type: ignore[no-any-return]
+
+
+class SeqFirst(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(8, 16)  # (L, B, F) by default
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(x)
+        return self.head(out[-1])  # type: ignore[no-any-return]  # (B, 3)
+
+
+class FrozenAttentionEval(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.mha = nn.MultiheadAttention(32, 4, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mha(x, x, x)[0]  # type: ignore[no-any-return]
+
+
+class Checkpointed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch.utils.checkpoint import checkpoint
+
+        return checkpoint(self.b, self.a(x), use_reentrant=True)  # type: ignore[no-any-return]
+
+
+class OldWeightNorm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.c = nn.utils.weight_norm(nn.Linear(8, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c(x)  # type: ignore[no-any-return]
+
+
+@__import__("dataclasses").dataclass
+class Out:
+    logits: torch.Tensor
+
+
+class DataclassOutput(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> Out:
+        return Out(self.fc(x))
+
+
+class LossFirst(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.fc(x)
+        return {"loss": logits.logsumexp(-1).mean(), "logits": logits}
+
+
+class Helper:
+    def __init__(self, layer: nn.Module) -> None:
+        self.layer = layer
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)  # type: ignore[no-any-return]
+
+
+class IndirectCalls(nn.Module):
+    """A bound method, a helper object and a partial that hold submodules or weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gelu = nn.GELU()
+        self.l1 = nn.Linear(4, 4)
+        self.l2 = nn.Linear(4, 4, bias=False)  # the partial uses only the weight
+        self.act = self.gelu.forward
+        self.helper = Helper(self.l1)
+        self.project = __import__("functools").partial(nn.functional.linear, weight=self.l2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(self.act(self.helper(x)))  # type: ignore[no-any-return]
+
+
+class FrozenTeacher(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.student = nn.Linear(4, 2)
+        self.acts = [nn.ReLU(), nn.Tanh()]
+        self._teacher = [nn.Linear(4, 2).requires_grad_(False)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.acts[0](self.student(x))  # type: ignore[no-any-return]
+
+
+class DataDependent(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        return y[y > 0]

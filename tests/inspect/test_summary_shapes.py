@@ -194,3 +194,42 @@ def test_summary_shapes_match_a_real_forward(
     for handle in handles:
         handle.remove()
     assert {row.path: row.output_shape for row in result.rows} == real
+
+
+@pytest.mark.parametrize(
+    ("x", "w", "b", "groups", "message"),
+    [
+        ((1, 3, 8, 8), (8, 3, 3, 3), (5,), 1, "expected bias to be 1-dimensional with 8 elements"),
+        (
+            (1, 8, 8, 8),
+            (6, 2, 3, 3),
+            None,
+            4,
+            "expected weight to be divisible by 4 at dimension 0",
+        ),
+    ],
+)
+def test_convolutions_the_real_kernel_refuses_are_refused(
+    x: tuple[int, ...], w: tuple[int, ...], b: tuple[int, ...] | None, groups: int, message: str
+) -> None:
+    real_args = (torch.randn(x), torch.randn(w), None if b is None else torch.randn(b))
+    with pytest.raises(RuntimeError, match=message):
+        nn.functional.conv2d(*real_args, groups=groups)
+    meta_args = tuple(None if t is None else t.to("meta") for t in real_args)
+    with pytest.raises(RuntimeError, match=message):
+        _FAST_META[aten.convolution.default](
+            *meta_args, [1, 1], [0, 0], [1, 1], False, [0, 0], groups
+        )
+
+
+def test_an_in_place_add_that_does_not_broadcast_is_refused() -> None:
+    class BadAdd(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 8)
+            self.extra = nn.Parameter(torch.randn(5))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x).add_(self.extra)
+
+    assert summary(BadAdd(), (4,)).error is not None
