@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
 import brickwork
@@ -29,7 +30,15 @@ from brickwork.inspect.target import (
 )
 from brickwork.layers import ACTIVATIONS, NORMS
 from brickwork.registry import BRICKS, MODELS, Registry, normalize_name
-from brickwork.spec import CONTAINERS, build, describe_ranks, save_spec, to_spec
+from brickwork.spec import (
+    CONTAINERS,
+    INPUT_DTYPES,
+    build,
+    describe_ranks,
+    input_dtype_name,
+    save_spec,
+    to_spec,
+)
 
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
@@ -55,6 +64,13 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def positive_count(text: str) -> int:
+    """An argparse type: a positive integer."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     model = build(args.spec, input_shape=args.input_shape, device="meta")  # no memory needed
     spec = to_spec(model)
@@ -69,16 +85,36 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_summary(args: argparse.Namespace) -> int:
+def _check_model_argument(args: argparse.Namespace) -> bool:
+    """Whether MODEL is a path/to/file.py:NAME target; refuses arguments that cannot apply."""
     if is_target(args.model):
-        model: Any = load_target(args.model, args.args, args.kwargs)
-    else:
-        if args.args or args.kwargs:
-            raise ConfigError("--args and --kwargs go with a path/to/file.py:NAME target")
-        model = args.model
-    result = summary(
-        model, input_shape=args.input_shape, batch_size=args.batch_size, depth=args.depth
-    )
+        return True
+    if args.model.endswith(".py"):
+        raise ConfigError(
+            f"{args.model} is a Python file: name the model in it, path/to/file.py:NAME",
+            hint=f"e.g. {args.model}:MyModel",
+        )
+    if args.args or args.kwargs:
+        raise ConfigError("--args and --kwargs go with a path/to/file.py:NAME target")
+    return False
+
+
+def _inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """summary/doctor keyword arguments for the input: one --input-shape, or several for a
+    forward that takes several tensors."""
+    dtype = INPUT_DTYPES[input_dtype_name(args.input_dtype)]
+    shapes = args.input_shape or []
+    if len(shapes) <= 1:
+        return {"input_shape": shapes[0] if shapes else None, "input_dtype": dtype}
+    data = tuple(torch.empty((args.batch_size, *s), dtype=dtype, device="meta") for s in shapes)
+    return {"input_data": data}
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    model: Any = args.model
+    if _check_model_argument(args):
+        model = load_target(args.model, args.args, args.kwargs)
+    result = summary(model, batch_size=args.batch_size, depth=args.depth, **_inputs(args))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -87,12 +123,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    if is_target(args.model):
+    if _check_model_argument(args):
         report = _doctor_target(args)
     else:
-        if args.args or args.kwargs:
-            raise ConfigError("--args and --kwargs go with a path/to/file.py:NAME target")
-        report = doctor(args.model, input_shape=args.input_shape, batch_size=args.batch_size)
+        report = doctor(args.model, batch_size=args.batch_size, **_inputs(args))
     print(
         json.dumps(report.to_dict(), indent=2) if args.json else report,
         end="\n" if args.json else "",
@@ -118,7 +152,7 @@ def _doctor_target(args: argparse.Namespace) -> Report:
         report.not_run = ["every check that needs the model"]
         report.not_run_reason = "the model could not be built"
         return report
-    return doctor(model, input_shape=args.input_shape, batch_size=args.batch_size)
+    return doctor(model, batch_size=args.batch_size, **_inputs(args))
 
 
 def _summary_line(factory: Callable[..., Any]) -> str:
@@ -193,9 +227,22 @@ def add_model_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
     p.add_argument(
         "--kwargs", help="keyword arguments for NAME as literals: \"activation='lrelu'\""
     )
-    p.add_argument("--input-shape", type=parse_shape, help="per-sample input shape, e.g. 1,28,28")
     p.add_argument(
-        "--batch-size", type=int, default=batch_size, help=f"batch size (default {batch_size})"
+        "--input-shape",
+        type=parse_shape,
+        action="append",
+        help="per-sample input shape, e.g. 1,28,28; repeat it for a forward with several inputs",
+    )
+    p.add_argument(
+        "--input-dtype",
+        default="float32",
+        help="dtype of the input: float32 (default) or long for token ids",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_count,
+        default=batch_size,
+        help=f"batch size (default {batch_size})",
     )
 
 

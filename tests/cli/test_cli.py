@@ -272,3 +272,90 @@ def test_doctor_on_a_spec() -> None:
     result = run("doctor", str(EXAMPLES / "small_resnet.yaml"))
     assert result.returncode == 0
     assert "no problems found" in result.stdout
+
+
+CLI_MODELS = """
+import argparse
+from torch import nn
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=0.1)
+options = parser.parse_args()  # a training script's own options, parsed on import
+
+
+class Tokens(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, ids):
+        return self.head(self.embed(ids).mean(1))
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 3)
+        self.b = nn.Linear(6, 3)
+
+    def forward(self, x, y):
+        return self.a(x) + self.b(y)
+"""
+
+
+@pytest.fixture
+def cli_models(tmp_path: Path) -> Path:
+    path = tmp_path / "cli_models.py"
+    path.write_text(CLI_MODELS)
+    return path
+
+
+def test_token_models_take_an_input_dtype(cli_models: Path) -> None:
+    result = run("doctor", f"{cli_models}:Tokens", "--input-shape", "5", "--input-dtype", "long")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no problems found" in result.stdout
+
+
+def test_several_inputs_take_several_input_shapes(cli_models: Path) -> None:
+    result = run(
+        "summary",
+        f"{cli_models}:TwoInputs",
+        "--input-shape",
+        "4",
+        "--input-shape",
+        "6",
+        "--batch-size",
+        "2",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["macs"] == 2 * (4 * 3 + 6 * 3)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("summary", "{file}", "--input-shape", "4"),
+            "is a Python file: name the model in it, path/to/file.py:NAME",
+        ),
+        (
+            ("doctor", "{file}:Tokens", "--input-shape", "5", "--batch-size", "-2"),
+            "--batch-size: expected a positive integer, got '-2'",
+        ),
+        (
+            ("doctor", "{file}:Tokens", "--input-shape", "5", "--batch-size", "0"),
+            "--batch-size: expected a positive integer, got '0'",
+        ),
+        (
+            ("doctor", "{file}:Tokens", "--input-shape", "5", "--input-dtype", "cmplx"),
+            "unknown input_dtype 'cmplx'",
+        ),
+    ],
+)
+def test_model_options_bad_input(cli_models: Path, args: tuple[str, ...], message: str) -> None:
+    result = run(*(a.format(file=cli_models) for a in args))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
