@@ -29,6 +29,7 @@ from brickwork.inspect.target import (
     resolve_target,
 )
 from brickwork.layers import ACTIVATIONS, NORMS
+from brickwork.models import create_model, list_models
 from brickwork.registry import BRICKS, MODELS, Registry, normalize_name
 from brickwork.spec import (
     CONTAINERS,
@@ -120,6 +121,21 @@ def cmd_summary(args: argparse.Namespace) -> int:
     else:
         print(result, end="")  # the table ends with the error line when the forward failed
     return EXIT_FINDINGS if result.error else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    names = list_models(args.pattern)
+    if not names:
+        raise ConfigError(
+            f"no registered model matches {args.pattern!r}",
+            hint="`brickwork models` lists them all; patterns are globs such as 'resnet*'",
+        )
+    print(f"{'model':<18} {'class':<16} {'parameters':>14}")
+    for name in names:
+        with torch.device("meta"):  # counted without allocating a single weight
+            model = create_model(name)
+        print(f"{name:<18} {type(model).__name__:<16} {count_params(model):>14,}")
+    return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -278,6 +294,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name", nargs="?", help="a brick, family, activation or norm")
     p.set_defaults(run=cmd_bricks)
+
+    p = commands.add_parser(
+        "models",
+        help="list the registered models with their parameter counts",
+        description="List registered models (families and their variants) with the parameter "
+        "count at their default arguments, counted on the meta device.",
+    )
+    p.add_argument("pattern", nargs="?", help="a glob such as 'resnet*'")
+    p.set_defaults(run=cmd_models)
 
     p = commands.add_parser(
         "summary",

@@ -163,6 +163,13 @@ class Registry(Generic[T]):
             self._keys[key] = name
         return factory
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` and its aliases (a notebook cell that registers again, a test)."""
+        canonical = self.canonical(name)
+        del self._entries[canonical], self._sizes[canonical], self._aliases[canonical]
+        for key in [k for k, v in self._keys.items() if v == canonical]:
+            del self._keys[key]
+
     def canonical(self, name: str) -> str:
         """The registered name that ``name`` (any spelling or alias) refers to.
 

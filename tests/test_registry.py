@@ -167,3 +167,12 @@ def test_register_refuses_bad_entries(name: object, factory: object, message: st
     reg: Registry[object] = Registry("activation")
     with pytest.raises(ConfigError, match=message):
         reg.register(name, factory)  # type: ignore[arg-type]
+
+
+def test_unregister_frees_the_name_and_its_aliases(acts: Registry[type[nn.Module]]) -> None:
+    acts.unregister("leaky_relu")
+    assert "lrelu" not in acts
+    assert "leakyrelu" not in acts
+    acts.register("lrelu", nn.LeakyReLU, aliases=("leaky_relu",))  # free again
+    with pytest.raises(ConfigError, match="unknown activation"):
+        acts.unregister("nope")
