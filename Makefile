@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/build.py
 	$(BIN)/python benchmarks/summary.py
+	$(BIN)/python benchmarks/doctor.py
+	$(BIN)/python benchmarks/families.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

@@ -23,6 +23,15 @@ from brickwork.registry import BRICKS, SizeRule
 STEMS = ("imagenet", "small")
 
 
+def _act(spec: Any) -> nn.Module:
+    """The activation, in place where it can be (as torchvision's ReLU is): it follows a norm or
+    a sum whose input nothing else needs, and saves an allocation per block."""
+    act = make_act(spec)
+    if hasattr(act, "inplace"):
+        act.inplace = True
+    return act
+
+
 def _conv(in_c: int, out_c: int, kernel: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_c, out_c, kernel, stride=stride, padding=kernel // 2, bias=False)
 
@@ -62,7 +71,7 @@ class BasicBlock(nn.Module):
         out_c = width * self.expansion
         self.conv1 = _conv(in_c, width, 3, stride)
         self.bn1 = make_norm(norm, width)
-        self.relu = make_act(activation)
+        self.relu = _act(activation)
         self.conv2 = _conv(width, out_c, 3)
         self.bn2 = make_norm(norm, out_c)
         self.downsample = _shortcut(in_c, out_c, stride, norm)
@@ -112,7 +121,7 @@ class Bottleneck(nn.Module):
         self.bn2 = make_norm(norm, width)
         self.conv3 = _conv(width, out_c, 1)
         self.bn3 = make_norm(norm, out_c)
-        self.relu = make_act(activation)
+        self.relu = _act(activation)
         self.downsample = _shortcut(in_c, out_c, stride, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -192,7 +201,7 @@ class ResNet(nn.Module):
             self.conv1 = _conv(self.in_chans, widths[0], 3)
             self.maxpool = nn.Identity()
         self.bn1 = make_norm(norm, widths[0])
-        self.relu = make_act(activation)
+        self.relu = _act(activation)
         in_c = widths[0]
         for i, (depth, width) in enumerate(zip(depths, widths, strict=True)):
             stride = 1 if i == 0 else 2
