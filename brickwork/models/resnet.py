@@ -27,8 +27,8 @@ def _act(spec: Any) -> nn.Module:
     """The activation, in place where it can be (as torchvision's ReLU is): it follows a norm or
     a sum whose input nothing else needs, and saves an allocation per block."""
     act = make_act(spec)
-    if hasattr(act, "inplace"):
-        act.inplace = True
+    if "inplace" in vars(act):  # ReLU, LeakyReLU, ELU, SiLU, ...: a plain attribute
+        vars(act)["inplace"] = True
     return act
 
 
