@@ -40,6 +40,7 @@ from brickwork.models import (
 )
 from brickwork.registry import BRICKS, MODELS, Registry, SizeRule
 from brickwork.spec import build, load_spec, save_spec, to_spec
+from brickwork.train import fit, load, load_dataset, save
 
 __version__ = "0.1.0"
 
@@ -77,12 +78,16 @@ __all__ = [
     "dec_block",
     "device_of",
     "doctor",
+    "fit",
     "linear_block",
     "list_models",
+    "load",
+    "load_dataset",
     "load_spec",
     "make_act",
     "make_norm",
     "register_model",
+    "save",
     "save_spec",
     "summary",
     "to_spec",

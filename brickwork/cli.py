@@ -40,6 +40,14 @@ from brickwork.spec import (
     save_spec,
     to_spec,
 )
+from brickwork.train.commands import evaluate_file, predict_files, run_training
+from brickwork.train.trainer import (
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    RunInterruptedError,
+    TrainingError,
+)
 
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
@@ -135,6 +143,49 @@ def cmd_models(args: argparse.Namespace) -> int:
         with torch.device("meta"):  # counted without allocating a single weight
             model = create_model(name)
         print(f"{name:<18} {type(model).__name__:<16} {count_params(model):>14,}")
+    return 0
+
+
+TRAIN_OPTIONS = (
+    "data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay",
+    "label_smoothing", "augment", "device", "precision", "seed",
+)  # fmt: skip
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
+    out = args.out or f"runs/{given.get('data', 'digits').replace(':', '-').replace('/', '-')}"
+    try:
+        run_training(args.spec, given, out, args.resume, progress=sys.stdout.isatty())
+    except RunInterruptedError as stop:
+        print(stop, file=sys.stderr)
+        return 128 + stop.signum
+    except TrainingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        if err.hint:
+            print(f"hint: {err.hint}", file=sys.stderr)
+        return EXIT_FINDINGS
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    result = evaluate_file(args.model, args.data, args.data_dir)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['model']} on {result['data']} (test split): accuracy {result['accuracy']:.4f}")
+    print(f"{'class':<12} {'precision':>9} {'recall':>7} {'support':>8}")
+    for name, row in result["per_class"].items():
+        print(f"{name:<12} {row['precision']:>9.4f} {row['recall']:>7.4f} {row['support']:>8}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    for row in result["confusion"]:
+        print("  " + " ".join(f"{v:>4}" for v in row))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    for result in predict_files(args.model, args.images):
+        print(f"{result['image']}: {result['class']} ({result['probability']:.1%})")
     return 0
 
 
@@ -328,7 +379,59 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(p, batch_size=3)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=cmd_doctor)
+    add_training_commands(commands)
     return parser
+
+
+def add_training_commands(commands: Any) -> None:
+    p = commands.add_parser(
+        "train",
+        help="train a model on a dataset, with checkpoints, curves and a test score",
+        description="Train SPEC (default: the guide's classifier) on a dataset. The input shape "
+        "and class count come from the data. The run directory gets spec.yaml, config.json, "
+        "metrics.jsonl, curves.png, confusion.png, model.safetensors (best validation weights) "
+        "and a checkpoint written every epoch, and on Ctrl-C or SIGTERM at the current step; "
+        "--resume continues it exactly.",
+    )
+    p.add_argument("spec", nargs="?", help="model spec (.yaml/.json); default the guide's CNN")
+    p.add_argument(
+        "--data",
+        help="digits (default), mnist, fashion-mnist, cifar10, folder:PATH, synthetic:C,H,W,K,N",
+    )
+    p.add_argument("--data-dir", help="where the dataset's files are (else they are downloaded)")
+    p.add_argument("--epochs", type=positive_count, help="default 30")
+    p.add_argument("--batch-size", type=positive_count, help="default 64")
+    p.add_argument("--lr", type=float, help="peak learning rate, default 3e-3")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="default adamw")
+    p.add_argument("--schedule", choices=SCHEDULES, help="default onecycle")
+    p.add_argument("--weight-decay", type=float, help="default 5e-4")
+    p.add_argument("--label-smoothing", type=float, help="default 0.1")
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="random shifts (and flips for photos) on each batch; default on",
+    )
+    p.add_argument("--device", help="auto (default), cpu or cuda")
+    p.add_argument("--precision", choices=PRECISIONS, help="default fp32")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--out", help="run directory (default runs/<data>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.set_defaults(run=cmd_train)
+
+    p = commands.add_parser(
+        "evaluate",
+        help="accuracy, per-class precision/recall and confusion matrix of a saved model",
+    )
+    p.add_argument("model", help="a run directory or a .safetensors file")
+    p.add_argument("--data", help="dataset (default: the one it was trained on)")
+    p.add_argument("--data-dir", help="where the dataset's files are")
+    p.add_argument("--json", action="store_true", help="print JSON, with accuracy at top level")
+    p.set_defaults(run=cmd_evaluate)
+
+    p = commands.add_parser("predict", help="class and probability for image files")
+    p.add_argument("model", help="a run directory or a .safetensors file")
+    p.add_argument("images", nargs="+", help="PNG or JPG files")
+    p.set_defaults(run=cmd_predict)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,179 @@
+"""What ``brickwork train``, ``evaluate`` and ``predict`` do, as functions the CLI calls."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from brickwork.errors import ConfigError
+from brickwork.inspect.summary import format_bytes, format_count, summary
+from brickwork.spec import build, load_spec, to_spec
+from brickwork.train.checkpoint import CheckpointError, load, read_metadata
+from brickwork.train.data import DataError, Dataset, load_dataset, read_image
+from brickwork.train.trainer import TrainConfig, evaluate_tensors, fit
+
+GUIDE_SPEC: dict[str, Any] = {
+    "model": {"cnn_classifier": {"enc_sizes": [32, 64], "dec_sizes": [1024, 512]}}
+}
+"""The default model: the guide's classifier, its input and class count taken from the data."""
+
+
+def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> TrainConfig:
+    """The run's options: the saved ones when resuming (a contradicting option is an error)."""
+    if not resume:
+        return TrainConfig(**given)
+    if run is None:
+        raise ConfigError("--resume needs --out DIR, the run to continue")
+    saved_path = run / "config.json"
+    if not saved_path.is_file():
+        raise ConfigError(f"{run}: no config.json, so there is no run to resume there")
+    saved = json.loads(saved_path.read_text())
+    known = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    for key, value in given.items():
+        if getattr(config, key) != value:
+            raise ConfigError(
+                f"--{key.replace('_', '-')} {value} contradicts the run's saved "
+                f"{key.replace('_', '-')} {getattr(config, key)}",
+                hint=f"leave it out to resume with the saved options ({saved_path})",
+            )
+    return config
+
+
+def train_model(spec_source: Any, dataset: Dataset, run: Path | None, resume: bool) -> nn.Module:
+    """The model to train: the run's own spec when resuming, else SPEC (or the guide's
+    classifier) built for the dataset's input shape and class count."""
+    if resume and run is not None:
+        saved = load_spec(run / "spec.yaml")
+        if (
+            spec_source is not None
+            and to_spec(build(spec_source, input_shape=dataset.input_shape, device="meta")) != saved
+        ):
+            raise ConfigError(f"the SPEC given differs from the run's own {run / 'spec.yaml'}")
+        return build(saved)
+    spec = load_spec(spec_source) if spec_source is not None else json.loads(json.dumps(GUIDE_SPEC))
+    spec["input"] = list(dataset.input_shape)
+    family = spec["model"] if isinstance(spec["model"], dict) and len(spec["model"]) == 1 else None
+    if family is not None:
+        ((name, arguments),) = family.items()
+        if name not in ("sequential", "residual", "repeat"):
+            family[name] = {**(arguments or {}), "n_classes": dataset.n_classes}
+    model = build(spec)
+    outputs = to_spec(model)["output"]
+    if outputs != [dataset.n_classes]:
+        raise ConfigError(
+            f"the model gives outputs of shape {outputs} but {dataset.name} has "
+            f"{dataset.n_classes} classes",
+            hint=f"end the spec with a layer of {dataset.n_classes} outputs",
+        )
+    return model
+
+
+def summary_line(model: nn.Module, dataset: Dataset, batch_size: int) -> str:
+    with torch.device("meta"):
+        shadow = build(to_spec(model))
+    s = summary(shadow, dataset.input_shape, batch_size=batch_size)
+    return (
+        f"{type(model).__name__}: {s.total_params:,} parameters, {format_count(s.macs)} MACs per "
+        f"batch of {batch_size}, {format_bytes(s.train_memory_bytes)} to train; {dataset.name}: "
+        f"{len(dataset.y_train)} train / {len(dataset.y_val)} validation / {len(dataset.y_test)} "
+        f"test images of {tuple(dataset.input_shape)}, {dataset.n_classes} classes"
+    )
+
+
+def model_file(path: str | Path) -> Path:
+    """``RUN_DIR`` → its ``model.safetensors``; a file as it is."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.safetensors"
+        if not path.is_file():
+            raise CheckpointError(
+                f"{path.parent}: no model.safetensors (has the run finished an epoch?)"
+            )
+    return path
+
+
+def evaluate_file(path: str | Path, data: str | None, data_dir: str | None) -> dict[str, Any]:
+    """Accuracy, per-class precision and recall, and the confusion matrix on the test split."""
+    file = model_file(path)
+    metadata = read_metadata(file)
+    model = load(file)
+    name = data or metadata.get("data")
+    if name is None:
+        raise ConfigError(f"{file} does not say which data it was trained on: pass --data")
+    dataset = load_dataset(name, data_dir)
+    mean = torch.tensor(metadata.get("mean", dataset.mean)).view(1, -1, 1, 1)
+    std = torch.tensor(metadata.get("std", dataset.std)).view(1, -1, 1, 1)
+    loss, accuracy, confusion = evaluate_tensors(
+        model, dataset.x_test, dataset.y_test, mean, std, 256
+    )
+    classes = metadata.get("classes", dataset.classes)
+    per_class = {}
+    for i, name_i in enumerate(classes):
+        true_positive = int(confusion[i, i])
+        predicted = int(confusion[:, i].sum())
+        actual = int(confusion[i].sum())
+        per_class[name_i] = {
+            "precision": true_positive / predicted if predicted else 0.0,
+            "recall": true_positive / actual if actual else 0.0,
+            "support": actual,
+        }
+    return {
+        "model": str(file),
+        "data": dataset.name,
+        "accuracy": accuracy,
+        "loss": loss,
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
+    }
+
+
+def predict_files(path: str | Path, images: list[str]) -> list[dict[str, Any]]:
+    """The class and its probability for each image, read, resized and normalised as in training."""
+    file = model_file(path)
+    metadata = read_metadata(file)
+    model = load(file).eval()
+    channels, height, width = metadata["spec"]["input"]
+    mean = torch.tensor(metadata["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(metadata["std"]).view(1, -1, 1, 1)
+    results = []
+    for image in images:
+        original = read_image(Path(image), channels, None)
+        h, w = original.shape[1:]
+        if not math.isclose(h / w, height / width, rel_tol=0.05):
+            raise DataError(
+                f"{image}: {w}×{h} pixels, but the model takes {width}×{height} images and "
+                "this one is not that shape",
+                hint=f"crop it to a {width}:{height} shape first; it is then resized",
+            )
+        x = read_image(Path(image), channels, (height, width)).unsqueeze(0)
+        with torch.no_grad():
+            probabilities = model((x - mean) / std).softmax(1)[0]
+        best = int(probabilities.argmax())
+        results.append(
+            {
+                "image": image,
+                "class": metadata["classes"][best],
+                "probability": float(probabilities[best]),
+            }
+        )
+    return results
+
+
+def run_training(
+    spec: str | None, given: dict[str, Any], out: str | None, resume: bool, progress: bool
+) -> list[dict[str, Any]]:
+    """``brickwork train``: options, data, model, summary line, then :func:`fit`."""
+    run = Path(out) if out is not None else None
+    config = train_config(run, resume, given)
+    config.check()
+    dataset = load_dataset(config.data, config.data_dir, config.seed)
+    model = train_model(spec, dataset, run, resume)
+    print(summary_line(model, dataset, config.batch_size))
+    return fit(model, dataset, config, out=run, resume=resume, progress=progress)
