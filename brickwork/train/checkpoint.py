@@ -69,12 +69,15 @@ def save(
         path: the file to write.
         extra: JSON-serialisable metadata to keep beside the spec (normalisation, classes).
     """
-    metadata = {
+    # One metadata key: safetensors writes its metadata map in no fixed order, and a single
+    # entry keeps the file's bytes reproducible (a resumed run's file equals a straight run's).
+    content = {
         "format": "brickwork",
-        "brickwork_version": json.dumps(brickwork.__version__),
-        "spec": json.dumps(to_spec(model)),
-        **{key: json.dumps(value) for key, value in (extra or {}).items()},
+        "brickwork_version": brickwork.__version__,
+        "spec": to_spec(model),
+        **(extra or {}),
     }
+    metadata = {"brickwork": json.dumps(content, sort_keys=True)}
     tensors = _tensors(model)
     path = Path(path)
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
@@ -98,14 +101,19 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{path}: not a readable safetensors file ({err}); it may be truncated, corrupted, "
             "or another format (brickwork never reads pickle)"
         ) from err
-    if raw.get("format") != "brickwork" or "spec" not in raw:
-        raise CheckpointError(f"{path}: a safetensors file without brickwork's spec metadata")
     try:
-        return {
-            key: (value if key == "format" else json.loads(value)) for key, value in raw.items()
-        }
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}: its metadata is not valid JSON ({err})") from err
+        content = json.loads(raw["brickwork"])
+    except (KeyError, json.JSONDecodeError) as err:
+        raise CheckpointError(
+            f"{path}: a safetensors file without brickwork's metadata (the spec it was built from)"
+        ) from err
+    if (
+        not isinstance(content, dict)
+        or content.get("format") != "brickwork"
+        or "spec" not in content
+    ):
+        raise CheckpointError(f"{path}: a safetensors file without brickwork's spec metadata")
+    return content
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -187,8 +195,9 @@ def save_training_state(
             tensors,
             str(tmp),
             metadata={
-                "param_groups": json.dumps(opt["param_groups"]),
-                "plain_state": json.dumps(plain_state),
+                "optimizer": json.dumps(
+                    {"param_groups": opt["param_groups"], "plain_state": plain_state}
+                )
             },
         ),
     )
@@ -227,14 +236,17 @@ def load_training_state(
     if pointer is None:
         raise CheckpointError(f"{folder}: no checkpoint to resume from ({POINTER} is missing)")
     weights, state = folder / pointer["weights"], folder / pointer["state"]
+    for stale in [*folder.glob(".*.tmp"), *folder.glob("checkpoint-*.safetensors")]:
+        if stale.name not in (weights.name, state.name):  # left by a run killed mid-write
+            stale.unlink(missing_ok=True)
     load_weights(model, weights)
     training: dict[str, Any] = read_metadata(weights)["training"]
     tensors = _read_tensors(state)
     try:
         with safe_open(str(state), framework="pt") as f:
             raw = f.metadata() or {}
-        param_groups = json.loads(raw["param_groups"])
-        plain_state = json.loads(raw["plain_state"])
+        optimizer_meta = json.loads(raw["optimizer"])
+        param_groups, plain_state = optimizer_meta["param_groups"], optimizer_meta["plain_state"]
     except (SafetensorError, OSError, KeyError, ValueError) as err:
         raise CheckpointError(f"{state}: damaged optimizer state ({err})") from err
     opt_state: dict[int, dict[str, Any]] = {}

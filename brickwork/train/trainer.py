@@ -121,6 +121,7 @@ def fit(
     resume: bool = False,
     log: Callable[[str], None] = print,
     progress: bool = False,
+    on_step: Callable[[nn.Module, int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` on ``data``; returns the metrics, one dict per epoch and a last test one.
 
@@ -133,6 +134,8 @@ def fit(
         resume: continue the run saved in ``out``.
         log: where one-line messages go.
         progress: show a rich progress bar per epoch.
+        on_step: called as ``on_step(model, epoch, step)`` after each optimizer step (0-based
+            epoch and step), before the loop looks for a stop signal.
 
     Raises:
         TrainingError: a non-finite loss (the last good checkpoint is kept).
@@ -233,6 +236,8 @@ def fit(
                     seen += len(y)
                     if bar is not None:
                         bar.advance(loss_sum / seen, correct / seen, seen)
+                    if on_step is not None:
+                        on_step(model, epoch, step)
                     if caught:
                         checkpoint(epoch, step + 1, (loss_sum, correct, seen))
                         where = f" in {run}" if run is not None else " (no --out: nothing kept)"
