@@ -1,0 +1,179 @@
+"""`brickwork train`, `evaluate` and `predict` as a user runs them."""
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+COMMAND = Path(sys.executable).with_name("brickwork")
+QUICK = ["--epochs", "2", "--batch-size", "256"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COMMAND), *args], capture_output=True, text=True, timeout=300, check=False, cwd=cwd
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    result = run("train", *QUICK, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "parameters" in result.stdout.splitlines()[0]
+    assert "test accuracy" in result.stdout
+    return out
+
+
+def test_the_run_directory_holds_everything(trained: Path) -> None:
+    names = {p.name for p in trained.iterdir()}
+    assert {
+        "spec.yaml",
+        "config.json",
+        "metrics.jsonl",
+        "curves.png",
+        "confusion.png",
+        "model.safetensors",
+        "checkpoint.json",
+    } <= names
+    lines = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in lines[:-1]] == [1, 2]
+    assert set(lines[0]) == {
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "seconds",
+    }
+    assert set(lines[-1]) == {"test_loss", "test_acc"}
+    assert 0 <= lines[-1]["test_acc"] <= 1
+    config = json.loads((trained / "config.json").read_text())
+    assert config["epochs"] == 2
+    assert config["data"] == "digits"
+
+
+def test_evaluate_as_text_and_json(trained: Path) -> None:
+    text = run("evaluate", str(trained))
+    assert text.returncode == 0, text.stderr
+    assert "accuracy" in text.stdout
+    assert "precision" in text.stdout
+    data = json.loads(run("evaluate", str(trained), "--json").stdout)
+    metrics = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert data["accuracy"] == pytest.approx(metrics[-1]["test_acc"])
+    assert len(data["confusion"]) == 10
+    assert set(data["per_class"]["3"]) == {"precision", "recall", "support"}
+
+
+def test_predict_reads_images_like_training(trained: Path, tmp_path: Path) -> None:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray((digits.images[i] * 16).clip(0, 255).astype(np.uint8)).resize(
+            (32, 32)
+        ).save(path)
+        paths.append(str(path))
+    result = run("predict", str(trained), *paths)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 5
+    assert lines[0].startswith(f"{paths[0]}: ")
+    assert lines[0].endswith("%)")
+
+
+def test_resume_with_a_contradicting_option(trained: Path) -> None:
+    result = run("train", "--out", str(trained), "--resume", "--lr", "0.5")
+    assert result.returncode == 2
+    assert "--lr 0.5 contradicts the run's saved lr" in result.stderr
+
+
+def test_interrupted_cli_run_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [str(COMMAND), "train", "--epochs", "40", "--batch-size", "64", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    import time
+
+    deadline = time.time() + 60
+    while not (out / "checkpoint.json").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    process.send_signal(2)  # Ctrl-C
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "checkpoint saved" in stderr
+    assert "Traceback" not in stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["epochs"] == 40
+
+
+def write_pickle_bomb(path: Path, marker: Path) -> None:
+    class Bomb:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (Path.touch, (str(marker),))  # type: ignore[return-value]
+
+    path.write_bytes(pickle.dumps(Bomb()))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "pickle", "plain-safetensors"])
+def test_damaged_or_foreign_model_files_are_refused(
+    trained: Path, tmp_path: Path, damage: str
+) -> None:
+    bad = tmp_path / "model.safetensors"
+    marker = tmp_path / "executed"
+    good = (trained / "model.safetensors").read_bytes()
+    if damage == "truncated":
+        bad.write_bytes(good[: len(good) // 2])
+    elif damage == "garbage":
+        bad.write_bytes(b"\x00" * 64)
+    elif damage == "pickle":
+        write_pickle_bomb(bad, marker)
+    else:
+        import torch
+        from safetensors.torch import save_file
+
+        save_file({"w": torch.zeros(2)}, str(bad))
+    for command in (("evaluate", str(bad)), ("predict", str(bad), str(bad))):
+        result = run(*command)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.startswith("error: ")
+        assert "Traceback" not in result.stderr
+    assert not marker.exists()  # nothing in the file was executed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("train", "--data", "mnsit", *QUICK), "unknown dataset 'mnsit'; did you mean 'mnist'"),
+        (
+            ("train", "--data", "mnist", "--data-dir", "/no/such/dir", *QUICK),
+            "--data-dir /no/such/dir: no such directory",
+        ),
+        (("train", "--resume", "--out", "/no/such/run"), "no config.json"),
+        (("evaluate", "/no/such/run.safetensors"), "no such file"),
+    ],
+)
+def test_bad_training_input(args: tuple[str, ...], message: str, tmp_path: Path) -> None:
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_predict_refuses_an_image_of_another_shape(trained: Path, tmp_path: Path) -> None:
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((8, 40), dtype=np.uint8)).save(wide)
+    result = run("predict", str(trained), str(wide))
+    assert result.returncode == 2
+    assert "40×8 pixels, but the model takes 8×8 images" in result.stderr
