@@ -174,6 +174,7 @@ def run_training(
     config = train_config(run, resume, given)
     config.check()
     dataset = load_dataset(config.data, config.data_dir, config.seed)
+    torch.manual_seed(config.seed)  # the initial weights are part of the run: same seed, same run
     model = train_model(spec, dataset, run, resume)
     print(summary_line(model, dataset, config.batch_size))
     return fit(model, dataset, config, out=run, resume=resume, progress=progress)

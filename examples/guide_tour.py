@@ -1,4 +1,4 @@
-"""`make demo`: the guide's CNN classifier, built by brickwork with its sizes inferred.
+"""A tour of the guide's CNN classifier, built by brickwork with its sizes inferred.
 
 Prints the guide's model built with its exact arguments for 28×28 inputs, its parameter count and
 a forward pass; then the same family built for scikit-learn's bundled handwritten digits (8×8
