@@ -144,6 +144,7 @@ def fit(
     config = config or TrainConfig()
     config.check()
     device = resolve_device(config.device)
+    autocast = _autocast(device, config.precision)  # refuses fp16 on a CPU before anything is written
     dataset = (
         load_dataset(data, config.data_dir, config.seed) if isinstance(data, str) else data
     ).to(device)
@@ -185,7 +186,6 @@ def fit(
         "data": dataset.name,
     }
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    autocast = _autocast(device, config.precision)
 
     def checkpoint(epoch: int, step: int, running: tuple[float, int, int]) -> None:
         if run is not None:
