@@ -144,7 +144,7 @@ def fit(
     config = config or TrainConfig()
     config.check()
     device = resolve_device(config.device)
-    autocast = _autocast(device, config.precision)  # refuses fp16 on a CPU before anything is written
+    autocast = _autocast(device, config.precision)  # fp16 on a CPU: refused before any write
     dataset = (
         load_dataset(data, config.data_dir, config.seed) if isinstance(data, str) else data
     ).to(device)
