@@ -447,6 +447,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `brickwork bricks | head`: the reader has gone, nothing to say
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (which saves and exits itself)
+        if args.debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        return 130
     except (BrickworkError, OSError) as err:
         if args.debug:
             raise
