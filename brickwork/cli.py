@@ -12,7 +12,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
@@ -313,8 +313,17 @@ def add_model_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with bad input reported like every other error: one line and a hint."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr)
+        print(f"hint: {self.prog} --help", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="brickwork",
         description="Build, inspect and train PyTorch models made of reusable bricks.",
     )

@@ -139,7 +139,11 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
             hint="start a new run in another --out directory, or use the spec it was trained with",
         )
     tensors = _read_tensors(path)
-    result = model.load_state_dict(tensors, strict=False)
+    try:
+        result = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as err:  # shapes that do not fit the spec the file claims
+        first = str(err).strip().splitlines()[-1].strip()
+        raise CheckpointError(f"{path}: its weights do not fit its own spec ({first})") from err
     missing = [k for k in result.missing_keys if k not in _tied_names(model)]
     if missing or result.unexpected_keys:
         raise CheckpointError(

@@ -33,7 +33,12 @@ def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> Train
     saved_path = run / "config.json"
     if not saved_path.is_file():
         raise ConfigError(f"{run}: no config.json, so there is no run to resume there")
-    saved = json.loads(saved_path.read_text())
+    try:
+        saved = json.loads(saved_path.read_text())
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as err:
+        raise ConfigError(f"{saved_path}: damaged ({err}); cannot resume from it") from err
     known = {f.name for f in fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
     for key, value in given.items():
@@ -107,7 +112,11 @@ def evaluate_file(path: str | Path, data: str | None, data_dir: str | None) -> d
     name = data or metadata.get("data")
     if name is None:
         raise ConfigError(f"{file} does not say which data it was trained on: pass --data")
-    dataset = load_dataset(name, data_dir)
+    dataset = load_dataset(
+        name,
+        data_dir if data_dir is not None else metadata.get("data_dir"),
+        metadata.get("seed", 0) if data is None else 0,
+    )
     mean = torch.tensor(metadata.get("mean", dataset.mean)).view(1, -1, 1, 1)
     std = torch.tensor(metadata.get("std", dataset.std)).view(1, -1, 1, 1)
     loss, accuracy, confusion = evaluate_tensors(
@@ -139,6 +148,12 @@ def predict_files(path: str | Path, images: list[str]) -> list[dict[str, Any]]:
     file = model_file(path)
     metadata = read_metadata(file)
     model = load(file).eval()
+    if not {"mean", "std", "classes"} <= set(metadata) or len(metadata["spec"]["input"]) != 3:
+        raise CheckpointError(
+            f"{file}: it does not say how its images were normalised, or it takes no images "
+            "(saved by brickwork.save, not by a training run)",
+            hint="predict from a run directory or its model.safetensors",
+        )
     channels, height, width = metadata["spec"]["input"]
     mean = torch.tensor(metadata["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(metadata["std"]).view(1, -1, 1, 1)
@@ -150,7 +165,9 @@ def predict_files(path: str | Path, images: list[str]) -> list[dict[str, Any]]:
             raise DataError(
                 f"{image}: {w}×{h} pixels, but the model takes {width}×{height} images and "
                 "this one is not that shape",
-                hint=f"crop it to a {width}:{height} shape first; it is then resized",
+                hint="crop it to a square first; it is then resized"
+                if width == height
+                else f"crop it to a {width}:{height} shape first; it is then resized",
             )
         x = read_image(Path(image), channels, (height, width)).unsqueeze(0)
         with torch.no_grad():

@@ -119,12 +119,19 @@ def load_dataset(
 def _split_validation(
     x: torch.Tensor, y: torch.Tensor, fraction: float, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Carve a stratified validation set out of a training set."""
+    """Carve a validation set out of a training set: stratified when every class has enough
+    images for it, plainly random otherwise."""
     from sklearn.model_selection import train_test_split
 
     index = np.arange(len(y))
+    n_val = max(1, round(fraction * len(y)))
+    counts = np.bincount(y.numpy())
+    counts = counts[counts > 0]
+    if len(y) - n_val < 1:
+        raise DataError(f"too few images ({len(y)}) to split off a validation or test set")
+    stratify = y.numpy() if n_val >= len(counts) and counts.min() >= 2 else None
     train_idx, val_idx = train_test_split(
-        index, test_size=fraction, random_state=seed, stratify=y.numpy()
+        index, test_size=n_val, random_state=seed % 2**32, stratify=stratify
     )
     train, val = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
     return x[train], y[train], x[val], y[val]
@@ -326,6 +333,8 @@ def _extract_cifar(archive: Path) -> Path:
 
 def _require_dir(path: Path, kind: str, wants: str) -> None:
     if not path.is_dir():
+        if kind == "folder":
+            raise DataError(f"folder:{path}: no such directory (it should hold {wants})")
         raise DataError(
             f"--data-dir {path}: no such directory (the {kind} dataset wants {wants} in it)",
             hint="give the folder that holds the files, or leave --data-dir out to download them",
@@ -410,8 +419,11 @@ def _folder(root: Path, seed: int) -> Dataset:
     splits = {s: root / s for s in ("train", "test") if (root / s).is_dir()}
     tree = splits.get("train", root)
     classes = sorted(p.name for p in tree.iterdir() if p.is_dir())
-    if not classes:
-        raise DataError(f"{tree}: no class sub-folders (expected {tree}/<class>/<image>.png)")
+    if len(classes) < 2:
+        raise DataError(
+            f"{tree}: {len(classes)} class sub-folder(s); a classifier needs at least 2 "
+            f"(expected {tree}/<class>/<image>.png)"
+        )
     first = next(
         (
             f
@@ -459,8 +471,8 @@ def _synthetic(argument: str, seed: int) -> Dataset:
             f"synthetic:{argument}: expected synthetic:C,H,W,K,N (channels, height, width, "
             "classes, samples), e.g. synthetic:3,32,32,10,5000"
         ) from None
-    if min(c, h, w, n) < 1 or k < 2 or n < 4 * k:
-        raise DataError(f"synthetic:{argument}: sizes must be positive, K ≥ 2 and N ≥ 4·K")
+    if min(c, h, w, n) < 1 or k < 2 or n < 10 * k:
+        raise DataError(f"synthetic:{argument}: sizes must be positive, K ≥ 2 and N ≥ 10·K")
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(n) % k  # every class present
     x = torch.rand(n, c, h, w, generator=g)

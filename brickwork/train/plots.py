@@ -22,6 +22,8 @@ def _figure() -> Any:
 def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     """Loss and accuracy per epoch, train and validation, side by side."""
     plt = _figure()
+    from matplotlib.ticker import MaxNLocator
+
     rows = [row for row in history if "epoch" in row]
     epochs = [row["epoch"] for row in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -29,6 +31,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
         axis.plot(epochs, [row[f"train_{metric}"] for row in rows], marker="o", label="train")
         axis.plot(epochs, [row[f"val_{metric}"] for row in rows], marker="o", label="validation")
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_title(title)
         axis.grid(alpha=0.3)
         axis.legend()
@@ -46,7 +49,8 @@ def plot_confusion(confusion: torch.Tensor, classes: list[str], path: Path) -> N
     plt = _figure()
     n = len(classes)
     matrix = confusion.numpy()
-    fig, axis = plt.subplots(figsize=(1.0 + 0.5 * n, 1.0 + 0.5 * n))
+    side = max(4.0, 1.0 + 0.5 * n)  # room for the title even with two classes
+    fig, axis = plt.subplots(figsize=(side, side))
     axis.imshow(matrix, cmap="Blues")
     axis.set_xticks(range(n), classes, rotation=45 if max(map(len, classes)) > 2 else 0)
     axis.set_yticks(range(n), classes)
@@ -56,7 +60,7 @@ def plot_confusion(confusion: torch.Tensor, classes: list[str], path: Path) -> N
     for i in range(n):
         for j in range(n):
             if matrix[i, j]:
-                color = "white" if matrix[i, j] > top / 2 else "black"
+                color = "white" if matrix[i, j] > top / 2 and n > 1 else "black"
                 axis.text(
                     j, i, str(matrix[i, j]), ha="center", va="center", color=color, fontsize=8
                 )

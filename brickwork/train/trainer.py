@@ -24,6 +24,7 @@ from torch import nn
 from brickwork.errors import BrickworkError, ConfigError
 from brickwork.spec import save_spec, to_spec
 from brickwork.train.checkpoint import (
+    CheckpointError,
     atomic_write,
     has_checkpoint,
     load_training_state,
@@ -78,8 +79,14 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.lr <= 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"--lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"--weight-decay must be 0 or more, got {self.weight_decay}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"--seed must be in [0, 2**32), got {self.seed}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -87,7 +94,13 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA device here", hint="use --device cpu or auto")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r}: choose auto, cpu or cuda") from None
+    if device.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise ConfigError(f"--device {name!r}: cannot train there; choose auto, cpu or cuda")
+    return device
 
 
 def _step_seed(seed: int, epoch: int, step: int) -> int:
@@ -161,6 +174,17 @@ def fit(
     if run is not None:
         if resume:
             state = load_training_state(run, model, optimizer)
+            if state.get("config") != asdict(config):
+                raise CheckpointError(
+                    f"{run}: its checkpoint was written by a run with other options than "
+                    f"{run / 'config.json'} says",
+                    hint="the run directory was edited or mixed with another one",
+                )
+            if state["epoch"] >= config.epochs:
+                raise ConfigError(
+                    f"{run}: the run is complete ({config.epochs} epochs); nothing to resume",
+                    hint="start a new run in another --out to train longer",
+                )
             scheduler_state = state.get("scheduler")
             if scheduler is not None and scheduler_state is not None:
                 scheduler.load_state_dict(scheduler_state)
@@ -184,6 +208,8 @@ def fit(
         "mean": dataset.mean,
         "std": dataset.std,
         "data": dataset.name,
+        "data_dir": config.data_dir,
+        "seed": config.seed,  # evaluate splits the data as this run did
     }
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
@@ -200,6 +226,7 @@ def fit(
                     "history": history,
                     "best": best,
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "config": asdict(config),
                 },
             )
 
@@ -232,7 +259,9 @@ def fit(
                     optimizer.step()
                     if scheduler is not None:
                         scheduler.step()
-                    loss_sum += loss.item() * len(y)
+                    # the reported loss is plain cross-entropy, comparable with validation's
+                    plain = nn.functional.cross_entropy(logits.detach().float(), y)
+                    loss_sum += plain.item() * len(y)
                     correct += int((logits.argmax(1) == y).sum())
                     seen += len(y)
                     if bar is not None:
@@ -274,6 +303,12 @@ def fit(
             checkpoint(epoch + 1, 0, (0.0, 0, 0))
             if run is not None:
                 _write_metrics(run, history)
+            if caught:  # a signal during validation: the epoch is complete and saved
+                raise RunInterruptedError(
+                    f"interrupted after epoch {epoch + 1}: checkpoint saved"
+                    + (f" in {run}; continue with --resume" if run is not None else ""),
+                    caught[0],
+                )
     if run is not None:
         from brickwork.train.checkpoint import load_weights
 
@@ -354,7 +389,7 @@ def evaluate_tensors(
     predicted = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
     confusion = torch.zeros(n_classes, n_classes, dtype=torch.long)
     confusion.index_put_((y.cpu(), predicted.cpu()), torch.ones_like(y.cpu()), accumulate=True)
-    accuracy = float((predicted == y).float().mean()) if len(y) else 0.0
+    accuracy = int((predicted == y).sum()) / len(y) if len(y) else 0.0
     return loss_sum / max(len(y), 1), accuracy, confusion
 
 

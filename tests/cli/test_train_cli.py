@@ -177,3 +177,53 @@ def test_predict_refuses_an_image_of_another_shape(trained: Path, tmp_path: Path
     result = run("predict", str(trained), str(wide))
     assert result.returncode == 2
     assert "40×8 pixels, but the model takes 8×8 images" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--lr", "nan"), "--lr must be a positive number"),
+        (("--lr", "inf"), "--lr must be a positive number"),
+        (("--weight-decay", "-1"), "--weight-decay must be 0 or more"),
+        (("--label-smoothing", "1.5"), "--label-smoothing must be in [0, 1)"),
+        (("--seed", "-1"), "--seed must be in [0, 2**32)"),
+        (("--device", "foo"), "--device 'foo': choose auto, cpu or cuda"),
+        (("--device", "meta"), "cannot train there"),
+        (("--epochs", "0"), "--epochs: expected a positive integer, got '0'"),
+        (("--data", "synthetic:1,8,8,2,8"), "N ≥ 10·K"),
+    ],
+)
+def test_bad_training_options_are_refused_before_anything_is_written(
+    args: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    result = run("train", *args, "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (out / "checkpoint.json").exists()
+
+
+def test_resuming_a_complete_run_or_a_damaged_config(trained: Path, tmp_path: Path) -> None:
+    done = run("train", "--out", str(trained), "--resume")
+    assert done.returncode == 2
+    assert "the run is complete (2 epochs); nothing to resume" in done.stderr
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "config.json").write_text('{"epochs": 3,')
+    result = run("train", "--out", str(damaged), "--resume")
+    assert result.returncode == 2
+    assert "config.json: damaged" in result.stderr
+
+
+def test_predict_needs_a_training_runs_file(tmp_path: Path) -> None:
+    import brickwork
+
+    bare = tmp_path / "bare.safetensors"
+    brickwork.save(brickwork.CNNClassifier(1, [4], [], 10, input_shape=(8, 8)), bare)
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(image)
+    result = run("predict", str(bare), str(image))
+    assert result.returncode == 2
+    assert "does not say how its images were normalised" in result.stderr

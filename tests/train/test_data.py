@@ -161,3 +161,22 @@ def test_batch_augmentation_shifts_and_flips() -> None:
         torch.arange(8.0).view(1, 1, 1, 8).repeat(64, 1, 1, 1), torch.Generator().manual_seed(0)
     )
     assert {float(img[0, 0, 0]) for img in flipped} == {0.0, 7.0}
+
+
+def test_small_datasets_split_without_stratifying(tmp_path: Path) -> None:
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(2):
+            Image.fromarray(np.full((4, 4), 40 * i, dtype=np.uint8)).save(
+                tmp_path / label / f"{i}.png"
+            )
+    d = load_dataset(f"folder:{tmp_path}")
+    assert len(d.y_train) + len(d.y_val) + len(d.y_test) == 4
+    assert len(d.y_test) >= 1
+
+
+def test_a_folder_of_one_class_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "only").mkdir()
+    Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(tmp_path / "only" / "0.png")
+    with pytest.raises(DataError, match="1 class sub-folder"):
+        load_dataset(f"folder:{tmp_path}")
