@@ -11,8 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from brickwork.errors import ConfigError
+from brickwork.errors import ConfigError, accepted_kwargs
 from brickwork.inspect.summary import format_bytes, format_count, summary
+from brickwork.registry import MODELS
 from brickwork.spec import build, load_spec, to_spec
 from brickwork.train.checkpoint import CheckpointError, load, read_metadata
 from brickwork.train.data import DataError, Dataset, load_dataset, read_image
@@ -67,7 +68,7 @@ def train_model(spec_source: Any, dataset: Dataset, run: Path | None, resume: bo
     family = spec["model"] if isinstance(spec["model"], dict) and len(spec["model"]) == 1 else None
     if family is not None:
         ((name, arguments),) = family.items()
-        if name not in ("sequential", "residual", "repeat"):
+        if name in MODELS and "n_classes" in (accepted_kwargs(MODELS.get(name)) or []):
             family[name] = {**(arguments or {}), "n_classes": dataset.n_classes}
     model = build(spec)
     outputs = to_spec(model)["output"]
