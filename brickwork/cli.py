@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import brickwork
-from brickwork.errors import REQUIRED, BrickworkError, ConfigError, arguments_of, closest
+from brickwork.errors import REQUIRED, BrickworkError, ConfigError, arguments_of
 from brickwork.inspect import Finding, Report, count_params, doctor, summary, tree
 from brickwork.inspect.doctor import missing_forward
 from brickwork.inspect.target import (
@@ -30,7 +30,7 @@ from brickwork.inspect.target import (
 )
 from brickwork.layers import ACTIVATIONS, NORMS
 from brickwork.models import create_model, list_models
-from brickwork.registry import BRICKS, MODELS, Registry, normalize_name
+from brickwork.registry import BRICKS, MODELS, Registry, closest_entry, normalize_name
 from brickwork.spec import (
     CONTAINERS,
     INPUT_DTYPES,
@@ -245,8 +245,8 @@ def cmd_bricks(args: argparse.Namespace) -> int:
             _describe(kind, registry, registry.canonical(args.name))
             return 0
     every = {normalize_name(n): n for registry in KINDS.values() for n in registry.names()}
-    match = closest(normalize_name(args.name), every)
-    suggestion = f"; did you mean {every[match]!r}?" if match else ""
+    match = closest_entry(args.name, every)
+    suggestion = f"; did you mean {match!r}?" if match else ""
     raise ConfigError(
         f"unknown brick, family, activation or norm {args.name!r}{suggestion}",
         hint="`brickwork bricks` lists them all",

@@ -27,6 +27,15 @@ def normalize_name(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "")
 
 
+def closest_entry(name: str, entries: Mapping[str, str]) -> str | None:
+    """The entry whose normalised key is closest to ``name``'s, as ``entries`` spells it.
+
+    ``entries`` maps normalised keys (aliases included) to the names to show.
+    """
+    match = closest(normalize_name(name), entries)
+    return entries[match] if match else None
+
+
 def parse_component_spec(spec: object, what: str = "component") -> tuple[str, dict[str, Any]]:
     """Split a component spec into ``(name, kwargs)``.
 
@@ -180,8 +189,8 @@ class Registry(Generic[T]):
             raise ConfigError(f"{self.kind} name must be a string, got {name!r}")
         key = normalize_name(name)
         if key not in self._keys:
-            match = closest(key, self._keys)  # aliases count: 'leaky' finds 'lrelu' via 'leakyrelu'
-            suggestion = f"; did you mean {self._keys[match]!r}?" if match else ";"
+            match = closest_entry(name, self._keys)  # aliases count: 'leaky' finds 'lrelu'
+            suggestion = f"; did you mean {match!r}?" if match else ";"
             raise ConfigError(
                 f"unknown {self.kind} {name!r}{suggestion} valid: {', '.join(self.names())}"
             )

@@ -46,11 +46,17 @@ from brickwork.errors import (
     ShapeError,
     SpecError,
     arguments_of,
-    closest,
     unknown_name_message,
 )
 from brickwork.layers import ACTIVATIONS
-from brickwork.registry import BRICKS, MODELS, Registry, SizeRule, normalize_name
+from brickwork.registry import (
+    BRICKS,
+    MODELS,
+    Registry,
+    SizeRule,
+    closest_entry,
+    normalize_name,
+)
 from brickwork.shapes import probe_output
 
 SPEC_KEYS = ("input", "input_dtype", "model", "output")
@@ -486,9 +492,8 @@ def _lookup(key: str, path: str) -> tuple[Registry[Any], str]:
         if key in registry:
             return registry, registry.canonical(key)
     names = sorted({*BRICKS.names(), *MODELS.names(), *ACTIVATIONS.names(), *CONTAINERS})
-    keys = {normalize_name(n): n for n in names}
-    match = closest(normalize_name(key), keys)
-    suggestion = f"; did you mean {keys[match]!r}?" if match else ";"
+    match = closest_entry(key, {normalize_name(n): n for n in names})
+    suggestion = f"; did you mean {match!r}?" if match else ";"
     raise SpecError(
         f"{path}: unknown brick {key!r}{suggestion} valid: {', '.join(names)}",
         hint="`brickwork bricks` lists them with their arguments",
