@@ -28,6 +28,7 @@ from brickwork.train.checkpoint import (
     atomic_write,
     has_checkpoint,
     load_training_state,
+    load_weights,
     save,
     save_training_state,
 )
@@ -310,8 +311,6 @@ def fit(
                     caught[0],
                 )
     if run is not None:
-        from brickwork.train.checkpoint import load_weights
-
         load_weights(model, run / "model.safetensors")  # the best validation weights
     test_loss, test_acc, confusion = evaluate_tensors(
         model, dataset.x_test, dataset.y_test, mean, std, config.batch_size * 4
