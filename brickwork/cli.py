@@ -40,6 +40,7 @@ from brickwork.spec import (
     save_spec,
     to_spec,
 )
+from brickwork.train import distributed
 from brickwork.train.commands import evaluate_file, predict_files, run_training
 from brickwork.train.trainer import (
     OPTIMIZERS,
@@ -148,24 +149,45 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 TRAIN_OPTIONS = (
     "data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay",
-    "label_smoothing", "augment", "device", "precision", "seed",
+    "label_smoothing", "augment", "device", "precision", "channels_last", "compile", "seed",
 )  # fmt: skip
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
     out = args.out or f"runs/{given.get('data', 'digits').replace(':', '-').replace('/', '-')}"
+    rank = distributed.launch_rank()
     try:
         run_training(args.spec, given, out, args.resume, progress=sys.stdout.isatty())
     except RunInterruptedError as stop:
-        print(stop, file=sys.stderr)
+        if rank == 0:
+            print(stop, file=sys.stderr)
         return 128 + stop.signum
-    except TrainingError as err:
-        print(f"error: {err}", file=sys.stderr)
-        if err.hint:
-            print(f"hint: {err.hint}", file=sys.stderr)
+    except (TrainingError, distributed.RankLostError) as err:
+        if rank == 0 or isinstance(err, distributed.RankLostError):
+            _print_error(err, rank)
         return EXIT_FINDINGS
+    except (distributed.PeerError, ConfigError) as err:
+        if args.debug:
+            raise
+        if rank == 0:  # the others stop with it, quietly: rank 0 says why
+            _print_error(err, rank)
+        return EXIT_BAD_INPUT
+    except (BrickworkError, OSError) as err:
+        if args.debug:
+            raise
+        _print_error(err, rank)
+        return EXIT_BAD_INPUT
     return 0
+
+
+def _print_error(err: BaseException, rank: int = 0) -> None:
+    """``error: ...`` and ``hint: ...`` lines on stderr (prefixed ``rank N:`` under torchrun)."""
+    prefix = f"rank {rank}: " if rank else ""
+    print(f"{prefix}error: {err}", file=sys.stderr)
+    hint = getattr(err, "hint", None)
+    if hint:
+        print(f"{prefix}hint: {hint}", file=sys.stderr)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -421,7 +443,22 @@ def add_training_commands(commands: Any) -> None:
         help="random shifts (and flips for photos) on each batch; default on",
     )
     p.add_argument("--device", help="auto (default), cpu or cuda")
-    p.add_argument("--precision", choices=PRECISIONS, help="default fp32")
+    p.add_argument(
+        "--precision", choices=PRECISIONS, help="default fp32; bf16 is autocast on CPU and CUDA"
+    )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        default=None,
+        help="keep images and weights in NHWC memory order (faster convolutions, above all "
+        "with bf16)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile the training step (a slower first epoch, faster after)",
+    )
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--out", help="run directory (default runs/<data>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -464,8 +501,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BrickworkError, OSError) as err:
         if args.debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
-        hint = getattr(err, "hint", None)
-        if hint:
-            print(f"hint: {hint}", file=sys.stderr)
+        _print_error(err)
         return EXIT_BAD_INPUT

@@ -15,9 +15,10 @@ from brickwork.errors import ConfigError, accepted_kwargs
 from brickwork.inspect.summary import format_bytes, format_count, summary
 from brickwork.registry import MODELS
 from brickwork.spec import build, load_spec, to_spec
+from brickwork.train import distributed
 from brickwork.train.checkpoint import CheckpointError, load, read_metadata
 from brickwork.train.data import DataError, Dataset, load_dataset, read_image
-from brickwork.train.trainer import TrainConfig, evaluate_tensors, fit
+from brickwork.train.trainer import TrainConfig, evaluate_tensors, fit, resolve_device
 
 GUIDE_SPEC: dict[str, Any] = {
     "model": {"cnn_classifier": {"enc_sizes": [32, 64], "dec_sizes": [1024, 512]}}
@@ -52,9 +53,11 @@ def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> Train
     return config
 
 
-def train_model(spec_source: Any, dataset: Dataset, run: Path | None, resume: bool) -> nn.Module:
-    """The model to train: the run's own spec when resuming, else SPEC (or the guide's
-    classifier) built for the dataset's input shape and class count."""
+def train_spec(
+    spec_source: Any, dataset: Dataset, run: Path | None, resume: bool
+) -> dict[str, Any]:
+    """The spec of the model to train: the run's own when resuming, else SPEC (or the guide's
+    classifier) for the dataset's input shape and class count; checked on meta tensors."""
     if resume and run is not None:
         saved = load_spec(run / "spec.yaml")
         if (
@@ -62,7 +65,7 @@ def train_model(spec_source: Any, dataset: Dataset, run: Path | None, resume: bo
             and to_spec(build(spec_source, input_shape=dataset.input_shape, device="meta")) != saved
         ):
             raise ConfigError(f"the SPEC given differs from the run's own {run / 'spec.yaml'}")
-        return build(saved)
+        return saved
     spec = load_spec(spec_source) if spec_source is not None else json.loads(json.dumps(GUIDE_SPEC))
     spec["input"] = list(dataset.input_shape)
     family = spec["model"] if isinstance(spec["model"], dict) and len(spec["model"]) == 1 else None
@@ -70,15 +73,19 @@ def train_model(spec_source: Any, dataset: Dataset, run: Path | None, resume: bo
         ((name, arguments),) = family.items()
         if name in MODELS and "n_classes" in (accepted_kwargs(MODELS.get(name)) or []):
             family[name] = {**(arguments or {}), "n_classes": dataset.n_classes}
-    model = build(spec)
-    outputs = to_spec(model)["output"]
+    outputs = to_spec(build(spec, device="meta"))["output"]
     if outputs != [dataset.n_classes]:
         raise ConfigError(
             f"the model gives outputs of shape {outputs} but {dataset.name} has "
             f"{dataset.n_classes} classes",
             hint=f"end the spec with a layer of {dataset.n_classes} outputs",
         )
-    return model
+    return spec
+
+
+def train_model(spec_source: Any, dataset: Dataset, run: Path | None, resume: bool) -> nn.Module:
+    """The model :func:`train_spec` describes, with fresh weights."""
+    return build(train_spec(spec_source, dataset, run, resume))
 
 
 def summary_line(model: nn.Module, dataset: Dataset, batch_size: int) -> str:
@@ -187,12 +194,29 @@ def predict_files(path: str | Path, images: list[str]) -> list[dict[str, Any]]:
 def run_training(
     spec: str | None, given: dict[str, Any], out: str | None, resume: bool, progress: bool
 ) -> list[dict[str, Any]]:
-    """``brickwork train``: options, data, model, summary line, then :func:`fit`."""
+    """``brickwork train``: options, data, model, summary line, then :func:`fit`.
+
+    Under torchrun, rank 0 reads the options and the spec and sends them to the other ranks;
+    each node's first rank loads (or downloads) the data before the others read it.
+    """
     run = Path(out) if out is not None else None
-    config = train_config(run, resume, given)
-    config.check()
-    dataset = load_dataset(config.data, config.data_dir, config.seed)
-    torch.manual_seed(config.seed)  # the initial weights are part of the run: same seed, same run
-    model = train_model(spec, dataset, run, resume)
-    print(summary_line(model, dataset, config.batch_size))
-    return fit(model, dataset, config, out=run, resume=resume, progress=progress)
+    world = distributed.start(resolve_device(given.get("device", "auto")))
+    try:
+        config = distributed.from_main(lambda: train_config(run, resume, given))
+        config.check()
+        dataset = distributed.local_first(
+            lambda: load_dataset(config.data, config.data_dir, config.seed)
+        )
+        model_spec = distributed.from_main(lambda: train_spec(spec, dataset, run, resume))
+        torch.manual_seed(config.seed)  # the initial weights are part of the run
+        model = build(model_spec)
+        if world.main:
+            print(summary_line(model, dataset, config.batch_size))
+            if world.size > 1:
+                print(
+                    f"{world.size} processes, {config.batch_size} images a step in all "
+                    f"(about {config.batch_size // world.size} each)"
+                )
+        return fit(model, dataset, config, out=run, resume=resume, progress=progress)
+    finally:
+        distributed.stop()

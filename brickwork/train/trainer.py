@@ -23,6 +23,7 @@ from torch import nn
 
 from brickwork.errors import BrickworkError, ConfigError
 from brickwork.spec import save_spec, to_spec
+from brickwork.train import distributed
 from brickwork.train.checkpoint import (
     CheckpointError,
     atomic_write,
@@ -67,6 +68,8 @@ class TrainConfig:
     augment: bool = True
     device: str = "auto"
     precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
     seed: int = 0
 
     def check(self) -> None:
@@ -91,8 +94,9 @@ class TrainConfig:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N``...; under torchrun, ``cuda`` is the rank's GPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA device here", hint="use --device cpu or auto")
     try:
@@ -101,6 +105,9 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"--device {name!r}: choose auto, cpu or cuda") from None
     if device.type not in ("cpu", "cuda", "mps", "xpu"):
         raise ConfigError(f"--device {name!r}: cannot train there; choose auto, cpu or cuda")
+    rank = distributed.local_rank()
+    if device.type == "cuda" and device.index is None and rank is not None:
+        device = torch.device("cuda", rank)
     return device
 
 
@@ -127,6 +134,10 @@ def _catch_signals() -> Iterator[list[int]]:
             signal.signal(signum, old)
 
 
+CHECK_EVERY = 50
+"""Steps between looks at the loss for NaN or inf (each look waits for the device to catch up)."""
+
+
 def fit(
     model: nn.Module,
     data: Dataset | str = "digits",
@@ -138,6 +149,9 @@ def fit(
     on_step: Callable[[nn.Module, int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` on ``data``; returns the metrics, one dict per epoch and a last test one.
+
+    Under ``torchrun`` (several processes), each rank trains on its share of every batch with
+    ``DistributedDataParallel``; only rank 0 logs and writes ``out``.
 
     Args:
         model: a brickwork model (its spec goes into the checkpoints).
@@ -154,38 +168,38 @@ def fit(
     Raises:
         TrainingError: a non-finite loss (the last good checkpoint is kept).
         RunInterruptedError: Ctrl-C or SIGTERM (a checkpoint of the current step was saved).
+        RankLostError: under torchrun, another process died or stopped answering.
     """
     config = config or TrainConfig()
     config.check()
     device = resolve_device(config.device)
     autocast = _autocast(device, config.precision)  # fp16 on a CPU: refused before any write
+    world = distributed.start(device)
+    if not world.main:
+        log, progress = (lambda _: None), False
     dataset = (
         load_dataset(data, config.data_dir, config.seed) if isinstance(data, str) else data
     ).to(device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model.to(device)
+    if config.channels_last:
+        model.to(memory_format=memory_format)  # type: ignore[call-overload]
     mean = torch.tensor(dataset.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(dataset.std, device=device).view(1, -1, 1, 1)
     steps_per_epoch = math.ceil(len(dataset.y_train) / config.batch_size)
-    optimizer = _optimizer(model, config)
+    optimizer = _optimizer(model, config, device)
     scheduler = _scheduler(optimizer, config, steps_per_epoch)
     run = Path(out) if out is not None else None
+    writes = run is not None and world.main
     history: list[dict[str, Any]] = []
     start_epoch, start_step, running = 0, 0, (0.0, 0, 0)
     best: list[float] = [-1.0, -math.inf]
     if run is not None:
         if resume:
-            state = load_training_state(run, model, optimizer)
-            if state.get("config") != asdict(config):
-                raise CheckpointError(
-                    f"{run}: its checkpoint was written by a run with other options than "
-                    f"{run / 'config.json'} says",
-                    hint="the run directory was edited or mixed with another one",
-                )
-            if state["epoch"] >= config.epochs:
-                raise ConfigError(
-                    f"{run}: the run is complete ({config.epochs} epochs); nothing to resume",
-                    hint="start a new run in another --out to train longer",
-                )
+            state = distributed.from_main(lambda: _resume(run, model, optimizer, config))
+            if world.size > 1:
+                model.load_state_dict(state.pop("model"))
+                optimizer.load_state_dict(state.pop("optimizer"))
             scheduler_state = state.get("scheduler")
             if scheduler is not None and scheduler_state is not None:
                 scheduler.load_state_dict(scheduler_state)
@@ -194,16 +208,8 @@ def fit(
             running = (float(loss0), int(correct0), int(seen0))
             history, best = state["history"], state["best"]
             log(f"resuming {run} at epoch {start_epoch + 1}, step {start_step}")
-        elif has_checkpoint(run):
-            raise ConfigError(
-                f"{run} already holds a run; add --resume to continue it, or choose another --out"
-            )
         else:
-            run.mkdir(parents=True, exist_ok=True)
-            save_spec(to_spec(model), run / "spec.yaml")
-            atomic_write(
-                run / "config.json", lambda p: p.write_text(json.dumps(asdict(config), indent=2))
-            )
+            distributed.from_main(lambda: _start_run(run, model, config))
     extra = {
         "classes": dataset.classes,
         "mean": dataset.mean,
@@ -213,9 +219,20 @@ def fit(
         "seed": config.seed,  # evaluate splits the data as this run did
     }
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    forward: nn.Module = model
+    if world.size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        distributed.broadcast_module(model)
+        forward = DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None
+        )
+    if config.compile:
+        forward = torch.compile(forward)  # type: ignore[assignment]
 
     def checkpoint(epoch: int, step: int, running: tuple[float, int, int]) -> None:
-        if run is not None:
+        if writes:
+            assert run is not None
             save_training_state(
                 run,
                 model,
@@ -231,11 +248,17 @@ def fit(
                 },
             )
 
-    with _catch_signals() as caught:
+    with _catch_signals() as caught, distributed.lost_ranks_reported():
         for epoch in range(start_epoch, config.epochs):
             began = time.perf_counter()
             model.train()
-            loss_sum, correct, seen = running if epoch == start_epoch else (0.0, 0, 0)
+            loss0, correct0, seen = running if epoch == start_epoch else (0.0, 0, 0)
+            if not world.main:  # the saved sums are the whole job's: rank 0 carries them on
+                loss0, correct0 = 0.0, 0
+            # the running sums stay on the device: reading them would wait for every step
+            sums = torch.tensor([loss0, correct0], device=device, dtype=torch.float64)
+            seen_here = 0  # this rank's share of ``seen`` (the progress bar's denominator)
+            first_bad = torch.full((2,), math.inf, device=device, dtype=torch.float64)
             order = torch.Generator().manual_seed(_step_seed(config.seed, epoch, -1))
             epoch_batches = list(batches(len(dataset.y_train), config.batch_size, order))
             bar = _bar(progress, epoch, config.epochs, len(epoch_batches))
@@ -243,43 +266,37 @@ def fit(
                 for step, index in enumerate(epoch_batches):
                     if epoch == start_epoch and step < start_step:
                         continue
-                    torch.manual_seed(_step_seed(config.seed, epoch, step))
-                    x, y = dataset.x_train[index.to(device)], dataset.y_train[index.to(device)]
-                    x = _augment(x, dataset, config, epoch, step)
-                    with autocast:
-                        logits = model((x - mean) / std)
-                        loss = criterion(logits.float(), y)
-                    if not torch.isfinite(loss):
-                        raise TrainingError(
-                            f"the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}: "
-                            "training stopped; the last good checkpoint is kept",
-                            hint="lower --lr, or check the data for NaN or huge values",
-                        )
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    if len(index) < world.size:
+                        continue  # a last batch too small to share out among the ranks
+                    seen_here += _step(
+                        forward, dataset, config, epoch, step, index, mean, std,
+                        memory_format, autocast, criterion, optimizer, world, sums, first_bad,
+                    )  # fmt: skip
                     if scheduler is not None:
                         scheduler.step()
-                    # the reported loss is plain cross-entropy, comparable with validation's
-                    plain = nn.functional.cross_entropy(logits.detach().float(), y)
-                    loss_sum += plain.item() * len(y)
-                    correct += int((logits.argmax(1) == y).sum())
-                    seen += len(y)
+                    seen += len(index)
                     if bar is not None:
-                        bar.advance(loss_sum / seen, correct / seen, seen)
+                        bar.advance(sums, seen_here)
                     if on_step is not None:
                         on_step(model, epoch, step)
-                    if caught:
-                        checkpoint(epoch, step + 1, (loss_sum, correct, seen))
+                    if (step + 1) % CHECK_EVERY == 0:
+                        _check_finite(first_bad, epoch)
+                    if distributed.any_rank(bool(caught)):
+                        _check_finite(first_bad, epoch)
+                        loss_sum, correct = distributed.all_reduce_sum(sums.clone()).tolist()
+                        checkpoint(epoch, step + 1, (loss_sum, int(correct), seen))
                         where = f" in {run}" if run is not None else " (no --out: nothing kept)"
                         raise RunInterruptedError(
                             f"interrupted at epoch {epoch + 1}, step {step + 1}: checkpoint saved"
                             f"{where}; continue with --resume",
-                            caught[0],
+                            caught[0] if caught else signal.SIGTERM,
                         )
+            _check_finite(first_bad, epoch)
+            loss_sum, correct = distributed.all_reduce_sum(sums).tolist()
             val_loss, val_acc, _ = evaluate_tensors(
-                model, dataset.x_val, dataset.y_val, mean, std, config.batch_size * 4
-            )
+                model, dataset.x_val, dataset.y_val, mean, std, config.batch_size * 4,
+                dataset.n_classes,
+            )  # fmt: skip
             row = {
                 "epoch": epoch + 1,
                 "train_loss": loss_sum / max(seen, 1),
@@ -299,28 +316,36 @@ def fit(
             score = [val_acc, -val_loss]
             if score > best:
                 best = score
-                if run is not None:
+                if writes:
+                    assert run is not None
                     save(model, run / "model.safetensors", extra={**extra, "val_acc": val_acc})
             checkpoint(epoch + 1, 0, (0.0, 0, 0))
-            if run is not None:
+            if writes:
+                assert run is not None
                 _write_metrics(run, history)
-            if caught:  # a signal during validation: the epoch is complete and saved
+            if distributed.any_rank(bool(caught)):
+                # a signal during validation: the epoch is complete and saved
                 raise RunInterruptedError(
                     f"interrupted after epoch {epoch + 1}: checkpoint saved"
                     + (f" in {run}; continue with --resume" if run is not None else ""),
-                    caught[0],
+                    caught[0] if caught else signal.SIGTERM,
                 )
-    if run is not None:
-        load_weights(model, run / "model.safetensors")  # the best validation weights
-    test_loss, test_acc, confusion = evaluate_tensors(
-        model, dataset.x_test, dataset.y_test, mean, std, config.batch_size * 4
-    )
+    with distributed.lost_ranks_reported():
+        if run is not None:
+            if writes:
+                load_weights(model, run / "model.safetensors")  # the best validation weights
+            distributed.broadcast_module(model)
+        test_loss, test_acc, confusion = evaluate_tensors(
+            model, dataset.x_test, dataset.y_test, mean, std, config.batch_size * 4,
+            dataset.n_classes,
+        )  # fmt: skip
     history = [*history, {"test_loss": test_loss, "test_acc": test_acc}]
     log(
         f"test accuracy {test_acc:.4f} ({len(dataset.y_test)} images)"
         + (f"; run in {run}" if run else "")
     )
-    if run is not None:
+    if writes:
+        assert run is not None
         _write_metrics(run, history)
         from brickwork.train.plots import plot_confusion, plot_curves
 
@@ -329,14 +354,128 @@ def fit(
     return history
 
 
-def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
+def _step(
+    forward: nn.Module,
+    dataset: Dataset,
+    config: TrainConfig,
+    epoch: int,
+    step: int,
+    index: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    memory_format: torch.memory_format,
+    autocast: Any,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    world: distributed.World,
+    sums: torch.Tensor,
+    first_bad: torch.Tensor,
+) -> int:
+    """One optimizer step on this rank's share of the batch ``index``; adds to ``sums`` (loss
+    sum, correct count) and records the first non-finite loss in ``first_bad`` (step, loss),
+    all without waiting for the device. Returns the number of samples this rank took."""
+    device = sums.device
+    torch.manual_seed(_step_seed(config.seed, epoch, step))
+    index = index.to(device, non_blocking=True)
+    # the whole batch is augmented on every rank, so each sample is shifted as it would be in
+    # a single process, then each rank keeps its share
+    x = _augment(dataset.x_train[index], dataset, config, epoch, step)
+    mine = distributed.share(len(index))
+    x, y = x[mine], dataset.y_train[index][mine]
+    x = ((x - mean) / std).contiguous(memory_format=memory_format)
+    with autocast:
+        logits = forward(x)
+        loss = criterion(logits.float(), y)
+    # DDP averages the ranks' gradients; weighting each rank's mean by its share of the batch
+    # makes that average the gradient of the whole batch's mean, even when the shares differ
+    scaled = loss * (len(y) * world.size / len(index)) if world.size > 1 else loss
+    optimizer.zero_grad(set_to_none=True)
+    scaled.backward()
+    optimizer.step()
+    with torch.no_grad():
+        detached = logits.detach().float()
+        # the reported loss is plain cross-entropy, comparable with validation's
+        plain = nn.functional.cross_entropy(detached, y, reduction="sum")
+        sums += torch.stack([plain.double(), (detached.argmax(1) == y).sum().double()])
+        bad = ~torch.isfinite(loss) & ~torch.isfinite(first_bad[0])
+        found = torch.stack([first_bad.new_tensor(step), loss.detach().double()])
+        first_bad.copy_(torch.where(bad, found, first_bad))
+    return len(y)
+
+
+def _check_finite(first_bad: torch.Tensor, epoch: int) -> None:
+    """Raise if any rank saw a non-finite loss (this waits for the device)."""
+    step = distributed.all_reduce_min(first_bad[:1].clone()).item()
+    if math.isfinite(step):
+        value = first_bad[1].item() if math.isfinite(first_bad[0].item()) else math.nan
+        raise TrainingError(
+            f"the loss is {value} at epoch {epoch + 1}, step {int(step) + 1}: "
+            "training stopped; the last good checkpoint is kept",
+            hint="lower --lr, or check the data for NaN or huge values",
         )
-    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _resume(
+    run: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig
+) -> dict[str, Any]:
+    """Load the run's training state into ``model`` and ``optimizer``; the state, with both
+    (on the CPU) for the other ranks when there are several."""
+    state = load_training_state(run, model, optimizer)
+    if state.get("config") != asdict(config):
+        raise CheckpointError(
+            f"{run}: its checkpoint was written by a run with other options than "
+            f"{run / 'config.json'} says",
+            hint="the run directory was edited or mixed with another one",
+        )
+    if state["epoch"] >= config.epochs:
+        raise ConfigError(
+            f"{run}: the run is complete ({config.epochs} epochs); nothing to resume",
+            hint="start a new run in another --out to train longer",
+        )
+    if distributed.current().size > 1:
+        state["model"] = {k: v.cpu() for k, v in model.state_dict().items()}
+        state["optimizer"] = _to_cpu(optimizer.state_dict())
+    return state
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(v) for v in value]
+    return value
+
+
+def _start_run(run: Path, model: nn.Module, config: TrainConfig) -> None:
+    if has_checkpoint(run):
+        raise ConfigError(
+            f"{run} already holds a run; add --resume to continue it, or choose another --out"
+        )
+    run.mkdir(parents=True, exist_ok=True)
+    save_spec(to_spec(model), run / "spec.yaml")
+    atomic_write(run / "config.json", lambda p: p.write_text(json.dumps(asdict(config), indent=2)))
+
+
+def _optimizer(
+    model: nn.Module, config: TrainConfig, device: torch.device
+) -> torch.optim.Optimizer:
+    """The optimizer, fused (one kernel for all parameters) where this PyTorch has it for the
+    device, else foreach (one kernel per operation over a list of tensors)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    kwargs: dict[str, Any]
+    if config.optimizer == "sgd":
+        cls: type[torch.optim.Optimizer] = torch.optim.SGD
+        kwargs = {"momentum": 0.9, "nesterov": True}
+    else:
+        cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        kwargs = {}
+    kwargs.update(lr=config.lr, weight_decay=config.weight_decay)
+    try:
+        return cls(params, fused=True, **kwargs)  # type: ignore[call-arg]
+    except (RuntimeError, ValueError, TypeError):  # no fused kernel for this device or version
+        return cls(params, foreach=True, **kwargs)  # type: ignore[call-arg]
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps: int) -> Any:
@@ -375,21 +514,32 @@ def evaluate_tensors(
     mean: torch.Tensor,
     std: torch.Tensor,
     batch_size: int,
+    n_classes: int | None = None,
 ) -> tuple[float, float, torch.Tensor]:
-    """Loss, accuracy and confusion matrix (rows: true class) of ``model`` on ``(x, y)``."""
+    """Loss, accuracy and confusion matrix (rows: true class) of ``model`` on ``(x, y)``.
+
+    Under torchrun each rank evaluates its share and the sums are added up (then ``n_classes``
+    must be given, so that every rank's matrix has the same size).
+    """
     model.eval()
-    n_classes = int(y.max()) + 1 if len(y) else 0
-    loss_sum, predictions = 0.0, []
-    for index in batches(len(y), batch_size, None):
-        logits = model((x[index] - mean) / std).float()
-        n_classes = max(n_classes, logits.shape[1])
-        loss_sum += float(nn.functional.cross_entropy(logits, y[index], reduction="sum"))
+    mine = distributed.share(len(y))
+    x_here, y_here = x[mine], y[mine]
+    loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
+    predictions, width = [], 0
+    for index in batches(len(y_here), batch_size, None):
+        logits = model((x_here[index] - mean) / std).float()
+        width = logits.shape[1]
+        loss_sum += nn.functional.cross_entropy(logits, y_here[index], reduction="sum").double()
         predictions.append(logits.argmax(1))
-    predicted = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
-    confusion = torch.zeros(n_classes, n_classes, dtype=torch.long)
-    confusion.index_put_((y.cpu(), predicted.cpu()), torch.ones_like(y.cpu()), accumulate=True)
-    accuracy = int((predicted == y).sum()) / len(y) if len(y) else 0.0
-    return loss_sum / max(len(y), 1), accuracy, confusion
+    if n_classes is None:
+        n_classes = max(int(y.max()) + 1 if len(y) else 0, width)
+    predicted = torch.cat(predictions) if predictions else y_here.new_empty(0, dtype=torch.long)
+    confusion = torch.zeros(n_classes, n_classes, dtype=torch.long, device=y.device)
+    confusion.index_put_((y_here, predicted), torch.ones_like(y_here), accumulate=True)
+    distributed.all_reduce_sum(confusion)
+    distributed.all_reduce_sum(loss_sum)
+    accuracy = int(confusion.trace()) / len(y) if len(y) else 0.0
+    return float(loss_sum) / max(len(y), 1), accuracy, confusion.cpu()
 
 
 def _write_metrics(run: Path, history: list[dict[str, Any]]) -> None:
@@ -412,6 +562,7 @@ class _Bar:
         )
         self.task = self.progress.add_task("train", total=total, loss=0.0, acc=0.0, speed=0.0)
         self.began = time.perf_counter()
+        self.shown = -math.inf
 
     def __enter__(self) -> _Bar:
         self.progress.__enter__()
@@ -420,8 +571,16 @@ class _Bar:
     def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
 
-    def advance(self, loss: float, acc: float, seen: int) -> None:
-        speed = seen / max(time.perf_counter() - self.began, 1e-9)
+    def advance(self, sums: torch.Tensor, seen: int) -> None:
+        """One step more; the loss and accuracy (``sums / seen``, read from the device, which
+        waits for it) are refreshed at most twice a second."""
+        now = time.perf_counter()
+        speed = seen / max(now - self.began, 1e-9)
+        if now - self.shown < 0.5:
+            self.progress.update(self.task, advance=1, speed=speed)
+            return
+        self.shown = now
+        loss, acc = (sums / max(seen, 1)).tolist()
         self.progress.update(self.task, advance=1, loss=loss, acc=acc, speed=speed)
 
 
