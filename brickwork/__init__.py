@@ -13,6 +13,7 @@ from brickwork.errors import (
     ShapeError,
     SpecError,
 )
+from brickwork.export import ExportError, export
 from brickwork.inspect import (
     Finding,
     Report,
@@ -57,6 +58,7 @@ __all__ = [
     "Decoder",
     "DeviceError",
     "Encoder",
+    "ExportError",
     "Finding",
     "LayerStack",
     "Registry",
@@ -78,6 +80,7 @@ __all__ = [
     "dec_block",
     "device_of",
     "doctor",
+    "export",
     "fit",
     "linear_block",
     "list_models",

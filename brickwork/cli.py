@@ -411,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=cmd_doctor)
     add_training_commands(commands)
+    add_export_command(commands)
     return parser
 
 
@@ -478,6 +479,49 @@ def add_training_commands(commands: Any) -> None:
     p.add_argument("model", help="a run directory or a .safetensors file")
     p.add_argument("images", nargs="+", help="PNG or JPG files")
     p.set_defaults(run=cmd_predict)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from brickwork.export import CHECK_BATCHES, EXPORT_BATCH, ExportError, export
+    from brickwork.inspect.summary import format_bytes
+
+    try:
+        path = export(args.model, args.format, args.out)
+    except ExportError as err:  # the exporter failed or the file disagrees with PyTorch
+        if args.debug:
+            raise
+        _print_error(err)
+        return EXIT_FINDINGS
+    batches = ", ".join(str(b) for b in (EXPORT_BATCH, *CHECK_BATCHES))
+    print(
+        f"{path} ({format_bytes(path.stat().st_size)}): read back and checked against PyTorch "
+        f"at batch sizes {batches}"
+    )
+    return 0
+
+
+def add_export_command(commands: Any) -> None:
+    from brickwork.export import FORMATS, SUFFIXES
+
+    suffixes = ", ".join(f"{fmt} {' or '.join(s)}" for fmt, s in SUFFIXES.items())
+    p = commands.add_parser(
+        "export",
+        help="export a trained model to ONNX, torch.export (.pt2) or TorchScript, checked",
+        description="Export a run's model (or a brickwork .safetensors file) with a dynamic "
+        "batch dimension, its input shape and dtype taken from the spec in the file. The file is "
+        "read back and run at other batch sizes than the one it was exported at; its outputs "
+        "must match PyTorch's within 1e-4, or it is not written (exit status 1). Class names "
+        "and normalisation go with it: ONNX metadata_props, or brickwork.json in the .pt2 and "
+        "TorchScript archives. ONNX needs pip install 'brickwork[export]'.",
+    )
+    p.add_argument("model", help="a run directory or a .safetensors file")
+    p.add_argument("--format", required=True, choices=FORMATS, help="the file format")
+    p.add_argument(
+        "--out",
+        help=f"the file to write ({suffixes}) or an existing directory; default beside the "
+        "model, e.g. RUN_DIR/model.onnx",
+    )
+    p.set_defaults(run=cmd_export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

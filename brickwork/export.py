@@ -1,0 +1,499 @@
+"""Export a model to ONNX, a ``torch.export`` program (``.pt2``) or TorchScript, and check it.
+
+Each exported file is read back and run on random batches of another size than the one it was
+exported with (the batch dimension is dynamic in every format), and its outputs are compared with
+PyTorch's. A file that does not agree is never renamed into place: the export is written under a
+temporary name, checked, and only then renamed, so a failed export leaves nothing half-written.
+
+The model's input shape and dtype come from its spec (a trained run's ``model.safetensors``, or
+any model brickwork built); training metadata (class names, normalisation) travels with the file:
+ONNX ``metadata_props``, or a ``brickwork.json`` extra file in ``.pt2`` and TorchScript archives.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import io
+import json
+import logging
+import math
+import os
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import brickwork
+from brickwork.errors import (
+    BrickworkError,
+    ConfigError,
+    ShapeError,
+    SpecError,
+    unknown_name_message,
+)
+from brickwork.inspect import device_of
+from brickwork.spec import INPUT_DTYPES, input_dtype_name, to_spec
+from brickwork.train.checkpoint import atomic_write, load, read_metadata
+from brickwork.train.commands import model_file
+
+FORMATS = ("onnx", "pt2", "torchscript")
+SUFFIXES: dict[str, tuple[str, ...]] = {
+    "onnx": (".onnx",),
+    "pt2": (".pt2",),
+    "torchscript": (".ts", ".pt"),
+}
+"""The file names each format writes; the first is the default."""
+EXPORT_BATCH = 2
+CHECK_BATCHES = (3, 1)
+"""Exported at batch size 2 (torch.export specialises sizes 0 and 1), checked at 3 and 1."""
+TOLERANCE = 1e-4
+"""Largest difference allowed between an exported file's outputs and PyTorch's: absolute for
+outputs within ±1, relative to the largest output beyond (a deep random-weight ResNet's logits
+run to 10⁴, where float32 rounding alone exceeds 1e-4)."""
+METADATA_FILE = "brickwork.json"
+"""Name of the extra file that holds the metadata in ``.pt2`` and TorchScript archives."""
+TRAINING_KEYS = ("classes", "mean", "std")
+"""What a trained model's file passes on to its exports, besides the input shape and dtype."""
+ONNX_MODULES = ("onnx", "onnxscript", "onnxruntime")
+
+
+class ExportError(BrickworkError, RuntimeError):
+    """The exporter failed on the model, or the exported file's outputs differ from PyTorch's.
+
+    Not bad input: the CLI exits with status 1 for it, as for a model the doctor finds faulty.
+    """
+
+
+def export(
+    model: nn.Module | str | os.PathLike[str],
+    format: str,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    input_shape: Sequence[int] | None = None,
+    input_dtype: torch.dtype | str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Export ``model`` to ``format`` and check the file against PyTorch; return its path.
+
+    The batch dimension is dynamic: the file is exported at batch size 2, then read back and run
+    at batch sizes 3 and 1 (and 2), and every output must be within ``TOLERANCE`` (1e-4) of the
+    PyTorch model's. The model is exported in eval mode from the CPU; a model object given is
+    left as it was (its ``training`` flag is restored, one on another device is copied).
+
+    Args:
+        model: an ``nn.Module``, a brickwork ``.safetensors`` file, or a run directory (its
+            ``model.safetensors``).
+        format: ``"onnx"`` (needs ``pip install 'brickwork[export]'``; checked with
+            onnxruntime), ``"pt2"`` (``torch.export.save``) or ``"torchscript"``
+            (``torch.jit.trace``).
+        out: the file to write (``.onnx``; ``.pt2``; ``.ts`` or ``.pt``), or an existing folder
+            to write ``model.<suffix>`` into. Default for a file: beside it, with the format's
+            suffix (``RUN_DIR/model.onnx``); a model object needs ``out``.
+        input_shape: per-sample input shape, no batch dimension. Default: the spec's ``input``.
+        input_dtype: ``float32`` or ``int64`` (token ids). Default: the spec's ``input_dtype``.
+        metadata: JSON-serialisable entries to store with the file, beside the input shape and
+            dtype (and, from a trained run's file, ``classes``, ``mean`` and ``std``).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ConfigError: an unknown format, an ``out`` whose folder does not exist or whose suffix
+            is another format's, no input shape, or the ONNX packages missing.
+        CheckpointError: a missing, damaged or foreign ``.safetensors`` file, or a run
+            directory without ``model.safetensors``.
+        ShapeError: the model fails on a random input of the input shape.
+        ExportError: the exporter failed, or the exported file's outputs differ from PyTorch's
+            (the message gives the difference; nothing is written).
+    """
+    fmt = _format(format)
+    if fmt == "onnx":
+        _require_onnx()
+    if isinstance(model, nn.Module):
+        source, stored, name = None, {}, type(model).__name__
+        spec = _spec_or_none(model)
+    else:
+        source = model_file(Path(model))
+        stored = read_metadata(source)
+        spec, name = stored["spec"], str(source)
+    target = _out(out, fmt, source)
+    shape, dtype = _input(name, spec, input_shape, input_dtype)
+    info: dict[str, Any] = {
+        **{key: stored[key] for key in TRAINING_KEYS if key in stored},
+        **dict(metadata or {}),
+        "brickwork_version": brickwork.__version__,
+        "input_shape": list(shape),
+        "input_dtype": str(dtype).removeprefix("torch."),
+    }
+    _check_json(info)
+    module = model if isinstance(model, nn.Module) else load(model_file(Path(model)))
+    with _cpu_eval(module) as ready:
+        inputs = _inputs(ready, shape, dtype)
+        expected = _expected(ready, inputs)
+        write, run = _EXPORTERS[fmt](ready, inputs[EXPORT_BATCH], info)
+
+        def write_and_check(tmp: Path) -> None:
+            try:
+                write(tmp)
+            except OSError:  # disk full, permissions: the CLI reports them as they are
+                raise
+            except Exception as err:  # e.g. protobuf's 2 GiB limit on an ONNX file
+                raise ExportError(
+                    f"{target}: cannot write the {fmt} file ({_first_line(err)})"
+                ) from err
+            try:
+                call = run(tmp)
+            except Exception as err:
+                raise ExportError(
+                    f"{target}: the exported {fmt} file cannot be read back "
+                    f"({_first_line(err)}); it was not written"
+                ) from err
+            _compare(call, inputs, expected, fmt, target)
+
+        atomic_write(target, write_and_check)
+    return target
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def _format(name: str) -> str:
+    if name not in FORMATS:
+        raise ConfigError(unknown_name_message("export format", str(name), FORMATS))
+    return name
+
+
+def _spec_or_none(model: nn.Module) -> dict[str, Any] | None:
+    try:
+        return to_spec(model)
+    except SpecError:  # a model of the user's own: input_shape must be given
+        return None
+
+
+def _out(out: str | os.PathLike[str] | None, fmt: str, source: Path | None) -> Path:
+    """The file to write: ``out``, ``out/model.<suffix>`` for a folder, or beside ``source``."""
+    suffixes = SUFFIXES[fmt]
+    if out is None:
+        if source is None:
+            raise ConfigError(
+                "out: a model object has no run directory to export beside; give the file to "
+                f"write (a {' or '.join(suffixes)} file)"
+            )
+        return source.with_suffix(suffixes[0])
+    path = Path(out)
+    if path.is_dir():
+        return path / f"{source.stem if source else 'model'}{suffixes[0]}"
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"{path}: no such directory {path.parent}",
+            hint="create it first, or write the export elsewhere",
+        )
+    if path.suffix.lower() not in suffixes:
+        other = [f for f, s in SUFFIXES.items() if path.suffix.lower() in s]
+        found = (
+            f", not {path.suffix}" + (f" ({other[0]}'s suffix)" if other else "")
+            if path.suffix
+            else "; this name has no suffix"
+        )
+        raise ConfigError(
+            f"{path}: the {fmt} format writes {' or '.join(suffixes)} files{found}",
+            hint=f"name it {path.with_suffix(suffixes[0]).name}"
+            + (f", or export to the {other[0]} format" if other else ""),
+        )
+    return path
+
+
+def _input(
+    what: str,
+    spec: Mapping[str, Any] | None,
+    input_shape: Sequence[int] | None,
+    input_dtype: torch.dtype | str | None,
+) -> tuple[tuple[int, ...], torch.dtype]:
+    """The per-sample input shape and dtype: as given, else from the spec."""
+    if input_shape is None:
+        if spec is None:
+            raise ConfigError(
+                f"input_shape: {what} has no brickwork spec to give its input shape; pass "
+                "input_shape (one sample, no batch dimension), e.g. (1, 28, 28)"
+            )
+        input_shape = spec["input"]
+    shape = tuple(input_shape)
+    if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+        raise ConfigError(
+            f"input_shape: expected positive sizes such as (1, 28, 28), got {input_shape!r}"
+        )
+    if isinstance(input_dtype, torch.dtype):
+        name = str(input_dtype).removeprefix("torch.")
+    elif input_dtype is None:
+        name = (spec or {}).get("input_dtype", "float32")
+    else:
+        name = input_dtype
+    try:
+        return shape, INPUT_DTYPES[input_dtype_name(name)]
+    except SpecError as err:
+        raise ConfigError(str(err)) from err
+
+
+def _check_json(info: dict[str, Any]) -> None:
+    try:
+        json.dumps(info)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"metadata: must be JSON-serialisable ({err})") from err
+
+
+def _require_onnx() -> None:
+    for name in ONNX_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise ConfigError(
+                f"ONNX export needs the {name} package, which is not installed",
+                hint="pip install 'brickwork[export]'",
+            ) from err
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@contextmanager
+def _cpu_eval(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode on the CPU; the caller's model is left as it was."""
+    device = device_of(model)  # raises DeviceError for a model spread over devices
+    if device is not None and device.type == "meta":
+        raise ConfigError("the model is on the meta device: it has no weights to export")
+    ready = model if device is None or device.type == "cpu" else copy.deepcopy(model).cpu()
+    modes = [(m, m.training) for m in ready.modules()]
+    ready.eval()
+    try:
+        yield ready
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
+def _inputs(
+    model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype
+) -> dict[int, torch.Tensor]:
+    """Random batches, the same on every call: export batch first, then the check batches."""
+    generator = torch.Generator().manual_seed(0)
+    if dtype.is_floating_point:
+        return {
+            b: torch.randn((b, *shape), generator=generator, dtype=dtype)
+            for b in (EXPORT_BATCH, *CHECK_BATCHES)
+        }
+    vocabulary = min(
+        (m.num_embeddings for m in model.modules() if isinstance(m, nn.Embedding)), default=2
+    )
+    return {
+        b: torch.randint(0, vocabulary, (b, *shape), generator=generator, dtype=dtype)
+        for b in (EXPORT_BATCH, *CHECK_BATCHES)
+    }
+
+
+def _expected(model: nn.Module, inputs: dict[int, torch.Tensor]) -> dict[int, Any]:
+    """PyTorch's outputs for each batch: what the exported file must give."""
+    expected = {}
+    for batch, x in inputs.items():
+        try:
+            with torch.no_grad():
+                expected[batch] = model(x)
+        except BrickworkError:  # brickwork's models say what they take
+            raise
+        except Exception as err:
+            raise ShapeError(
+                f"{type(model).__name__} fails on a random {str(x.dtype).removeprefix('torch.')} "
+                f"input of shape {tuple(x.shape)} ({_first_line(err)})",
+                hint="check input_shape: one sample's shape, without the batch dimension",
+            ) from err
+        _leaves(expected[batch])  # tensors only
+    return expected
+
+
+def _leaves(output: Any) -> list[torch.Tensor]:
+    """The tensors of an output: a tensor, or tuples, lists and dicts of them, in order."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, Mapping):
+        output = list(output.values())
+    if isinstance(output, list | tuple):
+        return [t for item in output for t in _leaves(item)]
+    raise ExportError(f"the model returns {type(output).__name__}; exports need tensors")
+
+
+def _compare(
+    run: Callable[[torch.Tensor], list[torch.Tensor]],
+    inputs: dict[int, torch.Tensor],
+    expected: dict[int, Any],
+    fmt: str,
+    target: Path,
+) -> None:
+    """Run the exported file at each batch size; its outputs must match PyTorch's."""
+    for batch, x in inputs.items():
+        want = _leaves(expected[batch])
+        try:
+            got = run(x)
+        except Exception as err:  # the runtime refuses the file or this batch size
+            raise ExportError(
+                f"{target}: the exported {fmt} file fails at batch size {batch} "
+                f"({_first_line(err)}); it was not written"
+            ) from err
+        shapes = [tuple(t.shape) for t in got]
+        if shapes != [tuple(t.shape) for t in want]:
+            raise ExportError(
+                f"{target}: the exported {fmt} file gives outputs of shape {shapes} at batch "
+                f"size {batch}, PyTorch {[tuple(t.shape) for t in want]}; it was not written"
+            )
+        pairs = [(g.double(), w.double()) for g, w in zip(got, want, strict=True) if w.numel()]
+        diffs = [float((g - w).abs().max()) for g, w in pairs]
+        diff = math.nan if any(map(math.isnan, diffs)) else max(diffs, default=0.0)
+        scale = max([1.0, *(float(w.nan_to_num(0.0).abs().max()) for _, w in pairs)])
+        if not diff <= TOLERANCE * scale:  # `not <=` also catches NaN
+            allowed = f"{TOLERANCE:g}" + (
+                f" × {scale:.3g}, the outputs' largest magnitude" if scale > 1 else ""
+            )
+            raise ExportError(
+                f"{target}: the exported {fmt} file's outputs differ from PyTorch's by up to "
+                f"{diff:.3g} at batch size {batch} (allowed: {allowed}); it was not written"
+            )
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the exporters' chatter (the file is checked instead): deprecation notices of
+    torch.jit, tracer warnings, the ONNX exporter's log lines about missing torchvision."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch|onnx")
+        warnings.filterwarnings("ignore", message=r".*LeafSpec", category=FutureWarning)
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
+
+
+# ----------------------------------------------------------------------------- formats
+
+Writer = Callable[[Path], None]
+Runner = Callable[[Path], Callable[[torch.Tensor], list[torch.Tensor]]]
+
+
+def _exported_program(model: nn.Module, x: torch.Tensor) -> torch.export.ExportedProgram:
+    batch = torch.export.Dim("batch")
+    try:
+        with _quiet():
+            return torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
+    except Exception as err:
+        raise ExportError(
+            f"torch.export cannot export {type(model).__name__} with a dynamic batch "
+            f"dimension ({_first_line(err)})"
+        ) from err
+
+
+def _pt2(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writer, Runner]:
+    program = _exported_program(model, x)
+
+    def write(tmp: Path) -> None:
+        buffer = io.BytesIO()  # torch.export.save wants a buffer or a name ending in .pt2
+        with _quiet():
+            torch.export.save(program, buffer, extra_files={METADATA_FILE: json.dumps(info)})
+        tmp.write_bytes(buffer.getvalue())
+
+    def run(tmp: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+        with _quiet():
+            loaded = torch.export.load(io.BytesIO(tmp.read_bytes())).module()
+
+        def call(x: torch.Tensor) -> list[torch.Tensor]:
+            with torch.no_grad(), _quiet():
+                return _leaves(loaded(x))
+
+        return call
+
+    return write, run
+
+
+def _torchscript(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writer, Runner]:
+    try:
+        with torch.no_grad(), _quiet():
+            traced = torch.jit.trace(model, (x,), check_trace=False)  # type: ignore[no-untyped-call]
+    except Exception as err:
+        raise ExportError(
+            f"torch.jit.trace cannot trace {type(model).__name__} ({_first_line(err)})"
+        ) from err
+
+    def write(tmp: Path) -> None:
+        with _quiet():
+            torch.jit.save(traced, str(tmp), _extra_files={METADATA_FILE: json.dumps(info)})
+
+    def run(tmp: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+        with _quiet():
+            loaded = torch.jit.load(str(tmp), map_location="cpu")  # type: ignore[no-untyped-call]
+
+        def call(x: torch.Tensor) -> list[torch.Tensor]:
+            with torch.no_grad(), _quiet():
+                return _leaves(loaded(x))
+
+        return call
+
+    return write, run
+
+
+def _onnx(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writer, Runner]:
+    import onnxruntime
+
+    with torch.no_grad():
+        single = isinstance(model(x), torch.Tensor)
+    try:
+        with _quiet():
+            program = torch.onnx.export(
+                model,
+                (x,),
+                dynamo=True,
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                input_names=["input"],
+                output_names=["output"] if single else None,
+                verbose=False,
+            )
+    except Exception as err:
+        raise ExportError(
+            f"torch.onnx.export cannot export {type(model).__name__} ({_first_line(err)})"
+        ) from err
+    if program is None:  # only for the legacy exporter; keeps the type checker content
+        raise ExportError("torch.onnx.export returned no program")
+    for key, value in info.items():
+        program.model.metadata_props[key] = json.dumps(value)
+
+    def write(tmp: Path) -> None:
+        with _quiet():
+            program.save(tmp, external_data=False)
+
+    def run(tmp: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+        session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+
+        def call(x: torch.Tensor) -> list[torch.Tensor]:
+            return [torch.from_numpy(out) for out in session.run(None, {name: x.numpy()})]
+
+        return call
+
+    return write, run
+
+
+_EXPORTERS: dict[
+    str, Callable[[nn.Module, torch.Tensor, dict[str, Any]], tuple[Writer, Runner]]
+] = {"onnx": _onnx, "pt2": _pt2, "torchscript": _torchscript}
