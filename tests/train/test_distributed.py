@@ -89,7 +89,10 @@ def test_two_processes_match_one_with_the_same_global_batch(
     single = tmp_path / "single"
     result = train([str(Path(sys.executable).with_name("brickwork")), "train", str(spec), *OPTIONS, "--out", str(single)])  # fmt: skip
     assert result.returncode == 0, result.stderr
-    ours, theirs = load_file(two_processes / "model.safetensors"), load_file(single / "model.safetensors")
+    ours, theirs = (
+        load_file(two_processes / "model.safetensors"),
+        load_file(single / "model.safetensors"),
+    )
     assert ours.keys() == theirs.keys()
     for name in ours:
         torch.testing.assert_close(ours[name], theirs[name], atol=1e-4, rtol=1e-4)
