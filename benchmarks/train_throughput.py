@@ -18,8 +18,8 @@ rounds, and the ratios are the medians of each round's ratios. Augmentation and 
 off everywhere, so every variant does the same work. Targets on the CPU: (b)/(a) >= 1.0,
 (c)/(a) >= 1.8, (b)/(d) >= 1.0.
 
-    .venv/bin/python benchmarks/train_throughput.py [--models guide resnet] [--rounds 3]
-        [--images 1024] [--batch-size 64] [--device cpu] [--compile]
+    .venv/bin/python benchmarks/train_throughput.py [--models guide resnet] [--rounds 5]
+        [--images 512] [--batch-size 64] [--device cpu] [--compile]
     .venv/bin/python benchmarks/train_throughput.py --models resnet50 --device cuda \\
         --batch-size 256 --variants c   # the GPU row: ResNet-50 at 224×224, bf16
 """
@@ -188,8 +188,8 @@ def lightning(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=["guide", "resnet"])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--images", type=int, default=1024, help="training images per epoch")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--images", type=int, default=512, help="training images per epoch")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="add (e): brickwork --compile")

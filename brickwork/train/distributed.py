@@ -33,7 +33,7 @@ T = TypeVar("T")
 TIMEOUT = timedelta(seconds=float(os.environ.get("BRICKWORK_DIST_TIMEOUT", 600)))
 """How long a collective call waits for a silent peer (``BRICKWORK_DIST_TIMEOUT`` seconds)."""
 
-_control: Any = None  # a gloo group for small CPU messages (stop flags, pickled state)
+_control: Any = None  # see _cpu_group
 
 
 class PeerError(BrickworkError):
@@ -79,7 +79,6 @@ def current() -> World:
 
 def start(device: torch.device) -> World:
     """Join the torchrun job this process is part of; outside one (or once joined) a no-op."""
-    global _control
     if not launched() or (dist.is_available() and dist.is_initialized()):
         return current()
     if not dist.is_available():
@@ -87,8 +86,16 @@ def start(device: torch.device) -> World:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
-    _control = dist.new_group(backend="gloo", timeout=TIMEOUT) if device.type == "cuda" else None
     return current()
+
+
+def _cpu_group() -> Any:
+    """A gloo group for small CPU messages (stop flags, pickled state): the default group when
+    it is gloo, else one made on first use (every rank gets here at the same point)."""
+    global _control
+    if _control is None and dist.get_backend() != "gloo":
+        _control = dist.new_group(backend="gloo", timeout=TIMEOUT)
+    return _control
 
 
 def stop() -> None:
@@ -136,7 +143,7 @@ def any_rank(flag: bool) -> bool:
     if current().size == 1:
         return flag
     value = torch.tensor([int(flag)])
-    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=_control)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=_cpu_group())
     return bool(value.item())
 
 
@@ -169,7 +176,7 @@ def from_main(read: Callable[[], T]) -> T:
         except BaseException as err:
             error = err
             payload = [("error", f"{type(err).__name__}: {err}")]
-    dist.broadcast_object_list(payload, src=0, group=_control)
+    dist.broadcast_object_list(payload, src=0, group=_cpu_group())
     if error is not None:
         raise error
     kind, value = payload[0]
