@@ -46,13 +46,14 @@ FAMILY_CASES: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
     ),
 }
 # Exporting a ResNet takes seconds to tens of seconds on two cores in each format, whatever its
-# widths, and the variants differ only in depth, block and stem: `make test` exports resnet18;
+# widths, and the variants differ only in depth, block and stem: `make test` exports resnet18
+# (basic blocks, ImageNet stem) and resnet50_small (bottlenecks, small stem);
 # BRICKWORK_EXPORT_ALL=1 exports every variant (36 cases, about two minutes).
 QUICK = ["cnn_classifier", "mlp", "simple_convnet", "unet"]
 RESNETS = (
     sorted(n for n in FAMILY_CASES if n.startswith("resnet"))
     if os.environ.get("BRICKWORK_EXPORT_ALL")
-    else ["resnet18"]
+    else ["resnet18", "resnet50_small"]
 )
 
 

@@ -211,6 +211,7 @@ def _fit(
         load_dataset(data, config.data_dir, config.seed) if isinstance(data, str) else data
     ).to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    exact = _sum_dtype(device)
     model.to(device)
     if config.channels_last:
         model.to(memory_format=memory_format)  # type: ignore[call-overload]
@@ -286,9 +287,9 @@ def _fit(
             if not world.main:  # the saved sums are the whole job's: rank 0 carries them on
                 loss0, correct0 = 0.0, 0
             # the running sums stay on the device: reading them would wait for every step
-            sums = torch.tensor([loss0, correct0], device=device, dtype=torch.float64)
+            sums = torch.tensor([loss0, correct0], device=device, dtype=exact)
             seen_here = 0  # this rank's share of ``seen`` (the progress bar's denominator)
-            first_bad = torch.full((2,), math.inf, device=device, dtype=torch.float64)
+            first_bad = torch.full((2,), math.inf, device=device, dtype=exact)
             order = torch.Generator().manual_seed(_step_seed(config.seed, epoch, -1))
             epoch_batches = list(batches(len(dataset.y_train), config.batch_size, order))
             bar = _bar(progress, epoch, config.epochs, len(epoch_batches))
@@ -426,11 +427,17 @@ def _step(
         detached = logits.detach().float()
         # the reported loss is plain cross-entropy, comparable with validation's
         plain = nn.functional.cross_entropy(detached, y, reduction="sum")
-        sums += torch.stack([plain.double(), (detached.argmax(1) == y).sum().double()])
+        correct = (detached.argmax(1) == y).sum()
+        sums += torch.stack([plain.to(sums.dtype), correct.to(sums.dtype)])
         bad = ~torch.isfinite(loss) & ~torch.isfinite(first_bad[0])
-        found = torch.stack([first_bad.new_tensor(step), loss.detach().double()])
+        found = torch.stack([first_bad.new_tensor(step), loss.detach().to(first_bad.dtype)])
         first_bad.copy_(torch.where(bad, found, first_bad))
     return len(y)
+
+
+def _sum_dtype(device: torch.device) -> torch.dtype:
+    """What running sums are kept in: float64, or float32 on MPS, which has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def _check_finite(first_bad: torch.Tensor, epoch: int) -> None:
@@ -554,12 +561,13 @@ def evaluate_tensors(
     model.eval()
     mine = distributed.share(len(y))
     x_here, y_here = x[mine], y[mine]
-    loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
+    exact = _sum_dtype(y.device)
+    loss_sum = torch.zeros((), dtype=exact, device=y.device)
     predictions, width = [], 0
     for index in batches(len(y_here), batch_size, None):
         logits = model((x_here[index] - mean) / std).float()
         width = logits.shape[1]
-        loss_sum += nn.functional.cross_entropy(logits, y_here[index], reduction="sum").double()
+        loss_sum += nn.functional.cross_entropy(logits, y_here[index], reduction="sum").to(exact)
         predictions.append(logits.argmax(1))
     if n_classes is None:
         n_classes = max(int(y.max()) + 1 if len(y) else 0, width)
