@@ -431,7 +431,7 @@ def add_training_commands(commands: Any) -> None:
         help="digits (default), mnist, fashion-mnist, cifar10, folder:PATH, synthetic:C,H,W,K,N",
     )
     p.add_argument("--data-dir", help="where the dataset's files are (else they are downloaded)")
-    p.add_argument("--epochs", type=positive_count, help="default 20")
+    p.add_argument("--epochs", type=positive_count, help="default 25")
     p.add_argument("--batch-size", type=positive_count, help="default 64")
     p.add_argument("--lr", type=float, help="peak learning rate, default 3e-3")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="default adamw")

@@ -58,7 +58,7 @@ class TrainConfig:
 
     data: str = "digits"
     data_dir: str | None = None
-    epochs: int = 20
+    epochs: int = 25
     batch_size: int = 64
     lr: float = 3e-3
     optimizer: str = "adamw"
