@@ -177,3 +177,12 @@ def test_weights_of_another_model_are_refused(
             resume=True,
             log=lambda _: None,
         )
+
+
+def test_files_are_written_with_the_usual_permissions(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        brickwork.train.checkpoint.atomic_write(tmp_path / "a.txt", lambda p: p.write_text("x"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
