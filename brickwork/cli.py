@@ -458,7 +458,7 @@ def add_training_commands(commands: Any) -> None:
         "--compile",
         action="store_true",
         default=None,
-        help="torch.compile the training step (a slower first epoch, faster after)",
+        help="torch.compile the model for training (a slower first epoch, faster after)",
     )
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--out", help="run directory (default runs/<data>)")
