@@ -449,20 +449,24 @@ def add_training_commands(commands: Any) -> None:
     )
     p.add_argument(
         "--channels-last",
-        action="store_true",
-        default=None,
+        action=argparse.BooleanOptionalAction,
         help="keep images and weights in NHWC memory order (faster convolutions, above all "
-        "with bf16)",
+        "with bf16); default off",
     )
     p.add_argument(
         "--compile",
-        action="store_true",
-        default=None,
-        help="torch.compile the model for training (a slower first epoch, faster after)",
+        action=argparse.BooleanOptionalAction,
+        help="torch.compile the model for training (a slower first epoch, faster after); "
+        "default off",
     )
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--out", help="run directory (default runs/<data>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out with its saved options (--device, --channels-last and "
+        "--compile may change)",
+    )
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser(
@@ -540,7 +544,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside a training loop (which saves and exits itself)
         if args.debug:
             raise
-        print("interrupted", file=sys.stderr)
+        if distributed.launch_rank() == 0:  # under torchrun, every rank gets the Ctrl-C
+            print("interrupted", file=sys.stderr)
         return 130
     except (BrickworkError, OSError) as err:
         if args.debug:

@@ -36,9 +36,10 @@ from brickwork.errors import (
     SpecError,
     unknown_name_message,
 )
+from brickwork.files import atomic_write
 from brickwork.inspect import device_of
 from brickwork.spec import INPUT_DTYPES, input_dtype_name, to_spec
-from brickwork.train.checkpoint import atomic_write, load, read_metadata
+from brickwork.train.checkpoint import load, read_metadata
 from brickwork.train.commands import model_file
 
 FORMATS = ("onnx", "pt2", "torchscript")

@@ -27,7 +27,6 @@ import copy
 import json
 import math
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -48,6 +47,7 @@ from brickwork.errors import (
     arguments_of,
     unknown_name_message,
 )
+from brickwork.files import atomic_write
 from brickwork.layers import ACTIVATIONS
 from brickwork.registry import (
     BRICKS,
@@ -160,14 +160,7 @@ def save_spec(spec: Mapping[str, Any] | nn.Module, path: str | os.PathLike[str])
         text = json.dumps(data, indent=2) + "\n"
     else:
         text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 

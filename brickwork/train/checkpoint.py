@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from torch import nn
 
 import brickwork
 from brickwork.errors import BrickworkError
+from brickwork.files import atomic_write
 from brickwork.spec import build, to_spec
 
 POINTER = "checkpoint.json"
@@ -32,25 +31,6 @@ POINTER = "checkpoint.json"
 
 class CheckpointError(BrickworkError, ValueError):
     """A checkpoint that is missing, truncated, corrupted, not brickwork's, or of another model."""
-
-
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide runs and exports from others
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -18,7 +18,13 @@ from brickwork.spec import build, load_spec, to_spec
 from brickwork.train import distributed
 from brickwork.train.checkpoint import CheckpointError, load, read_metadata
 from brickwork.train.data import DataError, Dataset, load_dataset, read_image
-from brickwork.train.trainer import TrainConfig, evaluate_tensors, fit, resolve_device
+from brickwork.train.trainer import (
+    MACHINE_OPTIONS,
+    TrainConfig,
+    evaluate_tensors,
+    fit,
+    resolve_device,
+)
 
 GUIDE_SPEC: dict[str, Any] = {
     "model": {"cnn_classifier": {"enc_sizes": [32, 64], "dec_sizes": [1024, 512]}}
@@ -27,7 +33,8 @@ GUIDE_SPEC: dict[str, Any] = {
 
 
 def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> TrainConfig:
-    """The run's options: the saved ones when resuming (a contradicting option is an error)."""
+    """The run's options: the saved ones when resuming. A contradicting option is an error,
+    except ``--device``, ``--channels-last`` and ``--compile``, which a resumed run may change."""
     if not resume:
         return TrainConfig(**given)
     if run is None:
@@ -44,7 +51,9 @@ def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> Train
     known = {f.name for f in fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
     for key, value in given.items():
-        if getattr(config, key) != value:
+        if key in MACHINE_OPTIONS:  # where and how fast: a resumed run may move or speed up
+            setattr(config, key, value)
+        elif getattr(config, key) != value:
             raise ConfigError(
                 f"--{key.replace('_', '-')} {value} contradicts the run's saved "
                 f"{key.replace('_', '-')} {getattr(config, key)}",

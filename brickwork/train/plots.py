@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from brickwork.train.checkpoint import atomic_write
+from brickwork.files import atomic_write
 
 
 def _figure() -> Any:

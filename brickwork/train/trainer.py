@@ -22,11 +22,11 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError, ConfigError
+from brickwork.files import atomic_write
 from brickwork.spec import save_spec, to_spec
 from brickwork.train import distributed
 from brickwork.train.checkpoint import (
     CheckpointError,
-    atomic_write,
     has_checkpoint,
     load_training_state,
     load_weights,
@@ -38,6 +38,8 @@ from brickwork.train.data import Dataset, batches, load_dataset, random_flip, ra
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("onecycle", "cosine", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
+MACHINE_OPTIONS = ("device", "channels_last", "compile")
+"""Options that say where and how fast to run, not what to compute: ``--resume`` may change them."""
 
 
 class TrainingError(BrickworkError, RuntimeError):
@@ -205,6 +207,11 @@ def _fit(
     device = resolve_device(config.device)
     autocast = _autocast(device, config.precision)  # fp16 on a CPU: refused before any write
     world = distributed.start(device)
+    if config.batch_size < world.size:
+        raise ConfigError(
+            f"--batch-size {config.batch_size} is the whole step's batch, shared out among "
+            f"{world.size} processes: it must be at least {world.size}"
+        )
     if not world.main:
         log, progress = (lambda _: None), False
     dataset = (
@@ -297,8 +304,10 @@ def _fit(
                 for step, index in enumerate(epoch_batches):
                     if epoch == start_epoch and step < start_step:
                         continue
-                    if len(index) < world.size:
-                        continue  # a last batch too small to share out among the ranks
+                    if len(index) < world.size:  # a last batch too small to share out
+                        if scheduler is not None:
+                            scheduler.step()  # the learning rate stays where one process has it
+                        continue
                     seen_here += _step(
                         forward, dataset, config, epoch, step, index, mean, std,
                         memory_format, autocast, criterion, optimizer, world, sums, first_bad,
@@ -458,7 +467,7 @@ def _resume(
     """Load the run's training state into ``model`` and ``optimizer``; the state, with both
     (on the CPU) for the other ranks when there are several."""
     state = load_training_state(run, model, optimizer)
-    if state.get("config") != asdict(config):
+    if _what(state.get("config")) != _what(asdict(config)):
         raise CheckpointError(
             f"{run}: its checkpoint was written by a run with other options than "
             f"{run / 'config.json'} says",
@@ -473,6 +482,13 @@ def _resume(
         state["model"] = {k: v.cpu() for k, v in model.state_dict().items()}
         state["optimizer"] = _to_cpu(optimizer.state_dict())
     return state
+
+
+def _what(options: Any) -> Any:
+    """The options that decide what a run computes (all but :data:`MACHINE_OPTIONS`)."""
+    if not isinstance(options, dict):
+        return options
+    return {k: v for k, v in options.items() if k not in MACHINE_OPTIONS}
 
 
 def _to_cpu(value: Any) -> Any:

@@ -179,10 +179,13 @@ def test_weights_of_another_model_are_refused(
         )
 
 
-def test_files_are_written_with_the_usual_permissions(tmp_path: Path) -> None:
+def test_run_files_are_written_with_the_usual_permissions(
+    tmp_path: Path, digits: brickwork.train.Dataset
+) -> None:
     old = os.umask(0o022)
     try:
-        brickwork.train.checkpoint.atomic_write(tmp_path / "a.txt", lambda p: p.write_text("x"))
+        fit(small_model(), digits, TrainConfig(epochs=1), out=tmp_path, log=lambda _: None)
     finally:
         os.umask(old)
-    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()}
+    assert set(modes.values()) == {"0o644"}, modes  # not mkstemp's 0600
