@@ -165,24 +165,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 128 + stop.signum
     except (TrainingError, distributed.RankLostError) as err:
         if rank == 0 or isinstance(err, distributed.RankLostError):
-            _print_error(err, rank)
+            _print_error(err)
         return EXIT_FINDINGS
     except (distributed.PeerError, ConfigError) as err:
         if args.debug:
             raise
         if rank == 0:  # the others stop with it, quietly: rank 0 says why
-            _print_error(err, rank)
+            _print_error(err)
         return EXIT_BAD_INPUT
-    except (BrickworkError, OSError) as err:
-        if args.debug:
-            raise
-        _print_error(err, rank)
-        return EXIT_BAD_INPUT
-    return 0
+    return 0  # other errors: main's handler, as for every command
 
 
-def _print_error(err: BaseException, rank: int = 0) -> None:
+def _print_error(err: BaseException) -> None:
     """``error: ...`` and ``hint: ...`` lines on stderr (prefixed ``rank N:`` under torchrun)."""
+    rank = distributed.launch_rank()
     prefix = f"rank {rank}: " if rank else ""
     print(f"{prefix}error: {err}", file=sys.stderr)
     hint = getattr(err, "hint", None)

@@ -479,7 +479,7 @@ def _resume(
             hint="start a new run in another --out to train longer",
         )
     if distributed.current().size > 1:
-        state["model"] = {k: v.cpu() for k, v in model.state_dict().items()}
+        state["model"] = _to_cpu(model.state_dict())
         state["optimizer"] = _to_cpu(optimizer.state_dict())
     return state
 
