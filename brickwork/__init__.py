@@ -4,16 +4,18 @@ Sizes are inferred, mistakes are caught early, and every model brickwork returns
 ``nn.Module``.
 """
 
+from brickwork._version import __version__
 from brickwork.blocks import Residual, SelfAttention2d, conv_block, dec_block, linear_block
 from brickwork.errors import (
     ArgumentError,
     BrickworkError,
     ConfigError,
     DeviceError,
+    ExportError,
     ShapeError,
     SpecError,
 )
-from brickwork.export import ExportError, export
+from brickwork.export import export
 from brickwork.inspect import (
     Finding,
     Report,
@@ -42,8 +44,6 @@ from brickwork.models import (
 from brickwork.registry import BRICKS, MODELS, Registry, SizeRule
 from brickwork.spec import build, load_spec, save_spec, to_spec
 from brickwork.train import fit, load, load_dataset, save
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",

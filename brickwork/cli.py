@@ -17,12 +17,23 @@ from typing import Any, NoReturn
 import torch
 from torch import nn
 
-import brickwork
-from brickwork.errors import REQUIRED, BrickworkError, ConfigError, arguments_of
+from brickwork._version import __version__
+from brickwork.errors import (
+    REQUIRED,
+    BrickworkError,
+    ConfigError,
+    ExportError,
+    PeerError,
+    RankLostError,
+    RunInterruptedError,
+    TrainingError,
+    UserCodeError,
+    arguments_of,
+    positive_int,
+)
 from brickwork.inspect import Finding, Report, count_params, doctor, summary, tree
 from brickwork.inspect.doctor import missing_forward
 from brickwork.inspect.target import (
-    UserCodeError,
     build_target,
     is_target,
     load_target,
@@ -31,24 +42,11 @@ from brickwork.inspect.target import (
 from brickwork.layers import ACTIVATIONS, NORMS
 from brickwork.models import create_model, list_models
 from brickwork.registry import BRICKS, MODELS, Registry, closest_entry, normalize_name
-from brickwork.spec import (
-    CONTAINERS,
-    INPUT_DTYPES,
-    build,
-    describe_ranks,
-    input_dtype_name,
-    save_spec,
-    to_spec,
-)
+from brickwork.shapes import parse_dtype, parse_shape
+from brickwork.spec import CONTAINERS, build, describe_ranks, save_spec, to_spec
 from brickwork.train import distributed
 from brickwork.train.commands import evaluate_file, predict_files, run_training
-from brickwork.train.trainer import (
-    OPTIMIZERS,
-    PRECISIONS,
-    SCHEDULES,
-    RunInterruptedError,
-    TrainingError,
-)
+from brickwork.train.trainer import OPTIMIZERS, PRECISIONS, SCHEDULES
 
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
@@ -61,24 +59,20 @@ KINDS: dict[str, Registry[Any]] = {
 SINGULAR = {"bricks": "brick", "families": "family", "activations": "activation", "norms": "norm"}
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
-    """``"1,28,28"`` → ``(1, 28, 28)``; an argparse type."""
+def shape_argument(text: str) -> tuple[int, ...]:
+    """``"1,28,28"`` → ``(1, 28, 28)``; an argparse type (see :func:`parse_shape`)."""
     try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if not shape or any(size < 1 for size in shape):
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive integers such as 1,28,28, got {text!r}"
-        )
-    return shape
+        return parse_shape(text, what=None)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def positive_count(text: str) -> int:
-    """An argparse type: a positive integer."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
+    """An argparse type: a positive integer (see :func:`positive_int`)."""
+    try:
+        return positive_int(int(text), "the value")
+    except ValueError:  # not a whole number (int() says so), or not positive (ConfigError)
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -112,7 +106,7 @@ def _check_model_argument(args: argparse.Namespace) -> bool:
 def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     """summary/doctor keyword arguments for the input: one --input-shape, or several for a
     forward that takes several tensors."""
-    dtype = INPUT_DTYPES[input_dtype_name(args.input_dtype)]
+    dtype = parse_dtype(args.input_dtype)
     shapes = args.input_shape or []
     if len(shapes) <= 1:
         return {"input_shape": shapes[0] if shapes else None, "input_dtype": dtype}
@@ -158,16 +152,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = args.out or f"runs/{given.get('data', 'digits').replace(':', '-').replace('/', '-')}"
     rank = distributed.launch_rank()
     try:
-        run_training(args.spec, given, out, args.resume, progress=sys.stdout.isatty())
+        run_training(args.spec, given, out, args.resume, progress=sys.stdout.isatty(), log=print)
     except RunInterruptedError as stop:
         if rank == 0:
             print(stop, file=sys.stderr)
         return 128 + stop.signum
-    except (TrainingError, distributed.RankLostError) as err:
-        if rank == 0 or isinstance(err, distributed.RankLostError):
+    except (TrainingError, RankLostError) as err:
+        if rank == 0 or isinstance(err, RankLostError):
             _print_error(err)
         return EXIT_FINDINGS
-    except (distributed.PeerError, ConfigError) as err:
+    except (PeerError, ConfigError) as err:
         if args.debug:
             raise
         if rank == 0:  # the others stop with it, quietly: rank 0 says why
@@ -314,7 +308,7 @@ def add_model_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
     )
     p.add_argument(
         "--input-shape",
-        type=parse_shape,
+        type=shape_argument,
         action="append",
         help="per-sample input shape, e.g. 1,28,28; repeat it for a forward with several inputs",
     )
@@ -345,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="brickwork",
         description="Build, inspect and train PyTorch models made of reusable bricks.",
     )
-    parser.add_argument("--version", action="version", version=f"brickwork {brickwork.__version__}")
+    parser.add_argument("--version", action="version", version=f"brickwork {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
 
@@ -358,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="spec file (.yaml, .yml or .json)")
     p.add_argument(
         "--input-shape",
-        type=parse_shape,
+        type=shape_argument,
         help="per-sample input shape, e.g. 1,28,28 (overrides the spec)",
     )
     p.add_argument("--out", help="write the normalised spec (every size written out) here")
@@ -482,7 +476,7 @@ def add_training_commands(commands: Any) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from brickwork.export import CHECK_BATCHES, EXPORT_BATCH, ExportError, export
+    from brickwork.export import CHECK_BATCHES, EXPORT_BATCH, export
     from brickwork.inspect.summary import format_bytes
 
     try:

@@ -15,11 +15,23 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+EXIT_FAILED = 1
+"""Exit status of a run that failed on good input: a doctor finding, a NaN loss, an export that
+does not match PyTorch, a lost rank."""
+EXIT_BAD_INPUT = 2
+"""Exit status of bad input: an unknown name, a wrong size, a missing or damaged file."""
+
 
 class BrickworkError(Exception):
-    """Base class of every error brickwork raises on purpose."""
+    """Base class of every error brickwork raises on purpose.
+
+    Attributes:
+        hint: a fix, when one is known; the command line prints it on a line of its own.
+        exit_status: the command line's exit status for it (default 2, bad input).
+    """
 
     hint: str | None = None
+    exit_status: int = EXIT_BAD_INPUT
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -44,6 +56,74 @@ class SpecError(BrickworkError, ValueError):
 
 class DeviceError(BrickworkError, ValueError):
     """A model whose parameters and buffers are spread over several devices."""
+
+
+class DataError(BrickworkError, ValueError):
+    """A dataset that cannot be found, fetched or read."""
+
+
+class CheckpointError(BrickworkError, ValueError):
+    """A checkpoint that is missing, truncated, corrupted, not brickwork's, or of another model."""
+
+
+class UserCodeError(BrickworkError, RuntimeError):
+    """The user's own code raised while being imported or while building the model.
+
+    Attributes:
+        filename: the user's file, and ``lineno`` the line in it closest to the failure.
+    """
+
+    def __init__(self, message: str, *, filename: str, lineno: int | None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.filename = filename
+        self.lineno = lineno
+
+
+class ExportError(BrickworkError, RuntimeError):
+    """The exporter failed on the model, or the exported file's outputs differ from PyTorch's.
+
+    Not bad input: the command line exits with status 1 for it, as for a model the doctor finds
+    faulty.
+    """
+
+    exit_status = EXIT_FAILED
+
+
+class TrainingError(BrickworkError, RuntimeError):
+    """The run cannot go on (a non-finite loss); the last good checkpoint is kept."""
+
+    exit_status = EXIT_FAILED
+
+
+class RunInterruptedError(BrickworkError):
+    """Ctrl-C or SIGTERM: a checkpoint was saved at the current step (exit status 128 + signal)."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_status = 128 + signum
+
+
+class PeerError(BrickworkError):
+    """Another rank failed first; its message was printed there."""
+
+
+class RankLostError(BrickworkError, RuntimeError):
+    """A peer process died or stopped answering."""
+
+    exit_status = EXIT_FAILED
+
+
+def first_line(err: BaseException, *, with_type: bool = False) -> str:
+    """The first non-empty line of an exception's message, or its type name if it has none.
+
+    With ``with_type``, the type name leads: ``"ValueError: bad size"``.
+    """
+    text = str(err).strip()
+    if not text:
+        return type(err).__name__
+    line = text.splitlines()[0].strip()
+    return f"{type(err).__name__}: {line}" if with_type else line
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:
@@ -136,16 +216,19 @@ def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any], where: str) 
             raise ArgumentError(f"{where}: {unknown_name_message('argument', key, valid)}")
 
 
-def positive_int(value: object, what: str) -> int:
-    """``value`` as an ``int`` if it is a positive integer, else :class:`ConfigError`.
+def positive_int(
+    value: object, what: str, error: type[BrickworkError] = ConfigError, *, context: str = ""
+) -> int:
+    """``value`` as an ``int`` if it is a positive integer, else ``error`` (:class:`ConfigError`).
 
-    Floats (even ``32.0``) and booleans are refused: a size is a count.
+    Floats (even ``32.0``) and booleans are refused: a size is a count. The message is
+    ``"{what} must be a positive integer, got {value}"``, then ``context`` if given.
     """
     if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise ConfigError(f"{what} must be a positive integer, got {value!r}")
+        raise error(f"{what} must be a positive integer, got {value!r}{context}")
     number = operator.index(value)  # exact: floats were refused above
     if number < 1:
-        raise ConfigError(f"{what} must be a positive integer, got {number}")
+        raise error(f"{what} must be a positive integer, got {number}{context}")
     return number
 
 

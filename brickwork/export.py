@@ -28,19 +28,21 @@ from typing import Any
 import torch
 from torch import nn
 
-import brickwork
+from brickwork._version import __version__
 from brickwork.errors import (
     BrickworkError,
     ConfigError,
+    ExportError,
     ShapeError,
     SpecError,
+    first_line,
     unknown_name_message,
 )
 from brickwork.files import atomic_write
 from brickwork.inspect import device_of
-from brickwork.spec import INPUT_DTYPES, input_dtype_name, to_spec
-from brickwork.train.checkpoint import load, read_metadata
-from brickwork.train.commands import model_file
+from brickwork.shapes import parse_dtype
+from brickwork.spec import to_spec
+from brickwork.train.checkpoint import load, model_file, read_metadata
 
 FORMATS = ("onnx", "pt2", "torchscript")
 SUFFIXES: dict[str, tuple[str, ...]] = {
@@ -61,13 +63,6 @@ METADATA_FILE = "brickwork.json"
 TRAINING_KEYS = ("classes", "mean", "std")
 """What a trained model's file passes on to its exports, besides the input shape and dtype."""
 ONNX_MODULES = ("onnx", "onnxscript", "onnxruntime")
-
-
-class ExportError(BrickworkError, RuntimeError):
-    """The exporter failed on the model, or the exported file's outputs differ from PyTorch's.
-
-    Not bad input: the CLI exits with status 1 for it, as for a model the doctor finds faulty.
-    """
 
 
 def export(
@@ -127,7 +122,7 @@ def export(
     info: dict[str, Any] = {
         **{key: stored[key] for key in TRAINING_KEYS if key in stored},
         **dict(metadata or {}),
-        "brickwork_version": brickwork.__version__,
+        "brickwork_version": __version__,
         "input_shape": list(shape),
         "input_dtype": str(dtype).removeprefix("torch."),
     }
@@ -145,14 +140,14 @@ def export(
                 raise
             except Exception as err:  # e.g. protobuf's 2 GiB limit on an ONNX file
                 raise ExportError(
-                    f"{target}: cannot write the {fmt} file ({_first_line(err)})"
+                    f"{target}: cannot write the {fmt} file ({first_line(err, with_type=True)})"
                 ) from err
             try:
                 call = run(tmp)
             except Exception as err:
                 raise ExportError(
                     f"{target}: the exported {fmt} file cannot be read back "
-                    f"({_first_line(err)}); it was not written"
+                    f"({first_line(err, with_type=True)}); it was not written"
                 ) from err
             _compare(call, inputs, expected, fmt, target)
 
@@ -228,16 +223,9 @@ def _input(
         raise ConfigError(
             f"input_shape: expected positive sizes such as (1, 28, 28), got {input_shape!r}"
         )
-    if isinstance(input_dtype, torch.dtype):
-        name = str(input_dtype).removeprefix("torch.")
-    elif input_dtype is None:
-        name = (spec or {}).get("input_dtype", "float32")
-    else:
-        name = input_dtype
-    try:
-        return shape, INPUT_DTYPES[input_dtype_name(name)]
-    except SpecError as err:
-        raise ConfigError(str(err)) from err
+    if input_dtype is None:
+        input_dtype = (spec or {}).get("input_dtype", "float32")
+    return shape, parse_dtype(input_dtype)
 
 
 def _check_json(info: dict[str, Any]) -> None:
@@ -308,7 +296,7 @@ def _expected(model: nn.Module, inputs: dict[int, torch.Tensor]) -> dict[int, An
         except Exception as err:
             raise ShapeError(
                 f"{type(model).__name__} fails on a random {str(x.dtype).removeprefix('torch.')} "
-                f"input of shape {tuple(x.shape)} ({_first_line(err)})",
+                f"input of shape {tuple(x.shape)} ({first_line(err, with_type=True)})",
                 hint="check input_shape: one sample's shape, without the batch dimension",
             ) from err
         _leaves(expected[batch])  # tensors only
@@ -341,7 +329,7 @@ def _compare(
         except Exception as err:  # the runtime refuses the file or this batch size
             raise ExportError(
                 f"{target}: the exported {fmt} file fails at batch size {batch} "
-                f"({_first_line(err)}); it was not written"
+                f"({first_line(err, with_type=True)}); it was not written"
             ) from err
         shapes = [tuple(t.shape) for t in got]
         if shapes != [tuple(t.shape) for t in want]:
@@ -361,11 +349,6 @@ def _compare(
                 f"{target}: the exported {fmt} file's outputs differ from PyTorch's by up to "
                 f"{diff:.3g} at batch size {batch} (allowed: {allowed}); it was not written"
             )
-
-
-def _first_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-    return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 @contextmanager
@@ -402,7 +385,7 @@ def _exported_program(model: nn.Module, x: torch.Tensor) -> torch.export.Exporte
     except Exception as err:
         raise ExportError(
             f"torch.export cannot export {type(model).__name__} with a dynamic batch "
-            f"dimension ({_first_line(err)})"
+            f"dimension ({first_line(err, with_type=True)})"
         ) from err
 
 
@@ -434,7 +417,8 @@ def _torchscript(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tup
             traced = torch.jit.trace(model, (x,), check_trace=False)  # type: ignore[no-untyped-call]
     except Exception as err:
         raise ExportError(
-            f"torch.jit.trace cannot trace {type(model).__name__} ({_first_line(err)})"
+            f"torch.jit.trace cannot trace {type(model).__name__} "
+            f"({first_line(err, with_type=True)})"
         ) from err
 
     def write(tmp: Path) -> None:
@@ -472,7 +456,8 @@ def _onnx(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writ
             )
     except Exception as err:
         raise ExportError(
-            f"torch.onnx.export cannot export {type(model).__name__} ({_first_line(err)})"
+            f"torch.onnx.export cannot export {type(model).__name__} "
+            f"({first_line(err, with_type=True)})"
         ) from err
     if program is None:  # only for the legacy exporter; keeps the type checker content
         raise ExportError("torch.onnx.export returned no program")

@@ -1,4 +1,10 @@
-"""Output shapes learnt by running modules on ``meta`` tensors: no memory, no compute."""
+"""Input shapes and dtypes as users write them, and output shapes learnt on ``meta`` tensors.
+
+The one parser of per-sample input shapes (``"3,32,32"``, ``[3, 32, 32]``, ``(3, 32, 32)``) and
+the one parser of input dtypes (``"float32"``, ``"long"``, ``torch.int64``) live here, so that a
+spec's ``input``, ``summary(input_shape=...)`` and ``--input-shape`` accept the same things and
+refuse them with the same words.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,74 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from brickwork.errors import ShapeError
+from brickwork.errors import (
+    BrickworkError,
+    ConfigError,
+    ShapeError,
+    first_line,
+    unknown_name_message,
+)
+
+INPUT_DTYPES = {"float32": torch.float32, "int64": torch.int64}
+"""The input dtypes a spec and the command line name: floats, or integer token ids."""
+DTYPE_ALIASES = {"float": "float32", "long": "int64", "int": "int64"}
+
+
+def parse_shape(
+    value: object, what: str | None = "input_shape", error: type[BrickworkError] = ConfigError
+) -> tuple[int, ...]:
+    """A per-sample shape from ``"3,32,32"`` (or ``"3x32x32"``), a list or a tuple of sizes.
+
+    Args:
+        value: the shape as the user wrote it.
+        what: what it is, for the message (``"input"``); ``None`` leaves the prefix out.
+        error: the exception type to raise (``SpecError`` for a spec). Default ``ConfigError``.
+
+    Raises:
+        error: not a shape, empty, or a size that is not a positive integer (named by index).
+    """
+    prefix = f"{what}: " if what else ""
+    if isinstance(value, str):
+        try:
+            sizes = [int(part) for part in value.replace("x", ",").split(",")]
+        except ValueError:
+            sizes = []
+        if not sizes or any(size < 1 for size in sizes):
+            raise error(
+                f"{prefix}expected comma-separated positive integers such as 1,28,28, got {value!r}"
+            )
+        return tuple(sizes)
+    if isinstance(value, bytes) or not isinstance(value, Sequence) or not value:
+        raise error(f"{prefix}expected a list of positive sizes such as [1, 28, 28], got {value!r}")
+    for i, size in enumerate(value):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise error(f"{what or 'shape'}[{i}]: sizes must be positive integers, got {size!r}")
+    return tuple(value)
+
+
+def dtype_name(value: object, error: type[BrickworkError] = ConfigError) -> str:
+    """The canonical name (``"float32"``, ``"int64"``) of an input dtype given by name or type.
+
+    Raises:
+        error: a dtype that is not an input dtype (the message lists the valid names).
+    """
+    if isinstance(value, torch.dtype):
+        value = str(value).removeprefix("torch.")
+    name = DTYPE_ALIASES.get(str(value), str(value))
+    if name not in INPUT_DTYPES:
+        raise error(
+            unknown_name_message("input_dtype", str(value), [*INPUT_DTYPES, *DTYPE_ALIASES])
+        )
+    return name
+
+
+def parse_dtype(value: object, error: type[BrickworkError] = ConfigError) -> torch.dtype:
+    """The input dtype ``value`` names (``"long"`` → ``torch.int64``; see :func:`dtype_name`);
+    a ``torch.dtype`` is taken as it is."""
+    if isinstance(value, torch.dtype):
+        return value
+    return INPUT_DTYPES[dtype_name(value, error)]
+
 
 PROBE_BATCH = 2
 """Batch size of shape probes: 2, because batch norm in training mode refuses a batch of one."""
@@ -52,9 +125,8 @@ def probe_output(
         with torch.no_grad():
             out = functional_call(module, meta_tensors, (x,))
     except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ShapeError(
-            f"{where} cannot take input of shape {tuple(input_shape)}: {reason}"
+            f"{where} cannot take input of shape {tuple(input_shape)}: {first_line(err)}"
         ) from err
     if not isinstance(out, torch.Tensor):
         raise ShapeError(f"{where} returned {type(out).__name__}, expected a tensor")

@@ -45,6 +45,7 @@ from brickwork.errors import (
     ShapeError,
     SpecError,
     arguments_of,
+    positive_int,
     unknown_name_message,
 )
 from brickwork.files import atomic_write
@@ -57,12 +58,10 @@ from brickwork.registry import (
     closest_entry,
     normalize_name,
 )
-from brickwork.shapes import probe_output
+from brickwork.shapes import INPUT_DTYPES, dtype_name, parse_shape, probe_output
 
 SPEC_KEYS = ("input", "input_dtype", "model", "output")
 CONTAINERS = ("residual", "repeat", "sequential")
-INPUT_DTYPES = {"float32": torch.float32, "int64": torch.int64}
-DTYPE_ALIASES = {"float": "float32", "long": "int64", "int": "int64"}
 SPEC_ATTR = "_brickwork_spec"
 """Attribute under which a built model keeps its normalised spec (read by :func:`to_spec`)."""
 
@@ -196,9 +195,9 @@ def build(
     if "model" not in raw:
         raise SpecError("spec has no 'model': give a list of bricks or {family: {arguments}}")
     shape = _input_shape(raw.get("input") if input_shape is None else input_shape)
-    dtype_name = input_dtype_name(raw.get("input_dtype", "float32"))
+    dtype = dtype_name(raw.get("input_dtype", "float32"), SpecError)
     builder = _Builder(torch.device(device) if device is not None else None)
-    flow = _Flow(shape, INPUT_DTYPES[dtype_name])
+    flow = _Flow(shape, INPUT_DTYPES[dtype])
     node = raw["model"]
     if isinstance(node, str):  # `model: cnn_classifier`: a family with its defaults
         node = {node: None}
@@ -219,8 +218,8 @@ def build(
             hint="remove 'output' from the spec to accept the inferred shape",
         )
     normalised: dict[str, Any] = {"input": list(shape)}
-    if dtype_name != "float32":
-        normalised["input_dtype"] = dtype_name
+    if dtype != "float32":
+        normalised["input_dtype"] = dtype
     normalised["model"] = normalised_model
     normalised["output"] = list(out.shape)
     setattr(model, SPEC_ATTR, normalised)
@@ -257,24 +256,7 @@ def _input_shape(value: object) -> tuple[int, ...]:
             "input: the spec has no input shape, and one is needed to infer the sizes",
             hint="add e.g. `input: [1, 28, 28]` (one sample, no batch) or pass input_shape",
         )
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
-        raise SpecError(
-            f"input: expected a list of positive sizes such as [1, 28, 28], got {value!r}"
-        )
-    for i, size in enumerate(value):
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise SpecError(f"input[{i}]: sizes must be positive integers, got {size!r}")
-    return tuple(value)
-
-
-def input_dtype_name(value: object) -> str:
-    """The canonical name (``"float32"``, ``"int64"``) of a spec's ``input_dtype``."""
-    name = DTYPE_ALIASES.get(str(value), str(value))
-    if name not in INPUT_DTYPES:
-        raise SpecError(
-            unknown_name_message("input_dtype", str(value), [*INPUT_DTYPES, *DTYPE_ALIASES])
-        )
-    return name
+    return parse_shape(value, "input", SpecError)
 
 
 def describe_ranks(ranks: tuple[int, ...]) -> str:
@@ -376,9 +358,7 @@ class _Builder:
         where = f"{path}.repeat"
         if not isinstance(value, Mapping) or set(value) != {"times", "body"}:
             raise SpecError(f"{where}: expected {{times: N, body: [bricks]}}, got {value!r}")
-        times = value["times"]
-        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-            raise SpecError(f"{where}.times: must be a positive integer, got {times!r}")
+        times = positive_int(value["times"], f"{where}.times:", SpecError)
         copies: OrderedDict[str, nn.Module] = OrderedDict()
         items: list[Any] = []
         for i in range(times):
@@ -502,12 +482,8 @@ def _fill_sizes(rule: SizeRule, kwargs: dict[str, Any], where: str, flow: _Flow)
             raise SpecError(f"{where}: give either out or {rule.out_arg}, not both")
         kwargs[rule.out_arg] = kwargs.pop("out")
     if rule.out_arg is not None and rule.out_arg in kwargs:
-        size = kwargs[rule.out_arg]
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise SpecError(
-                f"{where}.out: must be a positive integer, got {size!r} "
-                f"(incoming shape {flow.shape})"
-            )
+        context = f" (incoming shape {flow.shape})"
+        positive_int(kwargs[rule.out_arg], f"{where}.out:", SpecError, context=context)
     inferred: dict[str, Any] = {}
     if rule.in_arg is not None:
         inferred[rule.in_arg] = math.prod(flow.shape) if rule.flat else flow.shape[rule.in_dim]

@@ -304,6 +304,12 @@ def test_input_shape_argument_overrides_the_spec() -> None:
     assert model[3][0].in_features == 64 * 8 * 8  # type: ignore[index]
 
 
+@pytest.mark.parametrize("shape", ["1,8,8", "1x8x8", [1, 8, 8], (1, 8, 8)])
+def test_input_shapes_are_read_as_everywhere(shape: Any) -> None:
+    assert to_spec(build({"input": shape, "model": ["flatten"]}))["output"] == [64]
+    assert to_spec(build(GUIDE_YAML, input_shape=shape))["input"] == [1, 8, 8]
+
+
 @pytest.mark.parametrize("suffix", [".yaml", ".yml", ".json"])
 def test_files_and_save_spec_round_trip(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"model{suffix}"
@@ -392,7 +398,8 @@ ERROR_CASES: list[tuple[Any, str]] = [
         {"input": [1, 0, 28], "model": ["flatten"]},
         r"^input\[1\]: sizes must be positive integers, got 0",
     ),
-    ({"input": "1,28,28", "model": ["flatten"]}, r"^input: expected a list of positive sizes"),
+    ({"input": 28, "model": ["flatten"]}, r"^input: expected a list of positive sizes"),
+    ({"input": "1,28,x", "model": ["flatten"]}, r"^input: expected comma-separated positive"),
     (
         {"input": [4], "model": [{"linear": {"out": 3, "in_features": 5}}]},
         r"^model\[0\]\.linear\.in_features: 5 disagrees with the incoming shape \(4,\), which gives 4",

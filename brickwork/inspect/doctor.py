@@ -44,8 +44,7 @@ from typing import Any
 import torch
 from torch import nn
 
-import brickwork
-from brickwork.errors import ConfigError, DeviceError, closest
+from brickwork.errors import DeviceError, closest, first_line, positive_int
 from brickwork.inspect.params import device_of
 from brickwork.inspect.summary import (
     MODULE_INTERNALS,
@@ -69,8 +68,8 @@ CONTAINERS = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
 """Modules that hold others and are not meant to be called."""
 
 _LIBRARY_DIRS = tuple(
-    str(Path(m.__file__).resolve().parent) for m in (torch, brickwork) if m.__file__
-)
+    str(Path(file).resolve().parent) for file in (torch.__file__, Path(__file__).parent) if file
+)  # torch's and brickwork's own folders: a user's line is outside both
 _SHAPE_ERRORS = re.compile(
     r"cannot be multiplied|must have (the )?same reduction dim|size mismatch|shape '\[.*\]' is "
     r"invalid|The size of tensor a|Expected size|expected input.*to have|Given groups=|"
@@ -161,8 +160,7 @@ def doctor(
     Returns:
         A :class:`Report`; ``report.ok`` is ``False`` when an error was found.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    positive_int(batch_size, "batch_size")
     model, shape, dtype = resolve_model(model_or_spec, input_shape, input_dtype)
     report = Report(type(model).__name__)
     report.findings += static_findings(model)
@@ -400,7 +398,7 @@ def _diagnose(
     path = row.path if row else ""
     module = modules.get(path)
     name = f"`{path}`" if path else model_name
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    text = first_line(err)
     at = _user_line(err)
     at_text = f" at {at}" if at else ""
     if _META_LIMITS.search(str(err)):

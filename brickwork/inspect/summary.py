@@ -35,10 +35,17 @@ from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from brickwork.errors import ArgumentError, ConfigError, require_module, unknown_name_message
+from brickwork.errors import (
+    ArgumentError,
+    ConfigError,
+    first_line,
+    positive_int,
+    require_module,
+    unknown_name_message,
+)
 from brickwork.registry import MODELS
-from brickwork.shapes import meta_like
-from brickwork.spec import INPUT_DTYPES, build, input_dtype_name, load_spec, to_spec
+from brickwork.shapes import meta_like, parse_dtype, parse_shape
+from brickwork.spec import build, load_spec, to_spec
 
 COLUMNS = ("input_shape", "output_shape", "params", "trainable", "macs")
 ADAM_STATES = 2
@@ -161,8 +168,7 @@ def summary(
     for column in columns:
         if column not in COLUMNS:
             raise ConfigError(unknown_name_message("summary column", column, COLUMNS))
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    positive_int(batch_size, "batch_size")
     model, input_shape, dtype = resolve_model(model_or_spec, input_shape, input_dtype)
     shadow = meta_copy(model)
     args, kwargs = meta_inputs(input_shape, input_data, batch_size, dtype)
@@ -206,9 +212,10 @@ def resolve_model(
 
     Specs and family names are built on ``meta``; modules are returned as they are.
     """
-    dtype = _dtype(input_dtype) if input_dtype is not None else torch.float32
+    dtype = parse_dtype(input_dtype) if input_dtype is not None else torch.float32
     if isinstance(model_or_spec, nn.Module):
-        return model_or_spec, _shape(input_shape), dtype
+        shape = None if input_shape is None else parse_shape(input_shape)
+        return model_or_spec, shape, dtype
     if isinstance(model_or_spec, str) and model_or_spec in MODELS:
         if input_shape is None:
             raise ConfigError(
@@ -219,27 +226,11 @@ def resolve_model(
         spec = load_spec(model_or_spec)
         model = build(spec, input_shape=input_shape, device="meta")
         if input_dtype is None:
-            dtype = INPUT_DTYPES[input_dtype_name(spec.get("input_dtype", "float32"))]
+            dtype = parse_dtype(spec.get("input_dtype", "float32"))
         return model, tuple(to_spec(model)["input"]), dtype
     raise ArgumentError(
         f"summary takes an nn.Module, a spec or a family name, got {type(model_or_spec).__name__}"
     )
-
-
-def _dtype(value: torch.dtype | str) -> torch.dtype:
-    if isinstance(value, torch.dtype):
-        return value
-    return INPUT_DTYPES[input_dtype_name(value)]
-
-
-def _shape(input_shape: Sequence[int] | None) -> tuple[int, ...] | None:
-    if input_shape is None:
-        return None
-    if isinstance(input_shape, str) or not isinstance(input_shape, Sequence):
-        raise ConfigError(f"input_shape must be a sequence of sizes, got {input_shape!r}")
-    if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape):
-        raise ConfigError(f"input_shape must hold positive integers, got {tuple(input_shape)}")
-    return tuple(input_shape)
 
 
 def meta_copy(model: nn.Module) -> nn.Module:
@@ -555,14 +546,14 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
 
     def _failure(self, err: Exception) -> str:
         self._fill_params()
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = first_line(err, with_type=True)
         if not self.stack:
-            return f"the forward failed: {type(err).__name__}: {reason}"
+            return f"the forward failed: {reason}"
         row = self.stack[-1]
         where = row.path or "(the model itself)"
         return (
             f"{where} ({row.type}) failed on input of shape {_format_inputs(row.input_shape)}: "
-            f"{type(err).__name__}: {reason}"
+            f"{reason}"
         )
 
     def _fill_params(self) -> None:

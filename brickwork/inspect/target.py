@@ -18,20 +18,7 @@ from typing import Any
 
 from torch import nn
 
-from brickwork.errors import BrickworkError, ConfigError, unknown_name_message
-
-
-class UserCodeError(BrickworkError, RuntimeError):
-    """The user's own code raised while being imported or while building the model.
-
-    Attributes:
-        filename: the user's file, and ``lineno`` the line in it closest to the failure.
-    """
-
-    def __init__(self, message: str, *, filename: str, lineno: int | None, hint: str | None = None):
-        super().__init__(message, hint=hint)
-        self.filename = filename
-        self.lineno = lineno
+from brickwork.errors import ConfigError, UserCodeError, unknown_name_message
 
 
 def is_target(text: str) -> bool:

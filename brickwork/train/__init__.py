@@ -1,8 +1,9 @@
 """Training, checkpoints and data: ``fit``, ``save``, ``load``, ``load_dataset``."""
 
-from brickwork.train.checkpoint import CheckpointError, load, save
+from brickwork.errors import CheckpointError, RunInterruptedError, TrainingError
+from brickwork.train.checkpoint import load, save
 from brickwork.train.data import Dataset, load_dataset
-from brickwork.train.trainer import RunInterruptedError, TrainConfig, TrainingError, fit
+from brickwork.train.trainer import TrainConfig, fit
 
 __all__ = [
     "CheckpointError",

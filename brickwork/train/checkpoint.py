@@ -21,16 +21,24 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-import brickwork
-from brickwork.errors import BrickworkError
+from brickwork._version import __version__
+from brickwork.errors import CheckpointError
 from brickwork.files import atomic_write
 from brickwork.spec import build, to_spec
 
 POINTER = "checkpoint.json"
 
 
-class CheckpointError(BrickworkError, ValueError):
-    """A checkpoint that is missing, truncated, corrupted, not brickwork's, or of another model."""
+def model_file(path: str | Path) -> Path:
+    """``RUN_DIR`` → its ``model.safetensors``; a file as it is."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.safetensors"
+        if not path.is_file():
+            raise CheckpointError(
+                f"{path.parent}: no model.safetensors (has the run finished an epoch?)"
+            )
+    return path
 
 
 def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -60,7 +68,7 @@ def save(
     # entry keeps the file's bytes reproducible (a resumed run's file equals a straight run's).
     content = {
         "format": "brickwork",
-        "brickwork_version": brickwork.__version__,
+        "brickwork_version": __version__,
         "spec": to_spec(model),
         **(extra or {}),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from brickwork.errors import ConfigError, accepted_kwargs
+from brickwork.errors import CheckpointError, ConfigError, DataError, accepted_kwargs
 from brickwork.inspect.summary import format_bytes, format_count, summary
 from brickwork.registry import MODELS
 from brickwork.spec import build, load_spec, to_spec
 from brickwork.train import distributed
-from brickwork.train.checkpoint import CheckpointError, load, read_metadata
-from brickwork.train.data import DataError, Dataset, load_dataset, read_image
+from brickwork.train.checkpoint import load, model_file, read_metadata
+from brickwork.train.data import Dataset, load_dataset, read_image
 from brickwork.train.trainer import (
     MACHINE_OPTIONS,
     TrainConfig,
@@ -109,18 +110,6 @@ def summary_line(model: nn.Module, dataset: Dataset, batch_size: int) -> str:
     )
 
 
-def model_file(path: str | Path) -> Path:
-    """``RUN_DIR`` → its ``model.safetensors``; a file as it is."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.safetensors"
-        if not path.is_file():
-            raise CheckpointError(
-                f"{path.parent}: no model.safetensors (has the run finished an epoch?)"
-            )
-    return path
-
-
 def evaluate_file(path: str | Path, data: str | None, data_dir: str | None) -> dict[str, Any]:
     """Accuracy, per-class precision and recall, and the confusion matrix on the test split."""
     file = model_file(path)
@@ -201,9 +190,16 @@ def predict_files(path: str | Path, images: list[str]) -> list[dict[str, Any]]:
 
 
 def run_training(
-    spec: str | None, given: dict[str, Any], out: str | None, resume: bool, progress: bool
+    spec: str | None,
+    given: dict[str, Any],
+    out: str | None,
+    resume: bool,
+    progress: bool,
+    log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
     """``brickwork train``: options, data, model, summary line, then :func:`fit`.
+
+    Every message (the summary line, each epoch's line) goes to ``log``.
 
     Under torchrun, rank 0 reads the options and the spec and sends them to the other ranks;
     each node's first rank loads (or downloads) the data before the others read it.
@@ -220,12 +216,12 @@ def run_training(
         torch.manual_seed(config.seed)  # the initial weights are part of the run
         model = build(model_spec)
         if world.main:
-            print(summary_line(model, dataset, config.batch_size))
+            log(summary_line(model, dataset, config.batch_size))
             if world.size > 1:
-                print(
+                log(
                     f"{world.size} processes, {config.batch_size} images a step in all "
                     f"(about {config.batch_size // world.size} each)"
                 )
-        return fit(model, dataset, config, out=run, resume=resume, progress=progress)
+        return fit(model, dataset, config, out=run, resume=resume, log=log, progress=progress)
     finally:
         distributed.stop()

@@ -21,7 +21,6 @@ import os
 import shutil
 import struct
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -32,15 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from brickwork.errors import BrickworkError, unknown_name_message
+from brickwork.errors import DataError, unknown_name_message
+from brickwork.files import atomic_write
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "folder:PATH", "synthetic:C,H,W,K,N")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 CACHE = Path(os.environ.get("BRICKWORK_CACHE", Path.home() / ".cache" / "brickwork"))
-
-
-class DataError(BrickworkError, ValueError):
-    """A dataset that cannot be found, fetched or read."""
 
 
 @dataclass
@@ -378,21 +374,21 @@ def download(url: str, path: Path, digest: str) -> None:
     Raises:
         DataError: offline, an HTTP error, or a file whose digest is wrong (it is not kept).
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+
+    def fetch(tmp: Path) -> None:
+        with tmp.open("wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             shutil.copyfileobj(response, out)
-        if not checksum_ok(Path(tmp), digest):
+        if not checksum_ok(tmp, digest):
             raise DataError(f"{url}: the downloaded file's checksum is not {digest}; not kept")
-        os.replace(tmp, path)
+
+    try:
+        atomic_write(path, fetch)
     except (urllib.error.URLError, OSError) as err:
         raise DataError(
             f"cannot download {url} ({getattr(err, 'reason', err)})",
             hint=f"without a network, put the file in a folder and pass --data-dir (or place it "
             f"in {path.parent})",
         ) from err
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- folders, noise

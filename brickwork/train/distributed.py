@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from brickwork.errors import BrickworkError
+from brickwork.errors import BrickworkError, PeerError, RankLostError
 
 T = TypeVar("T")
 
@@ -34,14 +34,6 @@ TIMEOUT = timedelta(seconds=float(os.environ.get("BRICKWORK_DIST_TIMEOUT", 600))
 """How long a collective call waits for a silent peer (``BRICKWORK_DIST_TIMEOUT`` seconds)."""
 
 _control: Any = None  # see _cpu_group
-
-
-class PeerError(BrickworkError):
-    """Another rank failed first; its message was printed there."""
-
-
-class RankLostError(BrickworkError, RuntimeError):
-    """A peer process died or stopped answering."""
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from brickwork.errors import BrickworkError, ConfigError
+from brickwork.errors import CheckpointError, ConfigError, RunInterruptedError, TrainingError
 from brickwork.files import atomic_write
 from brickwork.spec import save_spec, to_spec
 from brickwork.train import distributed
 from brickwork.train.checkpoint import (
-    CheckpointError,
     has_checkpoint,
     load_training_state,
     load_weights,
@@ -40,18 +39,6 @@ SCHEDULES = ("onecycle", "cosine", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 MACHINE_OPTIONS = ("device", "channels_last", "compile")
 """Options that say where and how fast to run, not what to compute: ``--resume`` may change them."""
-
-
-class TrainingError(BrickworkError, RuntimeError):
-    """The run cannot go on (a non-finite loss); the last good checkpoint is kept."""
-
-
-class RunInterruptedError(BrickworkError):
-    """Ctrl-C or SIGTERM: a checkpoint was saved at the current step."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.signum = signum
 
 
 @dataclass

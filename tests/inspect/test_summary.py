@@ -314,14 +314,20 @@ def test_depth_limits_the_rows() -> None:
         (
             {"input_shape": (4, 0)},
             ConfigError,
-            r"input_shape must hold positive integers, got \(4, 0\)",
+            r"input_shape\[1\]: sizes must be positive integers, got 0",
         ),
-        ({"input_shape": "4"}, ConfigError, "input_shape must be a sequence of sizes"),
+        ({"input_shape": 4}, ConfigError, "input_shape: expected a list of positive sizes"),
+        ({"input_shape": "4,x"}, ConfigError, "input_shape: expected comma-separated positive"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         summary(nn.Linear(4, 2), **kwargs)
+
+
+@pytest.mark.parametrize("shape", ["3,4", "3x4", [3, 4], (3, 4)])
+def test_input_shapes_are_read_as_everywhere(shape: Any) -> None:
+    assert summary(nn.Linear(4, 2), input_shape=shape).rows[0].output_shape == [1, 3, 2]
 
 
 def test_not_a_model() -> None:

@@ -1,4 +1,8 @@
 import gzip
+import hashlib
+import io
+import os
+import stat
 import struct
 import urllib.error
 from pathlib import Path
@@ -8,8 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
+from brickwork.errors import DataError
 from brickwork.train import data as data_module
-from brickwork.train.data import DataError, load_dataset, random_flip, random_shift, read_idx
+from brickwork.train.data import load_dataset, random_flip, random_shift, read_idx
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -114,6 +119,27 @@ def test_downloads_check_their_checksum_and_fail_clearly_offline(
     with pytest.raises(DataError, match="checksum is not sha256:"):
         load_dataset("mnist")
     assert not list((tmp_path / "mnist").glob("*.gz"))  # nothing kept
+
+
+def test_a_download_gets_the_usual_permissions_and_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = b"the file's bytes"
+
+    class Fake(io.BytesIO):
+        def __enter__(self) -> "Fake":
+            return self
+
+    monkeypatch.setattr(data_module.urllib.request, "urlopen", lambda *a, **k: Fake(payload))
+    digest = "sha256:" + hashlib.sha256(payload).hexdigest()
+    old = os.umask(0o022)
+    try:
+        data_module.download("https://example.org/f.gz", tmp_path / "f.gz", digest)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.gz").read_bytes() == payload
+    assert stat.S_IMODE((tmp_path / "f.gz").stat().st_mode) == 0o644  # not mkstemp's 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.gz"]
 
 
 def test_image_folders(tmp_path: Path) -> None:
