@@ -7,13 +7,20 @@ there is no per-call ``ModuleDict`` of every choice as in the guides.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from brickwork.errors import ConfigError, positive_int
-from brickwork.registry import Registry, parse_component_spec
+from brickwork.errors import ConfigError, positive_int, unknown_name_message
+from brickwork.registry import ComponentSpec, Registry, parse_component_spec
+
+ActivationSpec = ComponentSpec | nn.Module | type[nn.Module] | None
+"""An activation as :func:`make_act` takes it: a component spec, a module (copied), a module
+class, or ``None`` for none."""
+NormSpec = ComponentSpec | None
+"""A norm as :func:`make_norm` takes it: a component spec, or ``None`` for none."""
 
 ACTIVATIONS: Registry[Any] = Registry("activation")
 """Activation modules by name. Each factory takes the module's own keyword arguments."""
@@ -41,7 +48,7 @@ for _name, _cls, _aliases in [
     ACTIVATIONS.register(_name, _cls, aliases=_aliases)
 
 
-def make_act(spec: Any = "relu") -> nn.Module:
+def make_act(spec: ActivationSpec = "relu") -> nn.Module:
     """A new activation module.
 
     Args:
@@ -97,17 +104,45 @@ def batchnorm(
     )
 
 
+LAYERNORM_OVER = ("channels", "sample")
+
+
 @NORMS.register("layernorm", aliases=("ln",))
 def layernorm(
-    channels: int, dims: int = 2, eps: float = 1e-5, elementwise_affine: bool = True
+    channels: int,
+    dims: int = 2,
+    eps: float = 1e-5,
+    elementwise_affine: bool = True,
+    over: str = "channels",
+    spatial: Sequence[int] | None = None,
 ) -> nn.Module:
-    """LayerNorm over the channels of ``(B, C, *)`` at each position, for any ``dims``.
+    """LayerNorm over the channels of ``(B, C, *)`` at each position, or over the whole sample.
 
-    For ``(B, C)`` features that is ``nn.LayerNorm(C)``; for ``(B, C, L)`` or images it is not the
-    last dimension that is normalised (as plain ``nn.LayerNorm(C)`` would) but ``C``.
+    Args:
+        channels: ``C``.
+        dims: spatial rank (1 for ``(B, C)`` and ``(B, C, L)``, 2 for images, 3 for volumes).
+        eps: added to the variance. Default 1e-5.
+        elementwise_affine: learn a scale and a shift. Default ``True``.
+        over: ``"channels"`` (default): each position's ``C`` values are normalised, as ConvNeXt
+            does; for ``(B, C)`` features that is ``nn.LayerNorm(C)``, and for images it is not
+            the last dimension (as plain ``nn.LayerNorm(C)`` would take) but ``C``.
+            ``"sample"``: all of a sample's ``C × *spatial`` values together, as
+            ``nn.LayerNorm([C, H, W])`` does in the guides (a scale and a shift per value).
+        spatial: the sample's spatial sizes, needed by ``over="sample"``; a spec fills it in.
     """
     _check_dims("layernorm", dims)
-    return ChannelLayerNorm(channels, eps=eps, elementwise_affine=elementwise_affine)
+    if over not in LAYERNORM_OVER:
+        raise ConfigError(unknown_name_message("layernorm 'over' value", str(over), LAYERNORM_OVER))
+    if over == "channels":
+        return ChannelLayerNorm(channels, eps=eps, elementwise_affine=elementwise_affine)
+    if spatial is None:
+        raise ConfigError(
+            "norm 'layernorm' over the whole sample needs the sample's shape",
+            hint="use it as a spec brick (`- layernorm: {over: sample}`), where the shape is "
+            "inferred, or nn.LayerNorm([C, H, W])",
+        )
+    shape = [channels, *(positive_int(s, "layernorm spatial size") for s in spatial)]
+    return nn.LayerNorm(shape, eps=eps, elementwise_affine=elementwise_affine)
 
 
 @NORMS.register("groupnorm", aliases=("gn",))
@@ -157,7 +192,7 @@ def no_norm(channels: int, dims: int = 2) -> nn.Module:
     return nn.Identity()
 
 
-def make_norm(spec: Any, channels: int, dims: int = 2) -> nn.Module:
+def make_norm(spec: NormSpec, channels: int, dims: int = 2) -> nn.Module:
     """A new normalisation module for ``channels`` channels (or features).
 
     Args:

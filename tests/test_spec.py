@@ -72,7 +72,7 @@ STOCK_CASES: list[tuple[list[Any], list[int], tuple[int, ...]]] = [
     (["batchnorm1d"], [6, 9], (6, 9)),
     (["batchnorm2d"], [6, 4, 4], (6, 4, 4)),
     (["layernorm"], [4, 10], (4, 10)),
-    ([{"groupnorm": {"num_groups": 2}}], [6, 4, 4], (6, 4, 4)),
+    ([{"groupnorm": {"groups": 2}}], [6, 4, 4], (6, 4, 4)),
     ([{"dropout": {"p": 0.3}}], [5], (5,)),
     (["dropout2d"], [3, 4, 4], (3, 4, 4)),
     (["flatten"], [3, 4, 5], (60,)),
@@ -116,7 +116,7 @@ def test_embedding_takes_integer_ids() -> None:
         ({"linear": {"in_features": 12, "out": 3}}, "in_features"),
         ({"conv2d": {"in_channels": 3, "out_channels": 4, "kernel_size": 1}}, "in_channels"),
         ({"batchnorm2d": {"num_features": 3}}, "num_features"),
-        ({"layernorm": {"normalized_shape": [12]}}, "normalized_shape"),
+        ({"layernorm": {"channels": 12}}, "channels"),
     ],
 )
 def test_sizes_written_by_hand_that_agree_are_accepted(item: dict[str, Any], written: str) -> None:
@@ -426,8 +426,8 @@ ERROR_CASES: list[tuple[Any, str]] = [
         r"^model\[0\]\.maxpool2d cannot take input of shape \(1, 28, 28\)",
     ),
     (
-        {"input": [6, 4, 4], "model": [{"groupnorm": {"num_groups": 4}}]},
-        r"^model\[0\]\.groupnorm: ValueError: num_channels \(6\) must be divisible by num_groups \(4\) \(incoming shape \(6, 4, 4\)\)",
+        {"input": [6, 4, 4], "model": [{"groupnorm": {"groups": 4}}]},
+        r"^model\[0\]\.groupnorm: norm 'groupnorm': 6 channels cannot be split into groups=4; use a divisor of 6: 1, 2, 3, 6 \(incoming shape \(6, 4, 4\)\)",
     ),
     (
         {"input": [4], "model": [{"repeat": {"times": 0, "body": ["relu"]}}]},
