@@ -65,12 +65,13 @@ def parse_component_spec(spec: object, what: str = "component") -> tuple[str, di
     return name, dict(kwargs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SizeRule:
     """How a registered brick or family takes its sizes from the shape of its input.
 
     The spec builder (:func:`brickwork.build`) reads it to fill in the arguments a user never
-    types. Shapes are per sample, without the batch dimension: ``(C, H, W)`` for images.
+    types. Shapes are per sample, without the batch dimension: ``(C, H, W)`` for images. Every
+    field is keyword-only: ``SizeRule(in_arg="in_channels", out_arg="out_channels", ranks=(3,))``.
 
     Attributes:
         in_arg: argument that receives the incoming size (``"in_features"``), or ``None``.

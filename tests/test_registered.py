@@ -25,8 +25,8 @@ BRICK_CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], tuple[int, ...]]] 
     "batchnorm": ({"channels": 3, "dims": 1}, (2, 3), (2, 3)),
     "batchnorm1d": ({"num_features": 3}, (2, 3), (2, 3)),
     "batchnorm2d": ({"num_features": 3}, (2, 3, 4, 4), (2, 3, 4, 4)),
-    "layernorm": ({"normalized_shape": 5}, (2, 5), (2, 5)),
-    "groupnorm": ({"num_groups": 2, "num_channels": 4}, (2, 4, 3, 3), (2, 4, 3, 3)),
+    "layernorm": ({"channels": 4, "dims": 2}, (2, 4, 3, 3), (2, 4, 3, 3)),
+    "groupnorm": ({"channels": 4, "groups": 2}, (2, 4, 3, 3), (2, 4, 3, 3)),
     "dropout": ({}, (2, 5), (2, 5)),
     "dropout2d": ({}, (2, 3, 4, 4), (2, 3, 4, 4)),
     "embedding": ({"num_embeddings": 10, "embedding_dim": 4}, (2, 5), (2, 5, 4)),
@@ -34,8 +34,8 @@ BRICK_CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], tuple[int, ...]]] 
     "maxpool2d": ({"kernel_size": 2}, (2, 3, 8, 8), (2, 3, 4, 4)),
     "avgpool2d": ({"kernel_size": 2}, (2, 3, 8, 8), (2, 3, 4, 4)),
     "adaptiveavgpool2d": ({"output_size": 1}, (2, 3, 8, 8), (2, 3, 1, 1)),
-    "basic_block": ({"in_c": 4, "width": 8, "stride": 2}, (2, 4, 8, 8), (2, 8, 4, 4)),
-    "bottleneck": ({"in_c": 8, "width": 4, "stride": 1}, (2, 8, 6, 6), (2, 16, 6, 6)),
+    "basic_block": ({"in_chans": 4, "width": 8, "stride": 2}, (2, 4, 8, 8), (2, 8, 4, 4)),
+    "bottleneck": ({"in_chans": 8, "width": 4, "stride": 1}, (2, 8, 6, 6), (2, 16, 6, 6)),
     "self_attention2d": ({"channels": 16}, (2, 16, 5, 7), (2, 16, 5, 7)),
 }
 

@@ -11,7 +11,7 @@ from brickwork.registry import BRICKS, SizeRule
 
 
 @BRICKS.register(
-    "self_attention2d", aliases=("sagan_attention",), sizes=SizeRule("channels", 0, ranks=(3,))
+    "self_attention2d", aliases=("sagan_attention",), sizes=SizeRule(in_arg="channels", ranks=(3,))
 )
 class SelfAttention2d(nn.Module):
     """SAGAN self-attention: every position attends to every other one.

@@ -7,18 +7,18 @@ from typing import Any
 from torch import nn
 
 from brickwork.errors import ArgumentError, check_kwargs, passes_kwargs_to, positive_int
-from brickwork.layers import make_act, make_norm
+from brickwork.layers import ActivationSpec, NormSpec, make_act, make_norm
 from brickwork.registry import BRICKS, SizeRule
 
 
-@BRICKS.register("conv_block", sizes=SizeRule("in_f", 0, "out_f", ranks=(3,)))
+@BRICKS.register("conv_block", sizes=SizeRule(in_arg="in_f", out_arg="out_f", ranks=(3,)))
 @passes_kwargs_to(nn.Conv2d, skip=("in_channels", "out_channels"))
 def conv_block(
     in_f: int,
     out_f: int,
-    activation: Any = "relu",
+    activation: ActivationSpec = "relu",
     *args: Any,
-    norm: Any = "batchnorm",
+    norm: NormSpec = "batchnorm",
     **kwargs: Any,
 ) -> nn.Sequential:
     """``Conv2d(in_f, out_f, *args, **kwargs)`` → norm → activation, as an ``nn.Sequential``.

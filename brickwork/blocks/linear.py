@@ -7,13 +7,19 @@ from typing import Any
 from torch import nn
 
 from brickwork.errors import check_kwargs, passes_kwargs_to, positive_int
-from brickwork.layers import make_act
+from brickwork.layers import ActivationSpec, make_act
 from brickwork.registry import BRICKS, SizeRule
 
 
-@BRICKS.register("dec_block", aliases=("linear_block",), sizes=SizeRule("in_f", -1, "out_f"))
+@BRICKS.register(
+    "dec_block",
+    aliases=("linear_block",),
+    sizes=SizeRule(in_arg="in_f", in_dim=-1, out_arg="out_f"),
+)
 @passes_kwargs_to(nn.Linear, skip=("in_features", "out_features"))
-def dec_block(in_f: int, out_f: int, activation: Any = "sigmoid", **kwargs: Any) -> nn.Sequential:
+def dec_block(
+    in_f: int, out_f: int, activation: ActivationSpec = "sigmoid", **kwargs: Any
+) -> nn.Sequential:
     """``Linear(in_f, out_f, **kwargs)`` → activation, as an ``nn.Sequential``.
 
     Args:

@@ -12,6 +12,7 @@ from torch import nn
 
 from brickwork.blocks import conv_block, dec_block
 from brickwork.errors import ConfigError, ShapeError, passes_kwargs_to, positive_int, size_list
+from brickwork.layers import ActivationSpec, NormSpec
 from brickwork.models.factory import register_model
 from brickwork.registry import Registry, SizeRule
 from brickwork.shapes import probe_output_shape
@@ -40,9 +41,9 @@ class Encoder(nn.Module):
     def __init__(
         self,
         enc_sizes: Sequence[int],
-        activation: Any = "relu",
+        activation: ActivationSpec = "relu",
         *,
-        norm: Any = "batchnorm",
+        norm: NormSpec = "batchnorm",
         pool: str | None = None,
         **conv_kwargs: Any,
     ) -> None:
@@ -83,7 +84,7 @@ class Decoder(nn.Module):
         self,
         dec_sizes: Sequence[int],
         n_classes: int,
-        activation: Any = "sigmoid",
+        activation: ActivationSpec = "sigmoid",
         **linear_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -152,12 +153,12 @@ class CNNClassifier(nn.Module):
         enc_sizes: Sequence[int],
         dec_sizes: Sequence[int],
         n_classes: int,
-        activation: Any = "relu",
+        activation: ActivationSpec = "relu",
         input_shape: int | Sequence[int] = (28, 28),
         pool: str | None = None,
         *,
-        dec_activation: Any = "sigmoid",
-        norm: Any = "batchnorm",
+        dec_activation: ActivationSpec = "sigmoid",
+        norm: NormSpec = "batchnorm",
     ) -> None:
         super().__init__()
         self.in_c = positive_int(in_c, "in_c")
@@ -214,7 +215,7 @@ class CNNClassifier(nn.Module):
         return self.decoder(features)  # type: ignore[no-any-return]
 
 
-@register_model(sizes=SizeRule("in_c", 0, ranks=(3,), shape_arg="input_shape"))
+@register_model(sizes=SizeRule(in_arg="in_c", ranks=(3,), shape_arg="input_shape"))
 @passes_kwargs_to(CNNClassifier)
 def cnn_classifier(
     in_c: int = 1,

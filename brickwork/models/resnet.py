@@ -9,21 +9,19 @@ split is there too: ``model.encoder`` is the stem and the stages, ``model.decode
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from brickwork.errors import ConfigError, passes_kwargs_to, positive_int, size_list
-from brickwork.layers import make_act, make_norm
+from brickwork.layers import ActivationSpec, NormSpec, make_act, make_norm
 from brickwork.models.factory import register_model
-from brickwork.registry import BRICKS, SizeRule
-
-STEMS = ("imagenet", "small")
+from brickwork.registry import BRICKS, Registry, SizeRule
 
 
-def _act(spec: Any) -> nn.Module:
+def _act(spec: ActivationSpec) -> nn.Module:
     """The activation, in place where it can be (as torchvision's ReLU is): it follows a norm or
     a sum whose input nothing else needs, and saves an allocation per block."""
     act = make_act(spec)
@@ -32,49 +30,71 @@ def _act(spec: Any) -> nn.Module:
     return act
 
 
-def _conv(in_c: int, out_c: int, kernel: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_c, out_c, kernel, stride=stride, padding=kernel // 2, bias=False)
+def _conv(in_chans: int, out_chans: int, kernel: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_chans, out_chans, kernel, stride=stride, padding=kernel // 2, bias=False)
 
 
-def _shortcut(in_c: int, out_c: int, stride: int, norm: Any) -> nn.Module | None:
-    if stride == 1 and in_c == out_c:
+def _shortcut(in_chans: int, out_chans: int, stride: int, norm: NormSpec) -> nn.Module | None:
+    if stride == 1 and in_chans == out_chans:
         return None
-    return nn.Sequential(_conv(in_c, out_c, 1, stride), make_norm(norm, out_c))
+    return nn.Sequential(_conv(in_chans, out_chans, 1, stride), make_norm(norm, out_chans))
 
 
-@BRICKS.register("basic_block", sizes=SizeRule("in_c", 0, ranks=(3,)))
-class BasicBlock(nn.Module):
-    """Two 3×3 convolutions with a residual connection (ResNet-18/34).
+class ResidualBlock(nn.Module):
+    """What both ResNet blocks share: their arguments, the activation and the shortcut.
+
+    A subclass builds its convolutions and norms in :meth:`build_layers` and says in
+    ``expansion`` how many times ``width`` its output has.
 
     Args:
-        in_c: input channels.
-        width: channels of both convolutions (the block outputs ``width * expansion``).
-        stride: stride of the first convolution (and of the projection shortcut). Default 1.
+        in_chans: input channels.
+        width: channels of the inner convolutions (the block outputs ``width * expansion``).
+        stride: stride of the block's downsampling convolution (and of the projection
+            shortcut). Default 1.
         activation: activation spec. Default ``"relu"``.
         norm: norm spec. Default ``"batchnorm"``.
-
-    Shape:
-        ``(B, in_c, H, W)`` → ``(B, width, H / stride, W / stride)``.
     """
 
     expansion = 1
 
     def __init__(
         self,
-        in_c: int,
+        in_chans: int,
         width: int,
         stride: int = 1,
-        activation: Any = "relu",
-        norm: Any = "batchnorm",
+        activation: ActivationSpec = "relu",
+        norm: NormSpec = "batchnorm",
     ) -> None:
         super().__init__()
-        out_c = width * self.expansion
-        self.conv1 = _conv(in_c, width, 3, stride)
-        self.bn1 = make_norm(norm, width)
+        self.out_chans = width * self.expansion
+        self.build_layers(in_chans, width, stride, norm)
         self.relu = _act(activation)
-        self.conv2 = _conv(width, out_c, 3)
-        self.bn2 = make_norm(norm, out_c)
-        self.downsample = _shortcut(in_c, out_c, stride, norm)
+        self.downsample = _shortcut(in_chans, self.out_chans, stride, norm)
+
+    def build_layers(self, in_chans: int, width: int, stride: int, norm: NormSpec) -> None:
+        """Create the block's convolutions and norms (``conv1``, ``bn1``, ...)."""
+        raise NotImplementedError
+
+    def last_norm(self) -> nn.Module:
+        """The norm before the sum, which ``zero_init_last`` starts at zero."""
+        raise NotImplementedError
+
+
+@BRICKS.register("basic_block", sizes=SizeRule(in_arg="in_chans", ranks=(3,)))
+class BasicBlock(ResidualBlock):
+    """Two 3×3 convolutions with a residual connection (ResNet-18/34).
+
+    Takes :class:`ResidualBlock`'s arguments; the stride sits on the first convolution.
+
+    Shape:
+        ``(B, in_chans, H, W)`` → ``(B, width, H / stride, W / stride)``.
+    """
+
+    def build_layers(self, in_chans: int, width: int, stride: int, norm: NormSpec) -> None:
+        self.conv1 = _conv(in_chans, width, 3, stride)
+        self.bn1 = make_norm(norm, width)
+        self.conv2 = _conv(width, self.out_chans, 3)
+        self.bn2 = make_norm(norm, self.out_chans)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -86,43 +106,26 @@ class BasicBlock(nn.Module):
         return self.bn2
 
 
-@BRICKS.register("bottleneck", sizes=SizeRule("in_c", 0, ranks=(3,)))
-class Bottleneck(nn.Module):
+@BRICKS.register("bottleneck", sizes=SizeRule(in_arg="in_chans", ranks=(3,)))
+class Bottleneck(ResidualBlock):
     """1×1 reduce → 3×3 (stride) → 1×1 expand ×4, with a residual connection (ResNet-50+).
 
-    The stride sits on the 3×3 convolution, as in torchvision ("ResNet v1.5").
-
-    Args:
-        in_c: input channels.
-        width: channels of the inner convolutions (the block outputs ``width * 4``).
-        stride: stride of the 3×3 convolution. Default 1.
-        activation: activation spec. Default ``"relu"``.
-        norm: norm spec. Default ``"batchnorm"``.
+    Takes :class:`ResidualBlock`'s arguments; the stride sits on the 3×3 convolution, as in
+    torchvision ("ResNet v1.5").
 
     Shape:
-        ``(B, in_c, H, W)`` → ``(B, 4 * width, H / stride, W / stride)``.
+        ``(B, in_chans, H, W)`` → ``(B, 4 * width, H / stride, W / stride)``.
     """
 
     expansion = 4
 
-    def __init__(
-        self,
-        in_c: int,
-        width: int,
-        stride: int = 1,
-        activation: Any = "relu",
-        norm: Any = "batchnorm",
-    ) -> None:
-        super().__init__()
-        out_c = width * self.expansion
-        self.conv1 = _conv(in_c, width, 1)
+    def build_layers(self, in_chans: int, width: int, stride: int, norm: NormSpec) -> None:
+        self.conv1 = _conv(in_chans, width, 1)
         self.bn1 = make_norm(norm, width)
         self.conv2 = _conv(width, width, 3, stride)
         self.bn2 = make_norm(norm, width)
-        self.conv3 = _conv(width, out_c, 1)
-        self.bn3 = make_norm(norm, out_c)
-        self.relu = _act(activation)
-        self.downsample = _shortcut(in_c, out_c, stride, norm)
+        self.conv3 = _conv(width, self.out_chans, 1)
+        self.bn3 = make_norm(norm, self.out_chans)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -135,26 +138,42 @@ class Bottleneck(nn.Module):
         return self.bn3
 
 
-BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {
-    "basic": BasicBlock,
-    "bottleneck": Bottleneck,
-}
+BLOCKS: Registry[type[ResidualBlock]] = Registry("ResNet block")
+"""The blocks a :class:`ResNet` is made of, by name."""
+BLOCKS.register("basic", BasicBlock)
+BLOCKS.register("bottleneck", Bottleneck)
+
+STEMS: Registry[Callable[[int, int], tuple[nn.Module, nn.Module]]] = Registry("stem")
+"""ResNet stems by name: ``(in_chans, width)`` → ``(conv1, maxpool)``."""
+
+
+@STEMS.register("imagenet")
+def imagenet_stem(in_chans: int, width: int) -> tuple[nn.Module, nn.Module]:
+    """A 7×7 stride-2 convolution and a 3×3 stride-2 max-pool, for 224×224 images."""
+    return nn.Conv2d(in_chans, width, 7, stride=2, padding=3, bias=False), nn.MaxPool2d(3, 2, 1)
+
+
+@STEMS.register("small")
+def small_stem(in_chans: int, width: int) -> tuple[nn.Module, nn.Module]:
+    """A 3×3 stride-1 convolution and no pool, for 28×28 or 32×32 images."""
+    return _conv(in_chans, width, 3), nn.Identity()
 
 
 class ResNet(nn.Module):
     """A residual network: stem, four stages of blocks, global pooling and a linear head.
 
     Args:
-        block: ``BasicBlock``, ``Bottleneck``, or their names ``"basic"``, ``"bottleneck"``.
+        block: ``BasicBlock``, ``Bottleneck``, or a name in :data:`BLOCKS` (``"basic"``,
+            ``"bottleneck"``).
         depths: blocks per stage (``(2, 2, 2, 2)`` for ResNet-18).
         widths: block widths per stage. Default ``(64, 128, 256, 512)``.
         in_chans: input channels. Default 3.
         n_classes: outputs of ``fc``. Default 1000.
         activation: activation spec. Default ``"relu"``.
         norm: norm spec. Default ``"batchnorm"``.
-        stem: ``"imagenet"`` (7×7 stride-2 convolution and 3×3 max-pool, for 224×224) or
-            ``"small"`` (3×3 stride-1 convolution, no pool, for 28×28 or 32×32). Default
-            ``"imagenet"``.
+        stem: a name in :data:`STEMS`: ``"imagenet"`` (7×7 stride-2 convolution and 3×3
+            max-pool, for 224×224) or ``"small"`` (3×3 stride-1 convolution, no pool, for 28×28
+            or 32×32). Default ``"imagenet"``.
         zero_init_last: start each block's last norm at zero, so blocks begin as identities.
             Default ``False``.
 
@@ -165,21 +184,19 @@ class ResNet(nn.Module):
 
     def __init__(
         self,
-        block: type[BasicBlock] | type[Bottleneck] | str,
+        block: type[ResidualBlock] | str,
         depths: Sequence[int],
         widths: Sequence[int] = (64, 128, 256, 512),
         in_chans: int = 3,
         n_classes: int = 1000,
-        activation: Any = "relu",
-        norm: Any = "batchnorm",
+        activation: ActivationSpec = "relu",
+        norm: NormSpec = "batchnorm",
         stem: str = "imagenet",
         zero_init_last: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(block, str):
-            if block not in BLOCKS:
-                raise ConfigError(f"unknown ResNet block {block!r}; valid: {', '.join(BLOCKS)}")
-            block = BLOCKS[block]
+            block = BLOCKS.get(block)
         depths = size_list(depths, "depths", min_len=1)
         widths = size_list(widths, "widths", min_len=1)
         if len(depths) != len(widths) or len(depths) > 4:
@@ -187,33 +204,25 @@ class ResNet(nn.Module):
                 f"depths and widths need one entry per stage (1 to 4 stages), got "
                 f"{len(depths)} depths and {len(widths)} widths"
             )
-        if stem not in STEMS:
-            raise ConfigError(f"unknown stem {stem!r}; valid: {', '.join(STEMS)}")
+        make_stem = STEMS.get(stem)
         self.in_chans = positive_int(in_chans, "in_chans")
         self.n_classes = positive_int(n_classes, "n_classes")
-        self.stem_kind = stem
-        if stem == "imagenet":
-            self.conv1: nn.Module = nn.Conv2d(
-                self.in_chans, widths[0], 7, stride=2, padding=3, bias=False
-            )
-            self.maxpool: nn.Module = nn.MaxPool2d(3, stride=2, padding=1)
-        else:
-            self.conv1 = _conv(self.in_chans, widths[0], 3)
-            self.maxpool = nn.Identity()
+        self.stem_kind = STEMS.canonical(stem)
+        self.conv1, self.maxpool = make_stem(self.in_chans, widths[0])
         self.bn1 = make_norm(norm, widths[0])
         self.relu = _act(activation)
-        in_c = widths[0]
+        channels = widths[0]
         for i, (depth, width) in enumerate(zip(depths, widths, strict=True)):
             stride = 1 if i == 0 else 2
             blocks = []
             for j in range(depth):
-                blocks.append(block(in_c, width, stride if j == 0 else 1, activation, norm))
-                in_c = width * block.expansion
+                blocks.append(block(channels, width, stride if j == 0 else 1, activation, norm))
+                channels = width * block.expansion
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.n_stages = len(depths)
-        self.num_features = in_c
+        self.num_features = channels
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(in_c, self.n_classes)
+        self.fc = nn.Linear(channels, self.n_classes)
         self._init_weights(zero_init_last)
 
     def _init_weights(self, zero_init_last: bool) -> None:
@@ -226,7 +235,7 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
         if zero_init_last:
             for m in self.modules():
-                if isinstance(m, BasicBlock | Bottleneck):
+                if isinstance(m, ResidualBlock):
                     weight = getattr(m.last_norm(), "weight", None)
                     if weight is not None:
                         nn.init.zeros_(weight)
@@ -270,10 +279,10 @@ class ResNet(nn.Module):
         return self.fc(x)  # type: ignore[no-any-return]
 
 
-RESNET_SIZES = SizeRule("in_chans", 0, ranks=(3,))
+RESNET_SIZES = SizeRule(in_arg="in_chans", ranks=(3,))
 
 
-def _variant(block: type[BasicBlock] | type[Bottleneck], depths: tuple[int, ...], stem: str) -> Any:
+def _variant(block: type[ResidualBlock], depths: tuple[int, ...], stem: str) -> Any:
     default_classes = 1000 if stem == "imagenet" else 10
 
     @passes_kwargs_to(ResNet, skip=("block", "depths", "stem", "in_chans", "n_classes"))
@@ -283,7 +292,7 @@ def _variant(block: type[BasicBlock] | type[Bottleneck], depths: tuple[int, ...]
     return build
 
 
-_VARIANTS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, ...]]] = {
+_VARIANTS: dict[str, tuple[type[ResidualBlock], tuple[int, ...]]] = {
     "resnet18": (BasicBlock, (2, 2, 2, 2)),
     "resnet34": (BasicBlock, (3, 4, 6, 3)),
     "resnet50": (Bottleneck, (3, 4, 6, 3)),

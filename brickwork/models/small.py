@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
 
 from brickwork.errors import positive_int, size_list
-from brickwork.layers import make_act, make_norm
+from brickwork.layers import ActivationSpec, NormSpec, make_act, make_norm
 from brickwork.models.factory import register_model
 from brickwork.registry import SizeRule
 
@@ -31,7 +30,11 @@ class MLP(nn.Module):
     """
 
     def __init__(
-        self, sizes: Sequence[int], activation: Any = "relu", dropout: float = 0.0, norm: Any = None
+        self,
+        sizes: Sequence[int],
+        activation: ActivationSpec = "relu",
+        dropout: float = 0.0,
+        norm: NormSpec = None,
     ) -> None:
         super().__init__()
         sizes = size_list(sizes, "sizes", min_len=2)
@@ -51,14 +54,14 @@ class MLP(nn.Module):
         return self.layers(x.flatten(1))  # type: ignore[no-any-return]
 
 
-@register_model(sizes=SizeRule("in_features", flat=True))
+@register_model(sizes=SizeRule(in_arg="in_features", flat=True))
 def mlp(
     in_features: int = 784,
     hidden: Sequence[int] = (256, 128),
     n_classes: int = 10,
-    activation: Any = "relu",
+    activation: ActivationSpec = "relu",
     dropout: float = 0.0,
-    norm: Any = None,
+    norm: NormSpec = None,
 ) -> MLP:
     """An MLP over 28×28 images by default: 784 → 256 → 128 → 10."""
     sizes = [in_features, *size_list(hidden, "hidden", min_len=0), n_classes]
@@ -84,8 +87,8 @@ class SimpleConvNet(nn.Module):
         in_chans: int = 1,
         widths: Sequence[int] = (32, 64, 128),
         n_classes: int = 10,
-        activation: Any = "relu",
-        norm: Any = "batchnorm",
+        activation: ActivationSpec = "relu",
+        norm: NormSpec = "batchnorm",
     ) -> None:
         super().__init__()
         channels = [positive_int(in_chans, "in_chans"), *size_list(widths, "widths")]
@@ -105,4 +108,4 @@ class SimpleConvNet(nn.Module):
         return self.head(x)  # type: ignore[no-any-return]
 
 
-register_model(SimpleConvNet, name="simple_convnet", sizes=SizeRule("in_chans", 0, ranks=(3,)))
+register_model(SimpleConvNet, name="simple_convnet", sizes=SizeRule(in_arg="in_chans", ranks=(3,)))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 import torch
 from torch import nn
 
 from brickwork.blocks import dec_block
 from brickwork.errors import size_list
+from brickwork.layers import ActivationSpec
 
 
 class LayerStack(nn.Module):
@@ -27,7 +28,7 @@ class LayerStack(nn.Module):
         ``(B, *, sizes[0])`` → ``(B, *, sizes[-1])``.
     """
 
-    def __init__(self, sizes: Sequence[int], activation: Any = "relu") -> None:
+    def __init__(self, sizes: Sequence[int], activation: ActivationSpec = "relu") -> None:
         super().__init__()
         sizes = size_list(sizes, "sizes", min_len=2)
         pairs = list(itertools.pairwise(sizes))

@@ -3,31 +3,48 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from brickwork.errors import ConfigError, ShapeError, positive_int, size_list
-from brickwork.layers import make_act, make_norm
+from brickwork.errors import ShapeError, positive_int, size_list
+from brickwork.layers import ActivationSpec, NormSpec, make_act, make_norm
 from brickwork.models.factory import register_model
-from brickwork.registry import SizeRule
+from brickwork.registry import Registry, SizeRule
 
-UPSAMPLES = ("transpose", "bilinear")
+UPSAMPLES: Registry[Callable[[int, int], nn.Module]] = Registry("upsample")
+"""How the U-Net's expanding path doubles H and W: ``(in_chans, out_chans)`` → module."""
+
+
+@UPSAMPLES.register("transpose")
+def transpose_upsample(in_chans: int, out_chans: int) -> nn.Module:
+    """A 2×2 stride-2 transposed convolution (the paper's up-convolution)."""
+    return nn.ConvTranspose2d(in_chans, out_chans, 2, stride=2)
+
+
+@UPSAMPLES.register("bilinear")
+def bilinear_upsample(in_chans: int, out_chans: int) -> nn.Module:
+    """Bilinear upsampling, then a 1×1 convolution to ``out_chans``."""
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+        nn.Conv2d(in_chans, out_chans, 1),
+    )
 
 
 class DoubleConv(nn.Sequential):
     """(3×3 convolution → norm → activation) twice: U-Net's basic block."""
 
-    def __init__(self, in_c: int, out_c: int, activation: Any, norm: Any) -> None:
+    def __init__(
+        self, in_chans: int, out_chans: int, activation: ActivationSpec, norm: NormSpec
+    ) -> None:
         bias = norm is None
         super().__init__(
-            nn.Conv2d(in_c, out_c, 3, padding=1, bias=bias),
-            make_norm(norm, out_c),
+            nn.Conv2d(in_chans, out_chans, 3, padding=1, bias=bias),
+            make_norm(norm, out_chans),
             make_act(activation),
-            nn.Conv2d(out_c, out_c, 3, padding=1, bias=bias),
-            make_norm(norm, out_c),
+            nn.Conv2d(out_chans, out_chans, 3, padding=1, bias=bias),
+            make_norm(norm, out_chans),
             make_act(activation),
         )
 
@@ -46,8 +63,8 @@ class UNet(nn.Module):
         activation: activation spec. Default ``"relu"``.
         norm: norm spec; ``None`` gives the paper's convolutions with bias and no norm. Default
             ``"batchnorm"``.
-        upsample: ``"transpose"`` (2×2 transposed convolution) or ``"bilinear"`` (bilinear
-            upsampling and a 1×1 convolution). Default ``"transpose"``.
+        upsample: a name in :data:`UPSAMPLES`: ``"transpose"`` (2×2 transposed convolution) or
+            ``"bilinear"`` (bilinear upsampling and a 1×1 convolution). Default ``"transpose"``.
         pad: pad inputs whose H or W is not a multiple of ``2 ** (len(widths) - 1)`` and crop
             the output back; with ``False`` (default) such inputs are a ``ShapeError``.
 
@@ -60,36 +77,27 @@ class UNet(nn.Module):
         in_chans: int = 1,
         n_classes: int = 2,
         widths: Sequence[int] = (64, 128, 256, 512, 1024),
-        activation: Any = "relu",
-        norm: Any = "batchnorm",
+        activation: ActivationSpec = "relu",
+        norm: NormSpec = "batchnorm",
         upsample: str = "transpose",
         pad: bool = False,
     ) -> None:
         super().__init__()
         widths = size_list(widths, "widths", min_len=2)
-        if upsample not in UPSAMPLES:
-            raise ConfigError(f"unknown upsample {upsample!r}; valid: {', '.join(UPSAMPLES)}")
+        make_up = UPSAMPLES.get(upsample)
         self.in_chans = positive_int(in_chans, "in_chans")
         self.n_classes = positive_int(n_classes, "n_classes")
         self.multiple = 2 ** (len(widths) - 1)
         self.pad = pad
         self.encoder = nn.ModuleList(
-            DoubleConv(in_c, out_c, activation, norm)
-            for in_c, out_c in itertools.pairwise([self.in_chans, *widths])
+            DoubleConv(in_chans, out_chans, activation, norm)
+            for in_chans, out_chans in itertools.pairwise([self.in_chans, *widths])
         )
         self.pool = nn.MaxPool2d(2)
         self.up = nn.ModuleList()
         self.decoder = nn.ModuleList()
         for low, high in reversed(list(itertools.pairwise(widths))):  # e.g. (512, 1024) first
-            if upsample == "transpose":
-                self.up.append(nn.ConvTranspose2d(high, low, 2, stride=2))
-            else:
-                self.up.append(
-                    nn.Sequential(
-                        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                        nn.Conv2d(high, low, 1),
-                    )
-                )
+            self.up.append(make_up(high, low))
             self.decoder.append(DoubleConv(2 * low, low, activation, norm))
         self.head = nn.Conv2d(widths[0], self.n_classes, 1)
 
@@ -121,4 +129,4 @@ class UNet(nn.Module):
         return self.head(x)[..., :h, :w]  # type: ignore[no-any-return]
 
 
-register_model(UNet, name="unet", sizes=SizeRule("in_chans", 0, ranks=(3,)))
+register_model(UNet, name="unet", sizes=SizeRule(in_arg="in_chans", ranks=(3,)))

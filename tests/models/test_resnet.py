@@ -116,7 +116,10 @@ def test_configurable_activation_norm_and_widths() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"block": "bottle"}, "unknown ResNet block 'bottle'; valid: basic, bottleneck"),
+        (
+            {"block": "bottle"},
+            "unknown ResNet block 'bottle'; did you mean 'bottleneck'[?] valid: basic, bottleneck",
+        ),
         ({"depths": (2, 2), "widths": (64,)}, "one entry per stage"),
         ({"depths": (1, 1, 1, 1, 1), "widths": (8,) * 5}, "one entry per stage"),
         ({"stem": "cifar"}, "unknown stem 'cifar'; valid: imagenet, small"),
