@@ -41,21 +41,25 @@ def _shortcut(in_chans: int, out_chans: int, stride: int, norm: NormSpec) -> nn.
 
 
 class ResidualBlock(nn.Module):
-    """What both ResNet blocks share: their arguments, the activation and the shortcut.
+    """A ResNet block: convolutions, each followed by a norm, and a residual connection.
 
-    A subclass builds its convolutions and norms in :meth:`build_layers` and says in
-    ``expansion`` how many times ``width`` its output has.
+    A subclass says which convolutions it has: ``kernels`` (one size per convolution),
+    ``stride_at`` (which one carries the stride) and ``expansion`` (its output has ``width *
+    expansion`` channels). They are ``conv1``, ``bn1``, ``conv2``, ... as in torchvision, so its
+    weights load by name. The activation follows every norm but the last, and the sum.
 
     Args:
         in_chans: input channels.
         width: channels of the inner convolutions (the block outputs ``width * expansion``).
-        stride: stride of the block's downsampling convolution (and of the projection
+        stride: stride of the block (on its ``stride_at`` convolution and on the projection
             shortcut). Default 1.
         activation: activation spec. Default ``"relu"``.
         norm: norm spec. Default ``"batchnorm"``.
     """
 
     expansion = 1
+    kernels: tuple[int, ...] = (3, 3)
+    stride_at = 0
 
     def __init__(
         self,
@@ -67,17 +71,33 @@ class ResidualBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.out_chans = width * self.expansion
-        self.build_layers(in_chans, width, stride, norm)
+        chans = [in_chans, *[width] * (len(self.kernels) - 1), self.out_chans]
+        for i, kernel in enumerate(self.kernels):
+            conv_stride = stride if i == self.stride_at else 1
+            self.add_module(f"conv{i + 1}", _conv(chans[i], chans[i + 1], kernel, conv_stride))
+            self.add_module(f"bn{i + 1}", make_norm(norm, chans[i + 1]))
         self.relu = _act(activation)
         self.downsample = _shortcut(in_chans, self.out_chans, stride, norm)
 
-    def build_layers(self, in_chans: int, width: int, stride: int, norm: NormSpec) -> None:
-        """Create the block's convolutions and norms (``conv1``, ``bn1``, ...)."""
-        raise NotImplementedError
+    def conv_norms(self) -> list[tuple[nn.Module, nn.Module]]:
+        """``(conv1, bn1), (conv2, bn2), ...`` in order."""
+        n = len(self.kernels)
+        modules = self._modules
+        return [(modules[f"conv{i}"], modules[f"bn{i}"]) for i in range(1, n + 1)]  # type: ignore[misc]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        layers = self.conv_norms()
+        out = x
+        for i, (conv, norm) in enumerate(layers):
+            out = norm(conv(out))
+            if i < len(layers) - 1:  # the last norm's output is added to the shortcut first
+                out = self.relu(out)
+        return self.relu(out + identity)  # type: ignore[no-any-return]
 
     def last_norm(self) -> nn.Module:
         """The norm before the sum, which ``zero_init_last`` starts at zero."""
-        raise NotImplementedError
+        return self.conv_norms()[-1][1]
 
 
 @BRICKS.register("basic_block", sizes=SizeRule(in_arg="in_chans", ranks=(3,)))
@@ -89,21 +109,6 @@ class BasicBlock(ResidualBlock):
     Shape:
         ``(B, in_chans, H, W)`` → ``(B, width, H / stride, W / stride)``.
     """
-
-    def build_layers(self, in_chans: int, width: int, stride: int, norm: NormSpec) -> None:
-        self.conv1 = _conv(in_chans, width, 3, stride)
-        self.bn1 = make_norm(norm, width)
-        self.conv2 = _conv(width, self.out_chans, 3)
-        self.bn2 = make_norm(norm, self.out_chans)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)  # type: ignore[no-any-return]
-
-    def last_norm(self) -> nn.Module:
-        return self.bn2
 
 
 @BRICKS.register("bottleneck", sizes=SizeRule(in_arg="in_chans", ranks=(3,)))
@@ -118,24 +123,8 @@ class Bottleneck(ResidualBlock):
     """
 
     expansion = 4
-
-    def build_layers(self, in_chans: int, width: int, stride: int, norm: NormSpec) -> None:
-        self.conv1 = _conv(in_chans, width, 1)
-        self.bn1 = make_norm(norm, width)
-        self.conv2 = _conv(width, width, 3, stride)
-        self.bn2 = make_norm(norm, width)
-        self.conv3 = _conv(width, self.out_chans, 1)
-        self.bn3 = make_norm(norm, self.out_chans)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)  # type: ignore[no-any-return]
-
-    def last_norm(self) -> nn.Module:
-        return self.bn3
+    kernels = (1, 3, 1)
+    stride_at = 1
 
 
 BLOCKS: Registry[type[ResidualBlock]] = Registry("ResNet block")
@@ -189,14 +178,14 @@ class ResNet(nn.Module):
         widths: Sequence[int] = (64, 128, 256, 512),
         in_chans: int = 3,
         n_classes: int = 1000,
+        *,
         activation: ActivationSpec = "relu",
         norm: NormSpec = "batchnorm",
         stem: str = "imagenet",
         zero_init_last: bool = False,
     ) -> None:
+        block = BLOCKS.get(block) if isinstance(block, str) else block
         super().__init__()
-        if isinstance(block, str):
-            block = BLOCKS.get(block)
         depths = size_list(depths, "depths", min_len=1)
         widths = size_list(widths, "widths", min_len=1)
         if len(depths) != len(widths) or len(depths) > 4:

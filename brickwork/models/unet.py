@@ -77,6 +77,7 @@ class UNet(nn.Module):
         in_chans: int = 1,
         n_classes: int = 2,
         widths: Sequence[int] = (64, 128, 256, 512, 1024),
+        *,
         activation: ActivationSpec = "relu",
         norm: NormSpec = "batchnorm",
         upsample: str = "transpose",
