@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+
+def temp_path(path: Path, pid: int | None = None) -> Path:
+    """The temporary file that process ``pid`` (default this one) writes ``path`` through.
+
+    The name is fixed for a process (``.model.safetensors.1234.tmp``), so what a killed writer
+    left half-written is found by its name and PID (a run directory records the PID of its
+    writer), never by a pattern.
+    """
+    return path.with_name(f".{path.name}.{os.getpid() if pid is None else pid}.tmp")
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
 
-    The file gets the permissions a plain ``open`` would give it (``0666`` less the umask), not
-    the temporary file's ``0600``, whatever ``write`` did to it.
+    The file gets the permissions a plain ``open`` would give it (``0666`` less the umask),
+    whatever ``write`` did to it. A failure leaves ``path`` as it was and no temporary file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = temp_path(path)
     try:
-        write(Path(tmp))
+        write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def _umask() -> int:

@@ -1,0 +1,237 @@
+"""A run directory: whose it is, who writes in it now, and which of its files are brickwork's.
+
+A directory is a brickwork run when its ``config.json`` carries the ``brickwork`` marker key.
+brickwork starts a run only in a new or empty directory (or, with ``force``, over a run of its
+own), never in a directory of someone else's files, and it deletes only the names it writes
+itself: the fixed names of a run, the checkpoint pair its pointer names, the pairs just before and
+after it, and their temporary files. Nothing is found by a glob.
+
+While a run is written, an advisory ``fcntl`` lock on ``.brickwork.lock`` (holding the writer's
+PID) keeps a second writer out. The operating system drops the lock when the process ends, even
+on ``kill -9``, so a lock file left behind by a dead run is simply taken over; the PID it holds
+names that run's temporary files (see :func:`brickwork.files.temp_path`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from brickwork.errors import CheckpointError, ConfigError
+from brickwork.files import temp_path
+
+MARKER = "brickwork"
+"""The key of ``config.json`` that makes a directory a brickwork run."""
+CONFIG = "config.json"
+POINTER = "checkpoint.json"
+LOCK = ".brickwork.lock"
+RUN_FILES = (
+    CONFIG,
+    "spec.yaml",
+    "metrics.jsonl",
+    "model.safetensors",
+    "curves.png",
+    "confusion.png",
+    POINTER,
+)
+"""The names every run may write (besides its checkpoint pairs)."""
+_PAIR = re.compile(r"checkpoint-([1-9][0-9]*)(-state)?\.safetensors")
+
+
+def pair_names(n: int) -> tuple[str, str]:
+    """The two files of checkpoint ``n``: weights and training state."""
+    return f"checkpoint-{n}.safetensors", f"checkpoint-{n}-state.safetensors"
+
+
+def is_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a brickwork run (its ``config.json`` has the marker key)."""
+    try:
+        config = json.loads((folder / CONFIG).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and MARKER in config
+
+
+def check_new_run(folder: Path, *, force: bool = False) -> None:
+    """Refuse to start a run in ``folder`` unless it is new, empty, or (with ``force``) a run.
+
+    Raises:
+        ConfigError: ``folder`` is the file system's root, a file, a dangling link, a directory
+            of files brickwork did not write, or a run (without ``force``).
+    """
+    check_place(folder)
+    if not folder.exists():
+        return
+    if is_run(folder):
+        if not force:
+            raise ConfigError(
+                f"{folder} already holds a run",
+                hint="add --resume to continue it, --force to start it over (only brickwork's "
+                "files are deleted), or choose another --out",
+            )
+        return
+    others = sorted(p.name for p in folder.iterdir() if p.name != LOCK)
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise ConfigError(
+            f"{folder} is not empty and is not a brickwork run ({shown}): brickwork writes runs "
+            "only into new or empty directories",
+            hint="choose a new --out directory (it is created)",
+        )
+
+
+def check_place(folder: Path) -> None:
+    """Refuse a run directory that is the root, a file or a dangling symbolic link."""
+    if folder.is_symlink() and not folder.exists():
+        raise ConfigError(f"{folder} is a symbolic link to nothing ({os.readlink(folder)})")
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is a file, not a directory", hint="choose another --out")
+    if folder.resolve() == Path(folder.resolve().anchor):
+        raise ConfigError(
+            f"{folder} is the root of the file system; choose a directory for the run"
+        )
+
+
+def check_resume(folder: Path) -> None:
+    """Refuse to resume in a directory that holds no brickwork run."""
+    check_place(folder)
+    if not is_run(folder):
+        what = "does not exist" if not folder.exists() else "holds no brickwork run"
+        raise ConfigError(
+            f"{folder} {what}, so there is no run to resume there",
+            hint="start the run without --resume, or give the --out of an earlier run",
+        )
+
+
+def read_pointer(folder: Path) -> int | None:
+    """The number of the checkpoint pair ``checkpoint.json`` names, or ``None`` without one.
+
+    Raises:
+        CheckpointError: a damaged pointer, or one that names anything but a checkpoint pair of
+            this directory (``../other-run/checkpoint-1.safetensors``): nothing is read then.
+    """
+    pointer = folder / POINTER
+    if not pointer.is_file():
+        return None
+    try:
+        data = json.loads(pointer.read_text())
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{pointer}: damaged ({err})") from err
+    n = data.get("n") if isinstance(data, dict) else None
+    if type(n) is not int or n < 1:
+        raise CheckpointError(f"{pointer}: damaged (no checkpoint number)")
+    expected = dict(zip(("weights", "state"), pair_names(n), strict=True))
+    for key, name in expected.items():
+        if data.get(key) != name:
+            raise CheckpointError(
+                f"{pointer}: names {data.get(key)!r} as the {key}, not {name!r}: a pointer names "
+                "only checkpoint files of its own run directory; nothing was read or deleted",
+                hint="the run directory was edited or mixed with another one",
+            )
+    return n
+
+
+def pointer_content(n: int) -> dict[str, Any]:
+    """What ``checkpoint.json`` holds when it names checkpoint pair ``n``."""
+    weights, state = pair_names(n)
+    return {"n": n, "weights": weights, "state": state}
+
+
+def stale_files(folder: Path, n: int | None, writer: int | None) -> list[Path]:
+    """brickwork's own leftovers in a run whose pointer names pair ``n`` (``None``: no pointer).
+
+    The pair before ``n`` (a kill between the pointer's rename and that pair's deletion), the
+    pair after it (a kill while it was written), and the temporary files that the last writer
+    (PID ``writer``, from the lock file) left of every name a run writes. The live pair ``n``
+    is never among them.
+    """
+    live = pair_names(n) if n is not None else ()
+    neighbours = (n - 1, n + 1) if n is not None else (1,)
+    others = [name for m in neighbours if m >= 1 for name in pair_names(m)]
+    temps = (
+        [temp_path(folder / name, writer) for name in (*RUN_FILES, *live, *others)]
+        if writer is not None
+        else []
+    )
+    paths = [*(folder / name for name in others), *temps]
+    return [path for path in paths if path.is_file() and not path.is_symlink()]
+
+
+def own_files(folder: Path, writer: int | None) -> list[Path]:
+    """Every file of a run that brickwork wrote: what ``--force`` deletes, and nothing else."""
+    n = read_pointer(folder)
+    names = [*RUN_FILES, *(pair_names(n) if n is not None else ())]
+    own = [folder / name for name in names if (folder / name).is_file()]
+    return own + [p for p in stale_files(folder, n, writer) if p not in own]
+
+
+def is_checkpoint_name(name: str) -> bool:
+    """Whether ``name`` is the file name of a checkpoint pair's file."""
+    return _PAIR.fullmatch(name) is not None
+
+
+class RunLock:
+    """The advisory lock of a run directory, held from :meth:`acquire` to :meth:`release`.
+
+    Attributes:
+        previous: the PID of the last process that held it (a run killed or ended before), read
+            when the lock is taken, or ``None``: its temporary files are named after it.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.previous: int | None = None
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise naming the PID of the run that holds it.
+
+        Raises:
+            ConfigError: another process holds the lock.
+        """
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system: no advisory locks to take
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        file = (self.folder / LOCK).open("a+")
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            file.seek(0)
+            holder = file.read().strip() or "unknown"
+            file.close()
+            raise ConfigError(
+                f"{self.folder} is in use by another brickwork train (pid {holder})",
+                hint="wait for it to end, or choose another --out",
+            ) from None
+        file.seek(0)
+        text = file.read().strip()
+        self.previous = int(text) if text.isdigit() else None
+        file.seek(0)
+        file.truncate()
+        file.write(f"{os.getpid()}\n")
+        file.flush()
+        self._file = file
+
+    def release(self) -> None:
+        """Drop the lock (the file stays: it is brickwork's, and the next run takes it)."""
+        if self._file is not None:
+            self._file.close()  # closing the descriptor releases the flock
+            self._file = None
+
+
+@contextmanager
+def locked(folder: Path) -> Iterator[RunLock]:
+    """Hold the lock of ``folder`` for the ``with`` block."""
+    lock = RunLock(folder)
+    lock.acquire()
+    try:
+        yield lock
+    finally:
+        lock.release()
