@@ -1,0 +1,221 @@
+"""What the metadata of a model file and a checkpoint's training state may hold, checked field by
+field before any of it is used.
+
+A file is data: its metadata never names a path to read or code to run, and a damaged field is a
+one-line :class:`~brickwork.errors.CheckpointError` naming the file and the field, never a
+traceback or a run that silently goes elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from brickwork.errors import CheckpointError
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _number_or_inf(value: object) -> bool:
+    return _number(value) or value in (-math.inf, math.inf)
+
+
+def _count(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _mapping(value: object) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_brickwork(value: object) -> bool:
+    return value == "brickwork"
+
+
+def _spec(value: object) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("model"), dict | list | str)
+
+
+def _sha256(value: object) -> bool:
+    return isinstance(value, str) and SHA256.fullmatch(value) is not None
+
+
+def _names(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def _numbers(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(_number(v) for v in value)
+
+
+def _positive_numbers(value: object) -> bool:
+    return _numbers(value) and all(v > 0 for v in value)  # type: ignore[attr-defined]
+
+
+def _folder_or_none(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _fraction(value: object) -> bool:
+    return _number(value) and 0 <= value <= 1  # type: ignore[operator]
+
+
+def _running(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 3
+        and _number(value[0])
+        and _count(value[1])
+        and _count(value[2])
+    )
+
+
+def _rows(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(row, dict) for row in value)
+
+
+def _score(value: object) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(map(_number_or_inf, value))
+
+
+def _mapping_or_none(value: object) -> bool:
+    return value is None or isinstance(value, dict)
+
+
+Field = tuple[Callable[[object], bool], str]
+"""A field's test and what it should be (for the message)."""
+
+MODEL_FIELDS: dict[str, Field] = {
+    "format": (_is_brickwork, "'brickwork'"),
+    "brickwork_version": (_text, "a version string"),
+    "spec": (_spec, "a spec mapping with 'model'"),
+    "sha256": (_sha256, "64 hexadecimal digits"),
+    "classes": (_names, "a non-empty list of class names"),
+    "mean": (_numbers, "a non-empty list of finite numbers"),
+    "std": (_positive_numbers, "a non-empty list of positive numbers"),
+    "data": (_text, "a dataset name"),
+    "data_dir": (_folder_or_none, "a folder or null"),
+    "seed": (_count, "a non-negative integer"),
+    "val_acc": (_fraction, "a number in [0, 1]"),
+    "training": (_mapping, "a mapping"),
+}
+"""Each known field of a model file's metadata."""
+REQUIRED = ("format", "brickwork_version", "spec")
+
+STATE_FIELDS: dict[str, Field] = {
+    "epoch": (_count, "a non-negative integer"),
+    "step": (_count, "a non-negative integer"),
+    "running": (_running, "[loss sum, correct, seen]"),
+    "history": (_rows, "a list of metric rows"),
+    "best": (_score, "[score, tie-break]"),
+    "scheduler": (_mapping_or_none, "a scheduler state or null"),
+    "config": (_mapping, "the run's options"),
+}
+"""Each field of a checkpoint's training state, all required."""
+
+
+def check_fields(
+    content: Mapping[str, Any],
+    fields: Mapping[str, Field],
+    required: tuple[str, ...],
+    where: Path | str,
+) -> None:
+    """Raise naming the first field of ``content`` that is missing or not what it should be.
+
+    Fields not in ``fields`` are left alone (a newer brickwork may add some).
+    """
+    for key in required:
+        if key not in content:
+            raise CheckpointError(f"{where}: its metadata has no {key!r}")
+    for key, (test, expected) in fields.items():
+        if key in content and not test(content[key]):
+            raise CheckpointError(
+                f"{where}: damaged metadata: {key!r} is {_shown(content[key])}, not {expected}"
+            )
+    mean, std = content.get("mean"), content.get("std")
+    if mean is not None and std is not None and len(mean) != len(std):
+        raise CheckpointError(
+            f"{where}: damaged metadata: 'mean' has {len(mean)} channels but 'std' {len(std)}"
+        )
+
+
+def check_model_metadata(content: Mapping[str, Any], where: Path | str) -> None:
+    """Check a model file's metadata (see :data:`MODEL_FIELDS`)."""
+    check_fields(content, MODEL_FIELDS, REQUIRED, where)
+
+
+def check_training_state(state: Mapping[str, Any], where: Path | str) -> None:
+    """Check the types of a checkpoint's training state (see :data:`STATE_FIELDS`)."""
+    check_fields(state, STATE_FIELDS, tuple(STATE_FIELDS), where)
+
+
+def check_position(
+    state: Mapping[str, Any], epochs: int, steps_per_epoch: int, where: Path | str
+) -> None:
+    """Check that a checkpoint's position lies inside the run: epoch, step and counts."""
+    epoch, step = state["epoch"], state["step"]
+    if epoch > epochs or step > steps_per_epoch or (epoch == epochs and step):
+        raise CheckpointError(
+            f"{where}: damaged training state: epoch {epoch}, step {step} lies outside the run "
+            f"({epochs} epochs of {steps_per_epoch} steps)"
+        )
+    if len(state["history"]) != epoch:
+        raise CheckpointError(
+            f"{where}: damaged training state: {len(state['history'])} epochs of history at "
+            f"epoch {epoch}"
+        )
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+SCHEDULER_PROGRESS = frozenset(
+    {"last_epoch", "_step_count", "_last_lr", "_get_lr_called_within_step", "_is_initial"}
+)
+"""Scheduler state that moves as the run goes; everything else is the schedule itself."""
+
+
+def check_scheduler(
+    saved: Mapping[str, Any] | None,
+    fresh: Mapping[str, Any] | None,
+    steps_taken: int,
+    where: Path | str,
+) -> None:
+    """Check a checkpoint's scheduler state against this run's own schedule and position.
+
+    Args:
+        saved: the state in the checkpoint.
+        fresh: the state of the scheduler this run builds from its options, before any step.
+        steps_taken: how many scheduler steps the checkpoint's position means.
+        where: the file, for the message.
+    """
+    if saved is None and fresh is None:
+        return
+    if saved is None or fresh is None or set(saved) != set(fresh):
+        raise CheckpointError(
+            f"{where}: damaged training state: the scheduler's state is not this run's"
+        )
+    for key, value in fresh.items():
+        if key not in SCHEDULER_PROGRESS and saved[key] != value:
+            raise CheckpointError(
+                f"{where}: damaged training state: the scheduler's {key!r} is "
+                f"{_shown(saved[key])}, this run's {_shown(value)}"
+            )
+    if saved.get("last_epoch") != steps_taken:
+        raise CheckpointError(
+            f"{where}: damaged training state: the scheduler has taken "
+            f"{_shown(saved.get('last_epoch'))} steps, the checkpoint's position {steps_taken}"
+        )
