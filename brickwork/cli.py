@@ -32,7 +32,7 @@ from brickwork.errors import (
     positive_int,
 )
 from brickwork.inspect import Finding, Report, count_params, doctor, summary, tree
-from brickwork.inspect.doctor import missing_forward
+from brickwork.inspect.static_checks import missing_forward
 from brickwork.inspect.target import (
     build_target,
     is_target,
@@ -477,7 +477,7 @@ def add_training_commands(commands: Any) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from brickwork.export import CHECK_BATCHES, EXPORT_BATCH, export
-    from brickwork.inspect.summary import format_bytes
+    from brickwork.inspect.render import format_bytes
 
     try:
         path = export(args.model, args.format, args.out)

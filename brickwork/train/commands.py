@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from brickwork.errors import CheckpointError, ConfigError, DataError, accepted_kwargs
-from brickwork.inspect.summary import format_bytes, format_count, summary
+from brickwork.inspect.render import format_bytes, format_count
+from brickwork.inspect.summary import summary
 from brickwork.registry import MODELS
 from brickwork.spec import build, load_spec, to_spec
 from brickwork.train import distributed

@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.flop_counter import flop_registry
 
 from brickwork import summary
-from brickwork.inspect.summary import _FAST_META, _macs
+from brickwork.inspect.fast_meta import FAST_META, op_macs
 
 aten = torch.ops.aten
 
@@ -50,17 +50,17 @@ def test_convolution_shapes(
         options.get("output_padding", [0] * n),
         options.get("groups", 1),
     )
-    ours = _FAST_META[aten.convolution.default](*args)
+    ours = FAST_META[aten.convolution.default](*args)
     theirs = aten.convolution.default(*args)
     assert ours.shape == theirs.shape
     assert ours.dtype == theirs.dtype
     pytorch_count = flop_registry[aten.convolution](*args, out_val=theirs) // 2
-    assert _macs(aten.convolution.default, args, {}, ours) == pytorch_count
+    assert op_macs(aten.convolution.default, args, {}, ours) == pytorch_count
 
 
 def test_convolution_that_does_not_fit_is_left_to_pytorch() -> None:
     args = (meta(1, 3, 2, 2), meta(4, 3, 5, 5), None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1)
-    assert _FAST_META[aten.convolution.default](*args) is None
+    assert FAST_META[aten.convolution.default](*args) is None
     wrong_channels = (
         meta(1, 2, 8, 8),
         meta(4, 3, 3, 3),
@@ -72,7 +72,7 @@ def test_convolution_that_does_not_fit_is_left_to_pytorch() -> None:
         [0, 0],
         1,
     )
-    assert _FAST_META[aten.convolution.default](*wrong_channels) is None
+    assert FAST_META[aten.convolution.default](*wrong_channels) is None
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_max_pool_shapes(
     ceil: bool,
 ) -> None:
     args = (meta(*x_shape), kernel, stride, padding, dilation, ceil)
-    ours = _FAST_META[aten.max_pool2d_with_indices.default](*args)
+    ours = FAST_META[aten.max_pool2d_with_indices.default](*args)
     theirs = aten.max_pool2d_with_indices.default(*args)
     assert [t.shape for t in ours] == [t.shape for t in theirs]
     assert [t.dtype for t in ours] == [t.dtype for t in theirs]
@@ -106,7 +106,7 @@ def test_batch_norm_keeps_what_the_cpu_kernel_keeps(training: bool) -> None:
     x = torch.randn(4, 3, 5, 5)
     stats = (torch.ones(3), torch.zeros(3), torch.zeros(3), torch.ones(3))
     real = aten.native_batch_norm.default(x, *stats, training, 0.1, 1e-5)
-    ours = _FAST_META[aten.native_batch_norm.default](
+    ours = FAST_META[aten.native_batch_norm.default](
         x.to("meta"), *(s.to("meta") for s in stats), training, 0.1, 1e-5
     )
     assert [t.shape for t in ours] == [t.shape for t in real]
@@ -122,7 +122,7 @@ def test_batch_norm_keeps_what_the_cpu_kernel_keeps(training: bool) -> None:
     ],
 )
 def test_mean_shapes(shape: tuple[int, ...], dim: list[int] | None, keepdim: bool) -> None:
-    ours = _FAST_META[aten.mean.dim](meta(*shape), dim, keepdim)
+    ours = FAST_META[aten.mean.dim](meta(*shape), dim, keepdim)
     assert ours.shape == aten.mean.dim(meta(*shape), dim, keepdim).shape
 
 
@@ -139,10 +139,10 @@ def test_mean_shapes(shape: tuple[int, ...], dim: list[int] | None, keepdim: boo
 def test_matmul_shapes(
     bias: tuple[int, ...], a: tuple[int, ...], b: tuple[int, ...], fits: bool
 ) -> None:
-    ours = _FAST_META[aten.addmm.default](meta(*bias), meta(*a), meta(*b))
+    ours = FAST_META[aten.addmm.default](meta(*bias), meta(*a), meta(*b))
     if fits:
         assert ours.shape == aten.addmm.default(meta(*bias), meta(*a), meta(*b)).shape
-        assert _FAST_META[aten.mm.default](meta(*a), meta(*b)).shape == ours.shape
+        assert FAST_META[aten.mm.default](meta(*a), meta(*b)).shape == ours.shape
     else:
         assert ours is None
 
@@ -217,7 +217,7 @@ def test_convolutions_the_real_kernel_refuses_are_refused(
         nn.functional.conv2d(*real_args, groups=groups)
     meta_args = tuple(None if t is None else t.to("meta") for t in real_args)
     with pytest.raises(RuntimeError, match=message):
-        _FAST_META[aten.convolution.default](
+        FAST_META[aten.convolution.default](
             *meta_args, [1, 1], [0, 0], [1, 1], False, [0, 0], groups
         )
 

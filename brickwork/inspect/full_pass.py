@@ -1,0 +1,249 @@
+"""The doctor's checks that need a forward pass that ran through.
+
+They read the run (:class:`~brickwork.inspect.meta_run.MetaRun`): the batch size of the output,
+whether the output depends on the input, which parameters get a gradient, which modules are never
+called; and the modules' attributes before and after two calls, for state that grows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from brickwork.inspect.findings import Finding
+from brickwork.inspect.meta_copy import user_attributes
+from brickwork.inspect.meta_run import MetaRun, SummaryRow, storage_key, tensors_in
+from brickwork.inspect.render import inputs_text
+
+ModuleState = dict[tuple[str, str], tuple[str, int]]
+"""(module path, attribute) → ``("len", length)`` of a container or ``("tensor", id)``."""
+
+
+def batch_size_findings(run: MetaRun, batches: set[int]) -> list[Finding]:
+    """A ``batch-size-changed`` error when no output keeps a batch size, naming where it changed.
+
+    Args:
+        run: a run that ran through.
+        batches: the sizes that count as the batch (any of the first input's sizes, when the
+            batch dimension is not known).
+    """
+    outputs = [t for t in tensors_in(run.output) if t.dim() > 0]  # a scalar loss has no batch
+    if not outputs or any(t.shape[0] in batches for t in outputs):
+        return []
+    out = outputs[0]
+    batch = min(batches)
+    culprit = next(
+        (
+            row
+            for row in run.rows
+            if isinstance(row.output_shape, list)
+            and row.output_shape
+            and isinstance(row.output_shape[0], int)
+            and row.output_shape[0] not in batches
+            and row.path
+        ),
+        None,
+    )
+    got = out.shape[0]
+    received = culprit.input_shape[0] if culprit and culprit.input_shape else None
+    if culprit is None:
+        where = "it changes inside the model's own forward"
+    elif isinstance(received, list) and received and received[0] not in batches:
+        caller = _caller(run, culprit)
+        where = (
+            f"it changes inside {f'`{caller.path}`' if caller and caller.path else 'the model'}"
+            f"'s own forward, before `{culprit.path}` receives {inputs_text(received)}"
+        )
+        culprit = caller if caller and caller.path else None
+    else:
+        where = (
+            f"`{culprit.path}` ({culprit.type}) is the first to change it "
+            f"({inputs_text(culprit.input_shape)} → {inputs_text(culprit.output_shape)})"
+        )
+    return [
+        Finding(
+            "batch-size-changed",
+            "error",
+            culprit.path if culprit else "",
+            f"the output's first dimension is {got} but the batch has {batch} samples: {where}",
+            "a view(-1, N) with a hard-coded N regroups samples; flatten with x.flatten(1) or "
+            "x.view(x.size(0), -1)",
+        )
+    ]
+
+
+def _caller(run: MetaRun, row: SummaryRow) -> SummaryRow | None:
+    """The row of the call that made ``row``'s call (the nearest shallower row before it)."""
+    index = next(i for i, r in enumerate(run.rows) if r is row)
+    return next((r for r in reversed(run.rows[:index]) if r.depth < row.depth), None)
+
+
+def input_use_findings(run: MetaRun) -> list[Finding]:
+    """An ``input-ignored`` error when no output is computed from the input.
+
+    Args:
+        run: a run that ran through, tracking the input's tensors.
+    """
+    outputs = list(tensors_in(run.output))
+    if not outputs or any(storage_key(t) in run.tainted for t in outputs):
+        return []
+    return [
+        Finding(
+            "input-ignored",
+            "error",
+            "",
+            "the output does not depend on the input",
+            "check that forward uses its argument (not a stored tensor or a constant)",
+        )
+    ]
+
+
+def gradient_findings(
+    run: MetaRun, shadow: nn.Module, modules: dict[str, nn.Module]
+) -> list[Finding]:
+    """``unused-module`` for modules with parameters that the forward never calls, and
+    ``no-grad-param`` for trainable parameters that backward from the output would not reach.
+
+    Args:
+        run: a run that ran through.
+        shadow: the meta copy it ran.
+        modules: the meta copy's ``named_modules()``, by path.
+    """
+    reached, opaque = _leaves_reached(list(tensors_in(run.output)))
+    called = {row.path for row in run.rows}
+    findings: list[Finding] = []
+    unused: list[str] = []
+    for path, module in modules.items():
+        if not path or any(path == u or path.startswith(u + ".") for u in unused):
+            continue
+        params = list(module.parameters())
+        if not params or any(id(p) in reached or storage_key(p) in run.read for p in params):
+            continue  # used: through autograd, or read by some op (frozen weights, F.linear...)
+        if not any(c == path or c.startswith(path + ".") for c in called):
+            unused.append(path)
+            findings.append(
+                Finding(
+                    "unused-module",
+                    "error",
+                    path,
+                    f"`{path}` ({type(module).__name__}, {sum(p.numel() for p in params):,} "
+                    "parameters) is registered but forward never calls it",
+                    "call it in forward, or delete it (its parameters still go to the optimizer)",
+                )
+            )
+    if opaque:  # a reentrant checkpoint hides which parameters it reaches
+        return findings
+    silent = [
+        name
+        for name, p in shadow.named_parameters()
+        if p.requires_grad
+        and id(p) not in reached
+        and not any(name.startswith(u + ".") for u in unused)
+    ]
+    if silent:
+        shown = ", ".join(f"`{n}`" for n in silent[:6]) + (" ..." if len(silent) > 6 else "")
+        cause = (
+            "the output carries no gradient at all (computed under no_grad, detached, or made of "
+            "integers?)"
+            if not reached
+            else "their values do not reach the output (a detach(), an in-place overwrite, or an "
+            "unused branch)"
+        )
+        findings.append(
+            Finding(
+                "no-grad-param",
+                "error",
+                silent[0].rsplit(".", 1)[0],
+                f"{len(silent)} trainable parameter(s) get no gradient from the output: {shown}; "
+                + cause,
+                "freeze them with requires_grad_(False) if that is intended",
+            )
+        )
+    return findings
+
+
+def _leaves_reached(outputs: list[torch.Tensor]) -> tuple[set[int], bool]:
+    """ids of the leaf tensors that backward from ``outputs`` would give a gradient, and whether
+    the graph holds a node that recomputes its own graph in backward (a reentrant checkpoint),
+    behind which the leaves cannot be seen."""
+    reached: set[int] = set()
+    opaque = False
+    stack: list[Any] = [t.grad_fn for t in outputs if t.grad_fn is not None]
+    seen: set[int] = set()
+    for t in outputs:
+        if t.grad_fn is None and t.requires_grad:
+            reached.add(id(t))
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        variable = getattr(node, "variable", None)  # AccumulateGrad: a leaf
+        if variable is not None:
+            reached.add(id(variable))
+        opaque = opaque or "Checkpoint" in type(node).__name__
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return reached, opaque
+
+
+def module_state(model: nn.Module) -> ModuleState:
+    """What forward could accumulate: lengths of containers, identities of tensors.
+
+    Args:
+        model: the meta copy, between calls.
+    """
+    state: ModuleState = {}
+    for path, module in model.named_modules():
+        for attr, value in user_attributes(module):
+            if isinstance(value, list | dict | set):
+                state[(path, attr)] = ("len", len(value))
+            elif isinstance(value, torch.Tensor):
+                state[(path, attr)] = ("tensor", id(value))
+    return state
+
+
+def state_leak_findings(
+    before: ModuleState, first: ModuleState, second: ModuleState
+) -> list[Finding]:
+    """``state-leak`` findings: a container that grows from the first call to the second (error),
+    an attribute set to a new tensor on each call (warning).
+
+    Args:
+        before: :func:`module_state` before the first call.
+        first: after the first call.
+        second: after the second call.
+    """
+    findings = []
+    for (path, attr), (kind, value) in second.items():
+        where = f"{path}.{attr}" if path else attr
+        was = first.get((path, attr))
+        if kind == "len" and was is not None and was[0] == "len" and value > was[1]:
+            findings.append(
+                Finding(
+                    "state-leak",
+                    "error",
+                    where,
+                    f"`self.{attr}` grows on every call ({was[1]} → {value} items after two "
+                    "calls): it keeps every call's tensors and their autograd graphs alive",
+                    "keep the trace in a local list and return it (see brickwork.LayerStack)",
+                )
+            )
+        elif (
+            kind == "tensor"
+            and was is not None
+            and was != (kind, value)
+            and before.get((path, attr)) != was
+        ):
+            findings.append(
+                Finding(
+                    "state-leak",
+                    "warning",
+                    where,
+                    f"`self.{attr}` is set to a tensor of each call: it keeps that call's autograd "
+                    "graph alive until the next one",
+                    f"return it instead, or store a detached copy: self.{attr} = x.detach()",
+                )
+            )
+    return findings

@@ -1,0 +1,359 @@
+"""One meta forward pass, watched: what each module call received, returned, held and ran.
+
+:class:`MetaRun` runs a meta copy of a model on meta inputs with, for that one call:
+
+- forward hooks that record each call's input and output shapes as :class:`SummaryRow` rows, in
+  call order;
+- a dispatch mode that counts the multiply-accumulates of every matmul and convolution, functional
+  ones included, credits them to the innermost module running, and follows which storages the
+  input reaches;
+- saved-tensor hooks that see every tensor autograd keeps for backward.
+
+The summary and the doctor both read their run. The helpers here turn inputs into meta inputs and
+walk nested outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.nn.parameter import UninitializedParameter
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from brickwork.errors import ConfigError, first_line
+from brickwork.inspect.fast_meta import FAST_META, op_macs
+from brickwork.inspect.meta_copy import numel
+from brickwork.inspect.render import inputs_text
+from brickwork.shapes import meta_like
+
+
+@dataclass
+class SummaryRow:
+    """One call of one module.
+
+    Attributes:
+        path: module path as in ``named_modules()`` (``""`` for the model itself).
+        type: class name.
+        depth: how deep the call is nested: 0 for the model, 1 for the modules its forward
+            calls, ... (a ``ModuleList``'s items count as called by the module that calls them).
+        label: the path relative to the calling module's (``d.a.0`` when the model's forward
+            calls an item of ``self.d["a"]``).
+        call: 1 for the module's first call in the forward, 2 for its second...
+        input_shape: shapes of the positional inputs.
+        output_shape: the output's shape, or the structure of shapes of a tuple, list or dict
+            output (every tensor shown), or the type name of a non-tensor.
+        params: parameters of the module and its submodules, each counted once; 0 on a repeated
+            call (they were counted on the first).
+        trainable: how many of ``params`` require grad.
+        own_params: parameters the module holds itself (not its submodules).
+        macs: multiply-accumulates of this call, its submodules' included.
+        own_macs: multiply-accumulates run directly in this module's forward (``F.conv2d``,
+            ``x @ w``...), not in a submodule.
+        is_leaf: the module has no submodules.
+    """
+
+    path: str
+    type: str
+    depth: int
+    label: str = ""
+    call: int = 1
+    input_shape: Any = None
+    output_shape: Any = None
+    params: int = 0
+    trainable: int = 0
+    own_params: int = 0
+    macs: int = 0
+    own_macs: int = 0
+    is_leaf: bool = True
+
+
+def meta_inputs(
+    input_shape: tuple[int, ...] | None, input_data: Any, batch_size: int, dtype: torch.dtype
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional and keyword arguments of a meta forward.
+
+    Args:
+        input_shape: shape of one sample, no batch dimension; used when ``input_data`` is
+            ``None``.
+        input_data: a tensor (one positional argument), a tuple or list (positional arguments)
+            or a dict (keyword arguments); each tensor becomes a meta tensor of its shape, dtype
+            and strides, other values are passed as they are.
+        batch_size: the batch of an ``input_shape`` input.
+        dtype: the dtype of an ``input_shape`` input.
+
+    Raises:
+        ConfigError: neither ``input_shape`` nor ``input_data`` is given.
+    """
+    if input_data is not None:
+        if isinstance(input_data, Mapping):
+            return (), {k: _to_meta(v) for k, v in input_data.items()}
+        if isinstance(input_data, tuple | list):
+            return tuple(_to_meta(v) for v in input_data), {}
+        return (_to_meta(input_data),), {}
+    if input_shape is None:
+        raise ConfigError(
+            "summary needs input_shape (one sample, no batch dimension, e.g. (1, 28, 28)) "
+            "or input_data"
+        )
+    return (torch.empty((batch_size, *input_shape), dtype=dtype, device="meta"),), {}
+
+
+def _to_meta(value: Any) -> Any:
+    """A meta stand-in for a tensor; anything else as it is."""
+    return meta_like(value) if isinstance(value, torch.Tensor) else value
+
+
+def batch_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """The batch size of a call: the first dimension of its first tensor (1 for none or a scalar).
+
+    Args:
+        args: the call's positional arguments.
+        kwargs: the call's keyword arguments.
+    """
+    first = next(tensors_in((args, kwargs)), None)
+    return int(first.shape[0]) if first is not None and first.dim() else 1
+
+
+def tensors_in(value: Any) -> Iterator[torch.Tensor]:
+    """Every tensor in ``value``: nested tuples, lists, dicts and dataclasses walked.
+
+    Args:
+        value: a tensor, or a structure that holds tensors.
+    """
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from tensors_in(getattr(value, f.name))
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from tensors_in(v)
+    elif isinstance(value, tuple | list):
+        for v in value:
+            yield from tensors_in(v)
+
+
+def shapes_of(value: Any) -> Any:
+    """Tensors → shape lists, in the same structure; anything else → its type name.
+
+    Args:
+        value: a tensor, or a tuple, list, dict or dataclass of them (nested), or ``None``.
+
+    Returns:
+        ``[2, 3]`` for a tensor; lists for tuples and lists, dicts (string keys) for dicts and
+        dataclasses; ``None`` for ``None``; the type name of anything else.
+    """
+    if isinstance(value, torch.Tensor):
+        return list(value.shape)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: shapes_of(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): shapes_of(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [shapes_of(v) for v in value]
+    if value is None:
+        return None
+    return type(value).__name__
+
+
+def storage_key(t: torch.Tensor) -> int:
+    """A key for the storage under ``t``: views of one tensor share it.
+
+    Args:
+        t: any tensor (meta ones included).
+    """
+    return int(t.untyped_storage()._cdata)
+
+
+class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """One meta forward pass with hooks: rows, MACs per module, saved and output bytes.
+
+    Shared by the summary and the doctor. After :meth:`forward`, ``output`` holds what the model
+    returned, or ``exception`` what it raised and ``failed`` the row of the module that raised.
+    """
+
+    def __init__(self, model: nn.Module, track: Sequence[torch.Tensor] = ()) -> None:
+        """A run of ``model``, not started yet: see :meth:`forward`.
+
+        Args:
+            model: a meta copy (:func:`~brickwork.inspect.meta_copy.meta_copy`).
+            track: tensors whose influence to follow: every storage computed from them is kept
+                in ``tainted``. Default none.
+        """
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.model = model
+        # storages computed from the tracked tensors; the tensors are kept so ids are not reused
+        self.tainted = {storage_key(t) for t in track}
+        self.read: set[int] = set()  # storages some op took as input: parameters in use
+        self._keep: list[Any] = list(track)
+        self.rows: list[SummaryRow] = []
+        self.stack: list[SummaryRow] = []
+        self.calls: dict[int, int] = {}
+        self.root_macs = 0
+        self.saved: dict[int, int] = {}  # storage → bytes, of tensors saved for backward
+        self.outputs: dict[int, int] = {}  # storage → bytes, of module outputs
+        self.output: Any = None
+        self.exception: Exception | None = None
+        self.failed: SummaryRow | None = None
+
+    def forward(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        """Run ``model(*args, **kwargs)`` once on meta, with grad enabled, watching every op.
+
+        For this call only, global module hooks, saved-tensor hooks, ``torch.device("meta")``
+        (so a ``torch.zeros(...)`` inside the forward lands on meta) and this dispatch mode are
+        in place; all are removed afterwards, also when the forward raises. The run records:
+        ``rows`` (one :class:`SummaryRow` per call of one of the model's modules, in call order,
+        with shapes, MACs and parameter counts), ``root_macs``, the storages of module outputs
+        and of tensors saved for backward (``output_bytes``, ``saved_bytes``), the storages ops
+        read (``read``) and those the tracked tensors reach (``tainted``). Then ``output`` holds
+        what the model returned, or ``exception`` what it raised and ``failed`` the row of the
+        innermost module running when it raised (``None`` outside every module).
+
+        Args:
+            args: the positional arguments (meta tensors).
+            kwargs: the keyword arguments.
+
+        Returns:
+            ``None`` when the forward ran through; otherwise one line that names the failing
+            module, the shapes it received and the error.
+        """
+        # Global module hooks (on every module, for this call only) cost less than a pair of
+        # hooks per module; they ignore modules that are not the model's.
+        self.paths = {id(module): path for path, module in self.model.named_modules()}
+        with ExitStack() as stack:
+            stack.callback(register_module_forward_pre_hook(self._pre_hook).remove)
+            stack.callback(register_module_forward_hook(self._hook).remove)
+            stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack))
+            stack.enter_context(torch.enable_grad())
+            stack.enter_context(torch.device("meta"))  # torch.zeros(...) in a forward lands on meta
+            stack.enter_context(self)
+            try:
+                self.output = self.model(*args, **kwargs)
+            except Exception as err:
+                self.exception = err
+                self.failed = self.stack[-1] if self.stack else None
+                return self._failure(err)
+        self._fill_params()
+        return None
+
+    def _pre_hook(self, module: nn.Module, args: Any) -> None:
+        path = self.paths.get(id(module))
+        if path is None:
+            return
+        self.calls[id(module)] = self.calls.get(id(module), 0) + 1
+        caller = self.stack[-1].path if self.stack else ""
+        row = SummaryRow(
+            path=path,
+            type=type(module).__name__,
+            depth=len(self.stack),
+            label=path.removeprefix(caller + ".") if caller else path,
+            call=self.calls[id(module)],
+            input_shape=shapes_of(list(args)),
+            is_leaf=not module._modules,
+        )
+        row.module = module  # type: ignore[attr-defined]  # dropped in _fill_params
+        self.rows.append(row)
+        self.stack.append(row)
+
+    def _hook(self, module: nn.Module, args: Any, output: Any) -> None:
+        if id(module) not in self.paths:
+            return
+        row = self.stack.pop()
+        row.output_shape = shapes_of(output)
+        for t in tensors_in(output):
+            self.outputs[storage_key(t)] = t.untyped_storage().nbytes()
+
+    def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        self.saved[storage_key(tensor)] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # PyTorch wraps a mode's __torch_dispatch__ in "disable dynamo", which imports
+        # torch._dynamo (1 s, 70 MB) on the first op and costs a frame on every op. A summary
+        # never runs under torch.compile, so that wrapper buys nothing here.
+        return False
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        fast = FAST_META.get(func)
+        out = fast(*args, **kwargs) if fast is not None else None
+        if out is None:
+            out = func(*args, **kwargs)
+        inputs = list(tensors_in((args, kwargs)))
+        for t in inputs:
+            self.read.add(storage_key(t))
+        if self.tainted and any(storage_key(t) in self.tainted for t in inputs):
+            for t in tensors_in(out):
+                self.tainted.add(storage_key(t))
+                self._keep.append(t)
+        macs = op_macs(func, args, kwargs, out)
+        if macs:
+            self.root_macs += macs
+            for row in self.stack:
+                row.macs += macs
+            if self.stack:
+                self.stack[-1].own_macs += macs
+        return out
+
+    def _failure(self, err: Exception) -> str:
+        self._fill_params()
+        reason = first_line(err, with_type=True)
+        if not self.stack:
+            return f"the forward failed: {reason}"
+        row = self.stack[-1]
+        where = row.path or "(the model itself)"
+        return (
+            f"{where} ({row.type}) failed on input of shape {inputs_text(row.input_shape)}: "
+            f"{reason}"
+        )
+
+    def _fill_params(self) -> None:
+        subtree: dict[int, dict[int, nn.Parameter]] = {}  # module → its subtree's parameters
+
+        def collect(module: nn.Module) -> dict[int, nn.Parameter]:
+            if id(module) not in subtree:
+                found = {id(p): p for p in module._parameters.values() if p is not None}
+                for child in module._modules.values():
+                    if child is not None:
+                        found.update(collect(child))
+                subtree[id(module)] = found
+            return subtree[id(module)]
+
+        for row in self.rows:
+            module: nn.Module = row.__dict__.pop("module")
+            if row.call > 1:
+                continue  # counted on the first call
+            params = collect(module).values()
+            row.params = sum(numel(p) for p in params)
+            row.trainable = sum(numel(p) for p in params if p.requires_grad)
+            row.own_params = sum(numel(p) for p in module._parameters.values() if p is not None)
+
+    @functools.cached_property
+    def _weights(self) -> set[int]:
+        """Storages of parameters and buffers (read after the run: lazy ones exist by then)."""
+        tensors = chain(self.model.parameters(), self.model.buffers())
+        return {storage_key(t) for t in tensors if not isinstance(t, UninitializedParameter)}
+
+    @property
+    def saved_bytes(self) -> int:
+        """Bytes autograd keeps for backward, parameters and buffers not included."""
+        return sum(n for key, n in self.saved.items() if key not in self._weights)
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of every module output, each storage once."""
+        return sum(n for key, n in self.outputs.items() if key not in self._weights)
+
+
+def _unpack(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
