@@ -55,6 +55,7 @@ class SummaryRow:
             call (they were counted on the first).
         trainable: how many of ``params`` require grad.
         own_params: parameters the module holds itself (not its submodules).
+        own_trainable: how many of ``own_params`` require grad.
         macs: multiply-accumulates of this call, its submodules' included.
         own_macs: multiply-accumulates run directly in this module's forward (``F.conv2d``,
             ``x @ w``...), not in a submodule.
@@ -71,6 +72,7 @@ class SummaryRow:
     params: int = 0
     trainable: int = 0
     own_params: int = 0
+    own_trainable: int = 0
     macs: int = 0
     own_macs: int = 0
     is_leaf: bool = True
@@ -336,7 +338,9 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
             params = collect(module).values()
             row.params = sum(numel(p) for p in params)
             row.trainable = sum(numel(p) for p in params if p.requires_grad)
-            row.own_params = sum(numel(p) for p in module._parameters.values() if p is not None)
+            own = [p for p in module._parameters.values() if p is not None]
+            row.own_params = sum(numel(p) for p in own)
+            row.own_trainable = sum(numel(p) for p in own if p.requires_grad)
 
     @functools.cached_property
     def _weights(self) -> set[int]:

@@ -102,7 +102,7 @@ def summary_table(s: Summary) -> Table:
             else _cell(row.own_params if expanded else row.params),
             "trainable": "(shared)"
             if row.call > 1
-            else _cell(row.trainable if not expanded else row.own_params),
+            else _cell(row.own_trainable if expanded else row.trainable),
             "macs": _cell(row.own_macs if expanded else row.macs),
         }
         table.add_row(label, *(cells[c] for c in s.columns))
