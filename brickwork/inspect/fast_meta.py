@@ -46,6 +46,7 @@ def op_macs(func: Any, args: Any, kwargs: Any, out: Any) -> int:
 
 
 def _window(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
+    """How many windows of a convolution or pooling fit along one dimension of ``size``."""
     span = size + 2 * pad - dilation * (kernel - 1) - 1
     out = (span + (stride - 1 if ceil else 0)) // stride + 1
     if ceil and (out - 1) * stride >= size + pad:  # the last window must start inside the input
@@ -54,11 +55,13 @@ def _window(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: 
 
 
 def _per_dim(value: Sequence[int] | int, n: int) -> list[int]:
+    """An int or a one-item list repeated for ``n`` dimensions; a longer list as it is."""
     values = [value] if isinstance(value, int) else list(value)
     return values * n if len(values) == 1 else values
 
 
 def _like(x: torch.Tensor, shape: Sequence[int], dtype: torch.dtype | None = None) -> torch.Tensor:
+    """An empty meta tensor of ``shape``, channels-last when ``x`` is (and both are 4-D)."""
     channels_last = (
         x.dim() == 4
         and not x.is_contiguous()
