@@ -55,11 +55,11 @@ class SummaryRow:
             call (they were counted on the first).
         trainable: how many of ``params`` require grad.
         own_params: parameters the module holds itself (not its submodules).
-        own_trainable: how many of ``own_params`` require grad.
         macs: multiply-accumulates of this call, its submodules' included.
         own_macs: multiply-accumulates run directly in this module's forward (``F.conv2d``,
             ``x @ w``...), not in a submodule.
         is_leaf: the module has no submodules.
+        own_trainable: how many of ``own_params`` require grad.
     """
 
     path: str
@@ -72,10 +72,10 @@ class SummaryRow:
     params: int = 0
     trainable: int = 0
     own_params: int = 0
-    own_trainable: int = 0
     macs: int = 0
     own_macs: int = 0
     is_leaf: bool = True
+    own_trainable: int = 0
 
 
 def meta_inputs(
