@@ -12,8 +12,9 @@ from types import FrameType
 
 import torch
 
-LIBRARY_DIRS = tuple(
-    str(Path(file).resolve().parent) for file in (torch.__file__, Path(__file__).parent) if file
+LIBRARY_DIRS = (
+    str(Path(torch.__file__).resolve().parent),
+    str(Path(__file__).resolve().parents[1]),
 )
 """torch's and brickwork's own folders: a user's line is outside both."""
 
