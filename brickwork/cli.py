@@ -46,7 +46,7 @@ from brickwork.shapes import parse_dtype, parse_shape
 from brickwork.spec import CONTAINERS, build, describe_ranks, save_spec, to_spec
 from brickwork.train import distributed
 from brickwork.train.commands import evaluate_file, predict_files, run_training
-from brickwork.train.trainer import OPTIMIZERS, PRECISIONS, SCHEDULES
+from brickwork.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
 
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2

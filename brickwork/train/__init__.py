@@ -2,8 +2,9 @@
 
 from brickwork.errors import CheckpointError, RunInterruptedError, TrainingError
 from brickwork.train.checkpoint import load, save
+from brickwork.train.config import TrainConfig
 from brickwork.train.data import Dataset, load_dataset
-from brickwork.train.trainer import TrainConfig, fit
+from brickwork.train.loop import fit
 
 __all__ = [
     "CheckpointError",

@@ -19,14 +19,10 @@ from brickwork.registry import MODELS
 from brickwork.spec import build, load_spec, to_spec
 from brickwork.train import distributed
 from brickwork.train.checkpoint import load, model_file, read_metadata
+from brickwork.train.config import MACHINE_OPTIONS, TrainConfig, resolve_device
 from brickwork.train.data import Dataset, load_dataset, read_image
-from brickwork.train.trainer import (
-    MACHINE_OPTIONS,
-    TrainConfig,
-    evaluate_tensors,
-    fit,
-    resolve_device,
-)
+from brickwork.train.evaluate import evaluate_tensors
+from brickwork.train.loop import fit
 
 GUIDE_SPEC: dict[str, Any] = {
     "model": {"cnn_classifier": {"enc_sizes": [32, 64], "dec_sizes": [1024, 512]}}

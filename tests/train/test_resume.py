@@ -11,8 +11,14 @@ import pytest
 import torch
 
 import brickwork
-from brickwork.train import CheckpointError, TrainConfig, TrainingError, fit, load_dataset
-from brickwork.train.trainer import RunInterruptedError
+from brickwork.train import (
+    CheckpointError,
+    RunInterruptedError,
+    TrainConfig,
+    TrainingError,
+    fit,
+    load_dataset,
+)
 
 CONFIG = TrainConfig(epochs=3, batch_size=128, lr=1e-2)  # 10 steps an epoch on digits
 

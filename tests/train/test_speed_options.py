@@ -9,7 +9,9 @@ import torch
 
 import brickwork
 from brickwork.train import Dataset, TrainConfig, fit, load_dataset
-from brickwork.train.trainer import CHECK_EVERY, _Bar, _optimizer
+from brickwork.train.loop import CHECK_EVERY
+from brickwork.train.optim import make_optimizer
+from brickwork.train.progress import ProgressBar
 
 SYNCING = ("item", "tolist", "__bool__", "__int__", "__float__", "cpu", "numpy")
 """Tensor methods that make the host wait for the device."""
@@ -53,7 +55,7 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> SyncCounter:
 def test_no_step_waits_for_the_device_unless_a_metric_is_shown(
     syncs: SyncCounter, digits: Dataset, progress: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_Bar, "REFRESH", 0.0)  # the bar shows the loss after every step
+    monkeypatch.setattr(ProgressBar, "REFRESH", 0.0)  # the bar shows the loss after every step
 
     def on_step(model: torch.nn.Module, epoch: int, step: int) -> None:
         # count from the end of step 0 to the end of step 6 (no loss check falls in between)
@@ -62,14 +64,14 @@ def test_no_step_waits_for_the_device_unless_a_metric_is_shown(
     assert CHECK_EVERY > 6
     fit(small_model(), digits, TrainConfig(epochs=1, batch_size=128), log=lambda _: None, on_step=on_step, progress=progress)  # fmt: skip
     if progress:  # the bar reads the running loss: the counter sees it
-        assert any("trainer.py" in where for where in syncs.seen), syncs.seen
+        assert any("progress.py" in where for where in syncs.seen), syncs.seen
     else:
         assert syncs.seen == []
 
 
 @pytest.mark.parametrize("name", ["adamw", "adam", "sgd"])
 def test_optimizers_are_fused_on_the_cpu(name: str) -> None:
-    optimizer = _optimizer(small_model(), TrainConfig(optimizer=name), torch.device("cpu"))
+    optimizer = make_optimizer(small_model(), TrainConfig(optimizer=name), torch.device("cpu"))
     assert optimizer.defaults["fused"] is True
 
 

@@ -1,0 +1,90 @@
+"""``TrainConfig``: every option of a run, the checks on them, and the device they name."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from brickwork.errors import ConfigError
+from brickwork.train import distributed
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("onecycle", "cosine", "none")
+PRECISIONS = ("fp32", "bf16", "fp16")
+MACHINE_OPTIONS = ("device", "channels_last", "compile")
+"""Options that say where and how fast to run, not what to compute: ``--resume`` may change them."""
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a run; ``config.json`` in the run directory."""
+
+    data: str = "digits"
+    data_dir: str | None = None
+    epochs: int = 25
+    batch_size: int = 64
+    lr: float = 3e-3
+    optimizer: str = "adamw"
+    schedule: str = "onecycle"
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    augment: bool = True
+    device: str = "auto"
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    seed: int = 0
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` naming the first option out of its range."""
+        for name, value, choices in (
+            ("optimizer", self.optimizer, OPTIMIZERS),
+            ("schedule", self.schedule, SCHEDULES),
+            ("precision", self.precision, PRECISIONS),
+        ):
+            if value not in choices:
+                raise ConfigError(f"--{name} {value!r}: choose one of {', '.join(choices)}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"--lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"--weight-decay must be 0 or more, got {self.weight_decay}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"--seed must be in [0, 2**32), got {self.seed}")
+
+
+def computed_options(options: Any) -> Any:
+    """The options that decide what a run computes: all but :data:`MACHINE_OPTIONS`.
+
+    Args:
+        options: a config as a dict (``asdict(config)``, a saved ``config.json``); anything
+            else is returned as it is.
+    """
+    if not isinstance(options, dict):
+        return options
+    return {k: v for k, v in options.items() if k not in MACHINE_OPTIONS}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N``...; under torchrun, ``cuda`` is the rank's GPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device here", hint="use --device cpu or auto")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r}: choose auto, cpu or cuda") from None
+    if device.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise ConfigError(f"--device {name!r}: cannot train there; choose auto, cpu or cuda")
+    rank = distributed.local_rank()
+    if device.type == "cuda" and device.index is None and rank is not None:
+        device = torch.device("cuda", rank)
+    return device

@@ -1,0 +1,276 @@
+"""``Run``: the state of one training run, and how it is set up, started or resumed, and saved.
+
+:func:`prepare` makes a :class:`Run` from ``fit``'s arguments: the device, the data, the model
+placed there with its optimizer and schedule, and, with a run directory, a fresh start (its
+``spec.yaml`` and ``config.json``) or the position and history of the saved run. The loop
+(:mod:`brickwork.train.loop`) then works on it, saving through :func:`save_checkpoint` and
+:func:`write_metrics`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from brickwork.errors import ConfigError
+from brickwork.files import atomic_write
+from brickwork.spec import save_spec, to_spec
+from brickwork.train import distributed
+from brickwork.train.checkpoint import has_checkpoint, save_training_state
+from brickwork.train.config import TrainConfig, resolve_device
+from brickwork.train.data import Dataset, TensorBatches, load_dataset
+from brickwork.train.optim import autocast_context, make_optimizer, make_scheduler
+from brickwork.train.resume import resume_state
+
+
+@dataclass
+class Hooks:
+    """Where a run reports to.
+
+    Attributes:
+        log: where one-line messages go.
+        progress: show a progress bar per epoch.
+        on_step: called as ``on_step(model, epoch, step)`` after each optimizer step.
+    """
+
+    log: Callable[[str], None] = print
+    progress: bool = False
+    on_step: Callable[[nn.Module, int, int], None] | None = None
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a run is: the next epoch and step, and the epoch's sums so far (the whole job's).
+
+    Attributes:
+        epoch: the epoch to train next, 0-based.
+        step: the step of ``epoch`` to train next, 0-based.
+        running: loss sum, correct count and images seen in ``epoch`` before ``step``.
+    """
+
+    epoch: int = 0
+    step: int = 0
+    running: tuple[float, int, int] = (0.0, 0, 0)
+
+
+@dataclass
+class Run:
+    """Everything one call of ``fit`` works with.
+
+    Attributes:
+        model: the model being trained (what is saved).
+        forward: what a step calls: the model, wrapped in DDP and compiled as asked.
+        config: the options.
+        dataset: the data, on ``device``.
+        batches: where each epoch's training batches come from.
+        device: where the model and data are.
+        world: this process's place in the torchrun job.
+        optimizer: the optimizer.
+        scheduler: the learning-rate schedule, stepped once per step, or ``None``.
+        autocast: what the forward pass runs under (``torch.autocast`` or nothing).
+        out: the run directory, or ``None``: nothing is written.
+        hooks: where the run reports to (silent on all but rank 0).
+        history: one row of metrics per epoch done.
+        best: ``[val_acc, -val_loss]`` of the best epoch so far (of the saved weights).
+        start: where training starts: ``(0, 0)``, or where the resumed run stopped.
+        mean: the per-channel mean inputs are normalised with, ``(1, C, 1, 1)`` on ``device``.
+        std: the per-channel standard deviation inputs are divided by, ``(1, C, 1, 1)``.
+        criterion: the training loss (cross-entropy with ``config.label_smoothing``).
+    """
+
+    model: nn.Module
+    forward: nn.Module
+    config: TrainConfig
+    dataset: Dataset
+    batches: TensorBatches
+    device: torch.device
+    world: distributed.World
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    autocast: AbstractContextManager[Any]
+    out: Path | None
+    hooks: Hooks
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: list[float] = field(default_factory=lambda: [-1.0, -math.inf])
+    start: Position = Position()
+    mean: torch.Tensor = field(init=False)
+    std: torch.Tensor = field(init=False)
+    criterion: nn.Module = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=self.config.label_smoothing)
+        self.mean = torch.tensor(self.dataset.mean, device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(self.dataset.std, device=self.device).view(1, -1, 1, 1)
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run directory (there is one, and this is rank 0)."""
+        return self.out is not None and self.world.main
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """How the model's inputs are laid out in memory."""
+        return torch.channels_last if self.config.channels_last else torch.contiguous_format
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """What ``model.safetensors`` keeps beside the spec, for ``evaluate`` and ``predict``."""
+        return {
+            "classes": self.dataset.classes,
+            "mean": self.dataset.mean,
+            "std": self.dataset.std,
+            "data": self.dataset.name,
+            "data_dir": self.config.data_dir,
+            "seed": self.config.seed,  # evaluate splits the data as this run did
+        }
+
+
+def prepare(
+    model: nn.Module,
+    data: Dataset | str,
+    config: TrainConfig,
+    out: str | Path | None,
+    resume: bool,
+    hooks: Hooks,
+) -> Run:
+    """Set a run up: check the options, place the model and data, start or resume ``out``.
+
+    Args:
+        model: the model to train.
+        data: a :class:`Dataset` or a dataset name.
+        config: the options.
+        out: the run directory, or ``None``.
+        resume: continue the run saved in ``out``.
+        hooks: where the run reports to.
+
+    Raises:
+        ConfigError: a bad option, or a batch smaller than the number of processes (before
+            anything is written); ``out`` holds a run and ``resume`` is false.
+        CheckpointError: ``resume`` and the saved run cannot be continued.
+    """
+    config.check()
+    device = resolve_device(config.device)
+    autocast = autocast_context(device, config.precision)  # fp16 on a CPU: refused before any write
+    world = distributed.start(device)
+    if config.batch_size < world.size:
+        raise ConfigError(
+            f"--batch-size {config.batch_size} is the whole step's batch, shared out among "
+            f"{world.size} processes: it must be at least {world.size}"
+        )
+    if not world.main:
+        hooks = replace(hooks, log=lambda _: None, progress=False)
+    dataset = (
+        load_dataset(data, config.data_dir, config.seed) if isinstance(data, str) else data
+    ).to(device)
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    batches = TensorBatches(dataset, config.batch_size, config.seed, config.augment)
+    optimizer = make_optimizer(model, config, device)
+    scheduler = make_scheduler(optimizer, config, len(batches))
+    run = Run(
+        model=model,
+        forward=model,
+        config=config,
+        dataset=dataset,
+        batches=batches,
+        device=device,
+        world=world,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        autocast=autocast,
+        out=Path(out) if out is not None else None,
+        hooks=hooks,
+    )
+    if run.out is not None and resume:
+        _resume(run)
+    elif run.out is not None:
+        folder = run.out
+        distributed.from_main(lambda: start_run_dir(folder, model, config))
+    run.forward = _forward(model, world, device, config.compile)
+    return run
+
+
+def start_run_dir(run: Path, model: nn.Module, config: TrainConfig) -> None:
+    """Create ``run`` with ``spec.yaml`` and ``config.json``.
+
+    Raises:
+        ConfigError: ``run`` already holds a run's checkpoint.
+    """
+    if has_checkpoint(run):
+        raise ConfigError(
+            f"{run} already holds a run; add --resume to continue it, or choose another --out"
+        )
+    run.mkdir(parents=True, exist_ok=True)
+    save_spec(to_spec(model), run / "spec.yaml")
+    atomic_write(run / "config.json", lambda p: p.write_text(json.dumps(asdict(config), indent=2)))
+
+
+def _resume(run: Run) -> None:
+    """Load the saved run in ``run.out`` (on rank 0, sent to the others) into ``run``."""
+    assert run.out is not None
+    out = run.out
+    state = distributed.from_main(lambda: resume_state(out, run.model, run.optimizer, run.config))
+    if run.world.size > 1:
+        run.model.load_state_dict(state.pop("model"))
+        run.optimizer.load_state_dict(state.pop("optimizer"))
+    scheduler_state = state.get("scheduler")
+    if run.scheduler is not None and scheduler_state is not None:
+        run.scheduler.load_state_dict(scheduler_state)
+    loss0, correct0, seen0 = state["running"]
+    run.start = Position(state["epoch"], state["step"], (float(loss0), int(correct0), int(seen0)))
+    run.history, run.best = state["history"], state["best"]
+    run.hooks.log(f"resuming {out} at epoch {run.start.epoch + 1}, step {run.start.step}")
+
+
+def _forward(
+    model: nn.Module, world: distributed.World, device: torch.device, compile: bool
+) -> nn.Module:
+    """``model`` as a step calls it: in DDP when there are several processes (rank 0's weights
+    copied to every rank first), compiled when asked."""
+    forward: nn.Module = model
+    if world.size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        distributed.broadcast_module(model)
+        forward = DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None
+        )
+    if compile:
+        forward = torch.compile(forward)  # type: ignore[assignment]
+    return forward
+
+
+def save_checkpoint(run: Run, position: Position) -> None:
+    """Write the training state at ``position`` to the run directory (rank 0; else nothing)."""
+    if not run.writes:
+        return
+    assert run.out is not None
+    save_training_state(
+        run.out,
+        run.model,
+        run.optimizer,
+        {
+            "epoch": position.epoch,
+            "step": position.step,
+            "running": list(position.running),
+            "history": run.history,
+            "best": run.best,
+            "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+            "config": asdict(run.config),
+        },
+    )
+
+
+def write_metrics(run: Path, history: list[dict[str, Any]]) -> None:
+    """``metrics.jsonl``: one JSON object per line, per epoch, then the test one."""
+    text = "".join(json.dumps(row) + "\n" for row in history)
+    atomic_write(run / "metrics.jsonl", lambda p: p.write_text(text))

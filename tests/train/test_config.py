@@ -1,0 +1,33 @@
+"""``TrainConfig``'s checks, and which options decide what a run computes."""
+
+from dataclasses import asdict
+
+import pytest
+
+from brickwork.errors import ConfigError
+from brickwork.train.config import MACHINE_OPTIONS, TrainConfig, computed_options
+
+
+def test_machine_options_do_not_count_as_what_a_run_computes() -> None:
+    fast = asdict(TrainConfig(device="cpu", channels_last=True, compile=True))
+    assert computed_options(fast) == computed_options(asdict(TrainConfig()))
+    assert not set(MACHINE_OPTIONS) & set(computed_options(fast))
+    assert computed_options(asdict(TrainConfig(lr=0.1))) != computed_options(fast)
+    assert computed_options(None) is None  # a checkpoint without saved options
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"optimizer": "adagrad"}, "--optimizer 'adagrad': choose one of adamw, adam, sgd"),
+        ({"epochs": 0}, "--epochs must be at least 1"),
+        ({"batch_size": 0}, "--batch-size must be at least 1"),
+        ({"lr": float("nan")}, "--lr must be a positive number, got nan"),
+        ({"weight_decay": -1.0}, "--weight-decay must be 0 or more"),
+        ({"label_smoothing": 1.0}, r"--label-smoothing must be in \[0, 1\)"),
+        ({"seed": -1}, r"--seed must be in \[0, 2\*\*32\)"),
+    ],
+)
+def test_bad_options_are_named(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**options).check()  # type: ignore[arg-type]
