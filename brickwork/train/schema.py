@@ -96,7 +96,8 @@ def _mapping_or_none(value: object) -> bool:
 Field = tuple[Callable[[object], bool], str]
 """A field's test and what it should be (for the message)."""
 
-MODEL_FIELDS: dict[str, Field] = {
+FIELDS: dict[str, Field] = {
+    # a model file's metadata
     "format": (_is_brickwork, "'brickwork'"),
     "brickwork_version": (_text, "a version string"),
     "spec": (_spec, "a spec mapping with 'model'"),
@@ -109,11 +110,7 @@ MODEL_FIELDS: dict[str, Field] = {
     "seed": (_count, "a non-negative integer"),
     "val_acc": (_fraction, "a number in [0, 1]"),
     "training": (_mapping, "a mapping"),
-}
-"""Each known field of a model file's metadata."""
-REQUIRED = ("format", "brickwork_version", "spec")
-
-STATE_FIELDS: dict[str, Field] = {
+    # a checkpoint's training state (its "training" field)
     "epoch": (_count, "a non-negative integer"),
     "step": (_count, "a non-negative integer"),
     "running": (_running, "[loss sum, correct, seen]"),
@@ -122,23 +119,20 @@ STATE_FIELDS: dict[str, Field] = {
     "scheduler": (_mapping_or_none, "a scheduler state or null"),
     "config": (_mapping, "the run's options"),
 }
-"""Each field of a checkpoint's training state, all required."""
+"""Every field a model file or a training state may hold: its test and what it should be."""
+MODEL_REQUIRED = ("format", "brickwork_version", "spec")
+STATE_REQUIRED = ("epoch", "step", "running", "history", "best", "scheduler", "config")
 
 
-def check_fields(
-    content: Mapping[str, Any],
-    fields: Mapping[str, Field],
-    required: tuple[str, ...],
-    where: Path | str,
-) -> None:
+def check_fields(content: Mapping[str, Any], required: tuple[str, ...], where: Path | str) -> None:
     """Raise naming the first field of ``content`` that is missing or not what it should be.
 
-    Fields not in ``fields`` are left alone (a newer brickwork may add some).
+    Fields not in :data:`FIELDS` are left alone (a newer brickwork may add some).
     """
     for key in required:
         if key not in content:
             raise CheckpointError(f"{where}: its metadata has no {key!r}")
-    for key, (test, expected) in fields.items():
+    for key, (test, expected) in FIELDS.items():
         if key in content and not test(content[key]):
             raise CheckpointError(
                 f"{where}: damaged metadata: {key!r} is {_shown(content[key])}, not {expected}"
@@ -151,13 +145,13 @@ def check_fields(
 
 
 def check_model_metadata(content: Mapping[str, Any], where: Path | str) -> None:
-    """Check a model file's metadata (see :data:`MODEL_FIELDS`)."""
-    check_fields(content, MODEL_FIELDS, REQUIRED, where)
+    """Check a model file's metadata (see :data:`FIELDS`)."""
+    check_fields(content, MODEL_REQUIRED, where)
 
 
 def check_training_state(state: Mapping[str, Any], where: Path | str) -> None:
-    """Check the types of a checkpoint's training state (see :data:`STATE_FIELDS`)."""
-    check_fields(state, STATE_FIELDS, tuple(STATE_FIELDS), where)
+    """Check the types of a checkpoint's training state (see :data:`FIELDS`)."""
+    check_fields(state, STATE_REQUIRED, where)
 
 
 def check_position(
