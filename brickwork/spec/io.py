@@ -1,0 +1,117 @@
+"""Reading and writing spec files: YAML (with the safe loader) or JSON.
+
+Parse errors say where they are (``bad.yaml: line 3, column 5: ...``); YAML tags that would build
+Python objects are refused, so reading a spec never imports or runs code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from brickwork.errors import SpecError
+from brickwork.files import atomic_write
+
+
+def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
+    """A spec as a dict, from a dict, YAML or JSON text, or a ``.yaml``/``.yml``/``.json`` file.
+
+    YAML is read with the safe loader: tags that would build Python objects are refused.
+
+    Args:
+        source: a mapping (copied, never changed), spec text, or the path of a spec file.
+
+    Raises:
+        SpecError: a missing file, malformed YAML/JSON (with line and column), or a spec that is
+            not a mapping.
+    """
+    if isinstance(source, Mapping):
+        spec: object = copy.deepcopy(dict(source))
+        where = "spec"
+    elif isinstance(source, os.PathLike) or _looks_like_path(source):
+        path = Path(source)
+        if not path.is_file():
+            raise SpecError(f"spec file not found: {path}")
+        where = str(path)
+        spec = _parse(path.read_text(encoding="utf-8"), where, is_json=path.suffix == ".json")
+    elif isinstance(source, str):
+        where = "spec text"
+        spec = _parse(source, where, is_json=False)
+    else:
+        raise SpecError(
+            f"spec must be a mapping, YAML/JSON text or a file path, got {type(source).__name__}"
+        )
+    if not isinstance(spec, dict):
+        got = (
+            f"the string {spec!r} (no file of that name exists)"
+            if isinstance(spec, str)
+            else type(spec).__name__
+        )
+        raise SpecError(
+            f"{where}: a spec must be a mapping with 'model' (and 'input'), got {got}",
+            hint="e.g. {'input': [1, 28, 28], 'model': [{'linear': {'out': 10}}]}",
+        )
+    return spec
+
+
+def write_spec(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write spec data to ``path`` as YAML, or JSON for ``.json``; return the path.
+
+    The file is written under a temporary name and renamed, so a failure never leaves half a
+    file. (:func:`brickwork.spec.save_spec` also takes a built model.)
+
+    Args:
+        data: the spec, as plain lists, dicts, strings and numbers.
+        path: the file to write.
+    """
+    path = Path(path)
+    if path.suffix == ".json":
+        text = json.dumps(dict(data), indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=None)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
+
+
+def _looks_like_path(source: object) -> bool:
+    """Whether a string names a spec file rather than holding spec text."""
+    if not isinstance(source, str) or "\n" in source:
+        return False
+    if source.endswith((".yaml", ".yml", ".json")):
+        return True
+    try:
+        return Path(source).is_file()
+    except OSError:  # e.g. a one-line JSON spec longer than a file name may be
+        return False
+
+
+def _parse(text: str, where: str, *, is_json: bool) -> object:
+    """The data of spec text; a :class:`SpecError` that starts with ``where`` if malformed."""
+    if is_json:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpecError(f"{where}: line {err.lineno}, column {err.colno}: {err.msg}") from err
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        raise SpecError(f"{where}: {_yaml_problem(err)}") from err
+    except yaml.YAMLError as err:
+        raise SpecError(f"{where}: {err}") from err
+
+
+def _yaml_problem(err: yaml.MarkedYAMLError) -> str:
+    """``"line 2, column 4: <problem> (<context> that starts at line 1, column 7)"``."""
+    mark = err.problem_mark or err.context_mark
+    at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    context = ""
+    if err.context and err.context_mark is not None and err.problem:
+        cm = err.context_mark
+        context = f" ({err.context} that starts at line {cm.line + 1}, column {cm.column + 1})"
+    return f"{at}{err.problem or err.context}{context}"
