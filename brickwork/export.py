@@ -22,6 +22,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,50 +109,17 @@ def export(
             (the message gives the difference; nothing is written).
     """
     fmt = _format(format)
-    if fmt == "onnx":
-        _require_onnx()
-    if isinstance(model, nn.Module):
-        source, stored, name = None, {}, type(model).__name__
-        spec = _spec_or_none(model)
-    else:
-        source = model_file(Path(model))
-        stored = read_metadata(source)
-        spec, name = stored["spec"], str(source)
+    source, stored, spec = _source(model)
     target = _out(out, fmt, source)
+    name = type(model).__name__ if source is None else str(source)
     shape, dtype = _input(name, spec, input_shape, input_dtype)
-    info: dict[str, Any] = {
-        **{key: stored[key] for key in TRAINING_KEYS if key in stored},
-        **dict(metadata or {}),
-        "brickwork_version": __version__,
-        "input_shape": list(shape),
-        "input_dtype": str(dtype).removeprefix("torch."),
-    }
-    _check_json(info)
+    info = _info(stored, metadata, shape, dtype)
     module = model if isinstance(model, nn.Module) else load(model_file(Path(model)))
     with _cpu_eval(module) as ready:
         inputs = _inputs(ready, shape, dtype)
-        expected = _expected(ready, inputs)
-        write, run = _EXPORTERS[fmt](ready, inputs[EXPORT_BATCH], info)
-
-        def write_and_check(tmp: Path) -> None:
-            try:
-                write(tmp)
-            except OSError:  # disk full, permissions: the CLI reports them as they are
-                raise
-            except Exception as err:  # e.g. protobuf's 2 GiB limit on an ONNX file
-                raise ExportError(
-                    f"{target}: cannot write the {fmt} file ({first_line(err, with_type=True)})"
-                ) from err
-            try:
-                call = run(tmp)
-            except Exception as err:
-                raise ExportError(
-                    f"{target}: the exported {fmt} file cannot be read back "
-                    f"({first_line(err, with_type=True)}); it was not written"
-                ) from err
-            _compare(call, inputs, expected, fmt, target)
-
-        atomic_write(target, write_and_check)
+        check = _Check(fmt, target, inputs, _expected(ready, inputs))
+        exporter = _EXPORTERS[fmt](ready, inputs[EXPORT_BATCH], info)
+        atomic_write(target, lambda tmp: check.write(exporter, tmp))
     return target
 
 
@@ -159,16 +127,32 @@ def export(
 
 
 def _format(name: str) -> str:
+    """``name`` if it is a format whose packages are installed, else :class:`ConfigError`."""
     if name not in FORMATS:
         raise ConfigError(unknown_name_message("export format", str(name), FORMATS))
+    for module in ONNX_MODULES if name == "onnx" else ():
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ConfigError(
+                f"ONNX export needs the {module} package, which is not installed",
+                hint="pip install 'brickwork[export]'",
+            ) from err
     return name
 
 
-def _spec_or_none(model: nn.Module) -> dict[str, Any] | None:
-    try:
-        return to_spec(model)
-    except SpecError:  # a model of the user's own: input_shape must be given
-        return None
+def _source(
+    model: nn.Module | str | os.PathLike[str],
+) -> tuple[Path | None, dict[str, Any], dict[str, Any] | None]:
+    """The model's file (``None`` for a model object), that file's metadata, and the spec."""
+    if isinstance(model, nn.Module):
+        try:
+            return None, {}, to_spec(model)
+        except SpecError:  # a model of the user's own: input_shape must be given
+            return None, {}, None
+    source = model_file(Path(model))
+    stored = read_metadata(source)
+    return source, stored, stored["spec"]
 
 
 def _out(out: str | os.PathLike[str] | None, fmt: str, source: Path | None) -> Path:
@@ -228,22 +212,25 @@ def _input(
     return shape, parse_dtype(input_dtype)
 
 
-def _check_json(info: dict[str, Any]) -> None:
+def _info(
+    stored: Mapping[str, Any],
+    metadata: Mapping[str, Any] | None,
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+) -> dict[str, Any]:
+    """What goes with the file: training metadata, the caller's entries, the input."""
+    info: dict[str, Any] = {
+        **{key: stored[key] for key in TRAINING_KEYS if key in stored},
+        **dict(metadata or {}),
+        "brickwork_version": __version__,
+        "input_shape": list(shape),
+        "input_dtype": str(dtype).removeprefix("torch."),
+    }
     try:
         json.dumps(info)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"metadata: must be JSON-serialisable ({err})") from err
-
-
-def _require_onnx() -> None:
-    for name in ONNX_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError as err:
-            raise ConfigError(
-                f"ONNX export needs the {name} package, which is not installed",
-                hint="pip install 'brickwork[export]'",
-            ) from err
+    return info
 
 
 # ----------------------------------------------------------------------------- running
@@ -270,18 +257,16 @@ def _inputs(
 ) -> dict[int, torch.Tensor]:
     """Random batches, the same on every call: export batch first, then the check batches."""
     generator = torch.Generator().manual_seed(0)
-    if dtype.is_floating_point:
-        return {
-            b: torch.randn((b, *shape), generator=generator, dtype=dtype)
-            for b in (EXPORT_BATCH, *CHECK_BATCHES)
-        }
-    vocabulary = min(
+    vocabulary = min(  # token ids that every embedding takes
         (m.num_embeddings for m in model.modules() if isinstance(m, nn.Embedding)), default=2
     )
-    return {
-        b: torch.randint(0, vocabulary, (b, *shape), generator=generator, dtype=dtype)
-        for b in (EXPORT_BATCH, *CHECK_BATCHES)
-    }
+
+    def batch(size: int) -> torch.Tensor:
+        if dtype.is_floating_point:
+            return torch.randn((size, *shape), generator=generator, dtype=dtype)
+        return torch.randint(0, vocabulary, (size, *shape), generator=generator, dtype=dtype)
+
+    return {b: batch(b) for b in (EXPORT_BATCH, *CHECK_BATCHES)}
 
 
 def _expected(model: nn.Module, inputs: dict[int, torch.Tensor]) -> dict[int, Any]:
@@ -314,18 +299,56 @@ def _leaves(output: Any) -> list[torch.Tensor]:
     raise ExportError(f"the model returns {type(output).__name__}; exports need tensors")
 
 
-def _compare(
-    run: Callable[[torch.Tensor], list[torch.Tensor]],
-    inputs: dict[int, torch.Tensor],
-    expected: dict[int, Any],
-    fmt: str,
-    target: Path,
-) -> None:
-    """Run the exported file at each batch size; its outputs must match PyTorch's."""
-    for batch, x in inputs.items():
-        want = _leaves(expected[batch])
+Writer = Callable[[Path], None]  # writes the exported file
+Call = Callable[[torch.Tensor], list[torch.Tensor]]  # runs it on a batch: the output's tensors
+Runner = Callable[[Path], Call]  # reads it back, ready to run
+Exporter = Callable[[nn.Module, torch.Tensor, dict[str, Any]], tuple[Writer, Runner]]
+
+
+@dataclass(frozen=True)
+class _Check:
+    """What an exported file must give: PyTorch's outputs for each random batch.
+
+    Attributes:
+        fmt: the format, for messages.
+        target: the file being exported, for messages.
+        inputs: a random batch for each batch size, the export batch first.
+        expected: PyTorch's outputs for each of them.
+    """
+
+    fmt: str
+    target: Path
+    inputs: dict[int, torch.Tensor]
+    expected: dict[int, Any]
+
+    def write(self, exporter: tuple[Writer, Runner], tmp: Path) -> None:
+        """Write the file to ``tmp``, read it back, and compare its outputs with PyTorch's."""
+        write, run = exporter
         try:
-            got = run(x)
+            write(tmp)
+        except OSError:  # disk full, permissions: the CLI reports them as they are
+            raise
+        except Exception as err:  # e.g. protobuf's 2 GiB limit on an ONNX file
+            raise ExportError(
+                f"{self.target}: cannot write the {self.fmt} file "
+                f"({first_line(err, with_type=True)})"
+            ) from err
+        try:
+            call = run(tmp)
+        except Exception as err:
+            raise ExportError(
+                f"{self.target}: the exported {self.fmt} file cannot be read back "
+                f"({first_line(err, with_type=True)}); it was not written"
+            ) from err
+        for batch, x in self.inputs.items():
+            self.compare(call, batch, x)
+
+    def compare(self, call: Call, batch: int, x: torch.Tensor) -> None:
+        """Run the exported file on ``x``; its outputs must match PyTorch's."""
+        fmt, target = self.fmt, self.target
+        want = _leaves(self.expected[batch])
+        try:
+            got = call(x)
         except Exception as err:  # the runtime refuses the file or this batch size
             raise ExportError(
                 f"{target}: the exported {fmt} file fails at batch size {batch} "
@@ -373,24 +396,39 @@ def _quiet() -> Iterator[None]:
 
 # ----------------------------------------------------------------------------- formats
 
-Writer = Callable[[Path], None]
-Runner = Callable[[Path], Callable[[torch.Tensor], list[torch.Tensor]]]
 
-
-def _exported_program(model: nn.Module, x: torch.Tensor) -> torch.export.ExportedProgram:
-    batch = torch.export.Dim("batch")
+@contextmanager
+def _exporting(what: str) -> Iterator[None]:
+    """Quiet exporter; its failure becomes an :class:`ExportError`: ``"{what} (<first line>)"``."""
     try:
         with _quiet():
-            return torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
+            yield
     except Exception as err:
-        raise ExportError(
-            f"torch.export cannot export {type(model).__name__} with a dynamic batch "
-            f"dimension ({first_line(err, with_type=True)})"
-        ) from err
+        raise ExportError(f"{what} ({first_line(err, with_type=True)})") from err
+
+
+def _module_runner(read: Callable[[Path], Any]) -> Runner:
+    """A :data:`Runner` for a file that ``read`` loads as a callable module."""
+
+    def run(tmp: Path) -> Call:
+        with _quiet():
+            loaded = read(tmp)
+
+        def call(x: torch.Tensor) -> list[torch.Tensor]:
+            with torch.no_grad(), _quiet():
+                return _leaves(loaded(x))
+
+        return call
+
+    return run
 
 
 def _pt2(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writer, Runner]:
-    program = _exported_program(model, x)
+    batch = torch.export.Dim("batch")
+    with _exporting(
+        f"torch.export cannot export {type(model).__name__} with a dynamic batch dimension"
+    ):
+        program = torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
 
     def write(tmp: Path) -> None:
         buffer = io.BytesIO()  # torch.export.save wants a buffer or a name ending in .pt2
@@ -398,44 +436,24 @@ def _pt2(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Write
             torch.export.save(program, buffer, extra_files={METADATA_FILE: json.dumps(info)})
         tmp.write_bytes(buffer.getvalue())
 
-    def run(tmp: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
-        with _quiet():
-            loaded = torch.export.load(io.BytesIO(tmp.read_bytes())).module()
+    def read(tmp: Path) -> Any:
+        return torch.export.load(io.BytesIO(tmp.read_bytes())).module()
 
-        def call(x: torch.Tensor) -> list[torch.Tensor]:
-            with torch.no_grad(), _quiet():
-                return _leaves(loaded(x))
-
-        return call
-
-    return write, run
+    return write, _module_runner(read)
 
 
 def _torchscript(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writer, Runner]:
-    try:
-        with torch.no_grad(), _quiet():
-            traced = torch.jit.trace(model, (x,), check_trace=False)  # type: ignore[no-untyped-call]
-    except Exception as err:
-        raise ExportError(
-            f"torch.jit.trace cannot trace {type(model).__name__} "
-            f"({first_line(err, with_type=True)})"
-        ) from err
+    with torch.no_grad(), _exporting(f"torch.jit.trace cannot trace {type(model).__name__}"):
+        traced = torch.jit.trace(model, (x,), check_trace=False)  # type: ignore[no-untyped-call]
 
     def write(tmp: Path) -> None:
         with _quiet():
             torch.jit.save(traced, str(tmp), _extra_files={METADATA_FILE: json.dumps(info)})
 
-    def run(tmp: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
-        with _quiet():
-            loaded = torch.jit.load(str(tmp), map_location="cpu")  # type: ignore[no-untyped-call]
+    def read(tmp: Path) -> Any:
+        return torch.jit.load(str(tmp), map_location="cpu")  # type: ignore[no-untyped-call]
 
-        def call(x: torch.Tensor) -> list[torch.Tensor]:
-            with torch.no_grad(), _quiet():
-                return _leaves(loaded(x))
-
-        return call
-
-    return write, run
+    return write, _module_runner(read)
 
 
 def _onnx(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writer, Runner]:
@@ -443,22 +461,16 @@ def _onnx(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writ
 
     with torch.no_grad():
         single = isinstance(model(x), torch.Tensor)
-    try:
-        with _quiet():
-            program = torch.onnx.export(
-                model,
-                (x,),
-                dynamo=True,
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
-                input_names=["input"],
-                output_names=["output"] if single else None,
-                verbose=False,
-            )
-    except Exception as err:
-        raise ExportError(
-            f"torch.onnx.export cannot export {type(model).__name__} "
-            f"({first_line(err, with_type=True)})"
-        ) from err
+    with _exporting(f"torch.onnx.export cannot export {type(model).__name__}"):
+        program = torch.onnx.export(
+            model,
+            (x,),
+            dynamo=True,
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            input_names=["input"],
+            output_names=["output"] if single else None,
+            verbose=False,
+        )
     if program is None:  # only for the legacy exporter; keeps the type checker content
         raise ExportError("torch.onnx.export returned no program")
     for key, value in info.items():
@@ -468,7 +480,7 @@ def _onnx(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writ
         with _quiet():
             program.save(tmp, external_data=False)
 
-    def run(tmp: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    def run(tmp: Path) -> Call:
         session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
 
@@ -480,6 +492,4 @@ def _onnx(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writ
     return write, run
 
 
-_EXPORTERS: dict[
-    str, Callable[[nn.Module, torch.Tensor, dict[str, Any]], tuple[Writer, Runner]]
-] = {"onnx": _onnx, "pt2": _pt2, "torchscript": _torchscript}
+_EXPORTERS: dict[str, Exporter] = {"onnx": _onnx, "pt2": _pt2, "torchscript": _torchscript}
