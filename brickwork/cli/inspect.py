@@ -1,0 +1,112 @@
+"""``brickwork summary`` and ``doctor``: a spec, a family or a user's ``file.py:NAME`` inspected."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import torch
+from torch import nn
+
+from brickwork.cli.parser import add_command, add_model_arguments
+from brickwork.errors import EXIT_FAILED, ConfigError, UserCodeError
+from brickwork.inspect import Finding, Report, doctor, summary
+from brickwork.inspect.static_checks import missing_forward
+from brickwork.inspect.target import build_target, is_target, load_target, resolve_target
+from brickwork.shapes import parse_dtype
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Shapes, parameters, MACs and training memory, without running the model.
+
+    Summarise a model on meta tensors: no real compute, no activation memory. MODEL is a spec
+    file, a registered family, or path/to/file.py:NAME where NAME is an nn.Module class, a
+    function returning a module, or a module variable. Exit status 1 when the forward pass fails
+    (the rows up to the failing module are shown).
+    """
+    model: Any = args.model
+    if _check_model_argument(args):
+        model = load_target(args.model, args.args, args.kwargs)
+    result = summary(model, batch_size=args.batch_size, depth=args.depth, **_inputs(args))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result, end="")  # the table ends with the error line when the forward failed
+    return EXIT_FAILED if result.error else 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Find the classic nn.Module bugs before training.
+
+    Run a model on meta tensors (no real compute, the model left unchanged) and report each
+    problem with where it is, what is wrong and how to fix it. MODEL is a spec file, a registered
+    family, or path/to/file.py:NAME as for `brickwork summary`. Exit status: 0 when no error was
+    found (warnings allowed), 1 when one was, 2 for bad input.
+    """
+    if _check_model_argument(args):
+        report = _doctor_target(args)
+    else:
+        report = doctor(args.model, batch_size=args.batch_size, **_inputs(args))
+    print(
+        json.dumps(report.to_dict(), indent=2) if args.json else report,
+        end="\n" if args.json else "",
+    )
+    return 0 if report.ok else EXIT_FAILED
+
+
+def _check_model_argument(args: argparse.Namespace) -> bool:
+    """Whether MODEL is a path/to/file.py:NAME target; refuses arguments that cannot apply."""
+    if is_target(args.model):
+        return True
+    if args.model.endswith(".py"):
+        raise ConfigError(
+            f"{args.model} is a Python file: name the model in it, path/to/file.py:NAME",
+            hint=f"e.g. {args.model}:MyModel",
+        )
+    if args.args or args.kwargs:
+        raise ConfigError("--args and --kwargs go with a path/to/file.py:NAME target")
+    return False
+
+
+def _inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """summary/doctor keyword arguments for the input: one --input-shape, or several for a
+    forward that takes several tensors."""
+    dtype = parse_dtype(args.input_dtype)
+    shapes = args.input_shape or []
+    if len(shapes) <= 1:
+        return {"input_shape": shapes[0] if shapes else None, "input_dtype": dtype}
+    data = tuple(torch.empty((args.batch_size, *s), dtype=dtype, device="meta") for s in shapes)
+    return {"input_data": data}
+
+
+def _doctor_target(args: argparse.Namespace) -> Report:
+    """Doctor a file.py:NAME target; a failure of the user's own code is a finding, not a crash."""
+    name = args.model.rpartition(":")[2]
+    obj = None
+    try:
+        obj = resolve_target(args.model)
+        model = build_target(args.model, obj, args.args, args.kwargs)
+    except UserCodeError as err:
+        report = Report(name, [Finding("construction-error", "error", "", str(err))])
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, nn.Module)
+            and obj.forward is nn.Module.forward
+        ):
+            report.findings.append(missing_forward(obj))
+        report.not_run = ["every check that needs the model"]
+        report.not_run_reason = "the model could not be built"
+        return report
+    return doctor(model, batch_size=args.batch_size, **_inputs(args))
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``summary`` and ``doctor`` to the subparsers ``commands``."""
+    p = add_command(commands, "summary", cmd_summary)
+    add_model_arguments(p, batch_size=1)
+    p.add_argument("--depth", type=int, default=3, help="deepest nesting shown (default 3)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p = add_command(commands, "doctor", cmd_doctor)
+    add_model_arguments(p, batch_size=3)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")

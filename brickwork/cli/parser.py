@@ -1,0 +1,105 @@
+"""The command line's argparse pieces: the parser class, argument types, shared options."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from brickwork.cli.output import print_error
+from brickwork.errors import EXIT_BAD_INPUT, ConfigError, positive_int
+from brickwork.shapes import parse_shape
+
+Command = Callable[[argparse.Namespace], int]
+"""What runs a subcommand: its parsed arguments in, its exit status out."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with bad input reported like every other error: one line and a hint."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: <message>`` and ``hint: <prog> --help``; exit with status 2.
+
+        Args:
+            message: argparse's message.
+        """
+        print_error(message, f"{self.prog} --help", shared=True)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def add_command(commands: Any, name: str, run: Command) -> argparse.ArgumentParser:
+    """Add the subcommand ``name``, run by ``run``; returns its parser, for its arguments.
+
+    ``run``'s docstring says what the command does: its first line, lowercased and without its
+    full stop, is the command's line in ``brickwork --help``; the paragraph after it, if any,
+    describes the command in ``brickwork NAME --help``.
+
+    Args:
+        commands: the subparsers of the ``brickwork`` parser.
+        name: the subcommand's name.
+        run: the function that runs it.
+    """
+    summary, _, description = (inspect.getdoc(run) or "").partition("\n\n")
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary[:1].lower() + summary[1:].rstrip("."), description=description or None
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def shape_argument(text: str) -> tuple[int, ...]:
+    """``"1,28,28"`` → ``(1, 28, 28)``; an argparse type (see :func:`parse_shape`).
+
+    Args:
+        text: the option's value.
+    """
+    try:
+        return parse_shape(text, what=None)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def positive_count(text: str) -> int:
+    """An argparse type: a positive integer (see :func:`positive_int`).
+
+    Args:
+        text: the option's value.
+    """
+    try:
+        return positive_int(int(text), "the value")
+    except ValueError:  # not a whole number (int() says so), or not positive (ConfigError)
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+
+
+def add_model_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
+    """MODEL and the options that build it, shared by `summary` and `doctor`.
+
+    Args:
+        p: the subcommand's parser.
+        batch_size: the default of ``--batch-size``.
+    """
+    p.add_argument("model", help="spec file, family name, or path/to/file.py:NAME")
+    p.add_argument(
+        "--args", help="positional arguments for NAME as Python literals: '1, [32, 64], 10'"
+    )
+    p.add_argument(
+        "--kwargs", help="keyword arguments for NAME as literals: \"activation='lrelu'\""
+    )
+    p.add_argument(
+        "--input-shape",
+        type=shape_argument,
+        action="append",
+        help="per-sample input shape, e.g. 1,28,28; repeat it for a forward with several inputs",
+    )
+    p.add_argument(
+        "--input-dtype",
+        default="float32",
+        help="dtype of the input: float32 (default) or long for token ids",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_count,
+        default=batch_size,
+        help=f"batch size (default {batch_size})",
+    )

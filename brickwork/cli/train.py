@@ -1,0 +1,114 @@
+"""``brickwork train``, ``evaluate`` and ``predict``: a run trained, scored and used."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from brickwork.cli.parser import add_command, positive_count
+from brickwork.train.commands import evaluate_file, predict_files, run_training
+from brickwork.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
+
+TRAIN_OPTIONS = (
+    "data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay",
+    "label_smoothing", "augment", "device", "precision", "channels_last", "compile", "seed",
+)  # fmt: skip
+"""The options of ``brickwork train`` that are the run's configuration."""
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a model on a dataset, with checkpoints, curves and a test score.
+
+    Train SPEC (default: the guide's classifier) on a dataset. The input shape and class count
+    come from the data. The run directory gets spec.yaml, config.json, metrics.jsonl, curves.png,
+    confusion.png, model.safetensors (best validation weights) and a checkpoint written every
+    epoch, and on Ctrl-C or SIGTERM at the current step; --resume continues it exactly.
+    """
+    given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
+    out = args.out or f"runs/{given.get('data', 'digits').replace(':', '-').replace('/', '-')}"
+    run_training(args.spec, given, out, args.resume, progress=sys.stdout.isatty(), log=print)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Accuracy, per-class precision/recall and confusion matrix of a saved model."""
+    result = evaluate_file(args.model, args.data, args.data_dir)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['model']} on {result['data']} (test split): accuracy {result['accuracy']:.4f}")
+    print(f"{'class':<12} {'precision':>9} {'recall':>7} {'support':>8}")
+    for name, row in result["per_class"].items():
+        print(f"{name:<12} {row['precision']:>9.4f} {row['recall']:>7.4f} {row['support']:>8}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    for row in result["confusion"]:
+        print("  " + " ".join(f"{v:>4}" for v in row))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Class and probability for image files."""
+    for result in predict_files(args.model, args.images):
+        print(f"{result['image']}: {result['class']} ({result['probability']:.1%})")
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``train``, ``evaluate`` and ``predict`` to the subparsers ``commands``."""
+    _add_train(commands)
+    p = add_command(commands, "evaluate", cmd_evaluate)
+    p.add_argument("model", help="a run directory or a .safetensors file")
+    p.add_argument("--data", help="dataset (default: the one it was trained on)")
+    p.add_argument("--data-dir", help="where the dataset's files are")
+    p.add_argument("--json", action="store_true", help="print JSON, with accuracy at top level")
+    p = add_command(commands, "predict", cmd_predict)
+    p.add_argument("model", help="a run directory or a .safetensors file")
+    p.add_argument("images", nargs="+", help="PNG or JPG files")
+
+
+def _add_train(commands: Any) -> None:
+    p = add_command(commands, "train", cmd_train)
+    p.add_argument("spec", nargs="?", help="model spec (.yaml/.json); default the guide's CNN")
+    p.add_argument(
+        "--data",
+        help="digits (default), mnist, fashion-mnist, cifar10, folder:PATH, synthetic:C,H,W,K,N",
+    )
+    p.add_argument("--data-dir", help="where the dataset's files are (else they are downloaded)")
+    p.add_argument("--epochs", type=positive_count, help="default 25")
+    p.add_argument("--batch-size", type=positive_count, help="default 64")
+    p.add_argument("--lr", type=float, help="peak learning rate, default 3e-3")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="default adamw")
+    p.add_argument("--schedule", choices=SCHEDULES, help="default onecycle")
+    p.add_argument("--weight-decay", type=float, help="default 5e-4")
+    p.add_argument("--label-smoothing", type=float, help="default 0.1")
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="random shifts (and flips for photos) on each batch; default on",
+    )
+    p.add_argument("--device", help="auto (default), cpu or cuda")
+    p.add_argument(
+        "--precision", choices=PRECISIONS, help="default fp32; bf16 is autocast on CPU and CUDA"
+    )
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="keep images and weights in NHWC memory order (faster convolutions, above all "
+        "with bf16); default off",
+    )
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        help="torch.compile the model for training (a slower first epoch, faster after); "
+        "default off",
+    )
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--out", help="run directory (default runs/<data>)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out with its saved options (--device, --channels-last and "
+        "--compile may change)",
+    )
