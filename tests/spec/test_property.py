@@ -1,6 +1,6 @@
 """Property: a spec either builds a model whose real output has the inferred shape, or raises SpecError.
 
-``make test`` runs 300 random specs; ``BRICKWORK_SPEC_EXAMPLES=5000 pytest tests/test_spec_property.py``
+``make test`` runs 300 random specs; ``BRICKWORK_SPEC_EXAMPLES=5000 pytest tests/spec/test_property.py``
 runs more.
 """
 
