@@ -1,0 +1,88 @@
+"""`brickwork build`, `bricks` and `models` as a user runs them."""
+
+from pathlib import Path
+
+import pytest
+from command_line import EXAMPLES, run
+
+import brickwork
+
+
+def test_build_prints_the_tree_and_the_output_shape(tmp_path: Path) -> None:
+    out = tmp_path / "normalised.yaml"
+    result = run("build", str(EXAMPLES / "guide_classifier.yaml"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "input (1, 28, 28) -> output (10,), 51,930,186 parameters" in result.stdout
+    assert "Linear" in result.stdout
+    assert "51,381,248" in result.stdout  # the first dec_block's Linear, in_features inferred
+    spec = brickwork.load_spec(out)
+    assert spec["model"][3] == {"dec_block": {"in_f": 50176, "out_f": 1024}}
+    assert brickwork.count_params(brickwork.build(out)) == 51_930_186
+
+
+def test_build_with_an_input_shape(tmp_path: Path) -> None:
+    result = run("build", str(EXAMPLES / "guide_family.yaml"), "--input-shape", "3,32,32")
+    assert result.returncode == 0, result.stderr
+    assert "input (3, 32, 32) -> output (10,)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("build", "missing.yaml"), "error: spec file not found: missing.yaml"),
+        (
+            ("build", "examples/mlp.yaml", "--input-shape", "1,a"),
+            "--input-shape: expected comma-separated positive integers",
+        ),
+        (
+            ("bricks", "conv_blok"),
+            "error: unknown brick, family, activation or norm 'conv_blok'; did you mean 'conv_block'?",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(args: tuple[str, ...], message: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_spec_names_the_path_and_hints(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(
+        "input: [1, 28, 28]\nmodel:\n  - flatten\n  - conv2d: {out: 8, kernel_size: 3}\n"
+    )
+    result = run("build", str(spec))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith(
+        "error: model[1].conv2d: needs input of shape (C, H, W) but receives (784,)"
+    )
+    assert lines[1].startswith("hint: move it before the flatten")
+    debug = run("--debug", "build", str(spec))
+    assert "Traceback" in debug.stderr
+
+
+def test_bricks_lists_every_kind() -> None:
+    result = run("bricks")
+    assert result.returncode == 0
+    for heading in ("bricks:", "families:", "activations:", "norms:", "containers:"):
+        assert heading in result.stdout
+    for name in (
+        "conv_block",
+        "dec_block (linear_block)",
+        "cnn_classifier",
+        "lrelu (leaky_relu, leakyrelu)",
+        "groupnorm",
+    ):
+        assert name in result.stdout
+
+
+def test_bricks_describes_one_entry() -> None:
+    result = run("bricks", "Conv2d")
+    assert result.returncode == 0
+    assert result.stdout.startswith("conv2d (brick)")
+    assert "in_channels            inferred: the incoming channels (dimension 0)" in result.stdout
+    assert "out_channels           required; `out:` in a spec" in result.stdout
+    assert "kernel_size            required" in result.stdout
+    assert "padding                0" in result.stdout
