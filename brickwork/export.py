@@ -41,7 +41,7 @@ from brickwork.errors import (
 )
 from brickwork.files import atomic_write
 from brickwork.inspect import device_of
-from brickwork.shapes import parse_dtype
+from brickwork.shapes import dtype_name, parse_dtype
 from brickwork.spec import to_spec
 from brickwork.train.checkpoint import load, model_file, read_metadata
 
@@ -224,7 +224,7 @@ def _info(
         **dict(metadata or {}),
         "brickwork_version": __version__,
         "input_shape": list(shape),
-        "input_dtype": str(dtype).removeprefix("torch."),
+        "input_dtype": dtype_name(dtype),
     }
     try:
         json.dumps(info)

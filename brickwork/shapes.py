@@ -22,9 +22,18 @@ from brickwork.errors import (
     unknown_name_message,
 )
 
-INPUT_DTYPES = {"float32": torch.float32, "int64": torch.int64}
-"""The input dtypes a spec and the command line name: floats, or integer token ids."""
-DTYPE_ALIASES = {"float": "float32", "long": "int64", "int": "int64"}
+DTYPES: dict[str, torch.dtype] = {
+    str(value).removeprefix("torch."): value
+    for value in vars(torch).values()
+    if isinstance(value, torch.dtype)
+}
+"""Every torch dtype by its canonical name (``float32``, ``int64``, ``bfloat16``, ``bool``...)."""
+DTYPE_ALIASES: dict[str, str] = {
+    name: str(value).removeprefix("torch.")
+    for name, value in vars(torch).items()
+    if isinstance(value, torch.dtype) and name not in DTYPES
+}
+"""torch's other names of them: ``float``, ``long``, ``int``, ``half``, ``double``..."""
 
 
 def parse_shape(
@@ -60,27 +69,26 @@ def parse_shape(
 
 
 def dtype_name(value: object, error: type[BrickworkError] = ConfigError) -> str:
-    """The canonical name (``"float32"``, ``"int64"``) of an input dtype given by name or type.
+    """The canonical name (``"float32"``, ``"int64"``) of a dtype given by name or as a dtype.
+
+    Names are torch's (``"float16"``, ``"bfloat16"``, ``"bool"``), with its aliases (``"long"``,
+    ``"half"``) and an optional ``torch.`` prefix.
 
     Raises:
-        error: a dtype that is not an input dtype (the message lists the valid names).
+        error: a name that is not a torch dtype (the message lists the valid names).
     """
     if isinstance(value, torch.dtype):
-        value = str(value).removeprefix("torch.")
-    name = DTYPE_ALIASES.get(str(value), str(value))
-    if name not in INPUT_DTYPES:
-        raise error(
-            unknown_name_message("input_dtype", str(value), [*INPUT_DTYPES, *DTYPE_ALIASES])
-        )
+        return str(value).removeprefix("torch.")
+    text = str(value).removeprefix("torch.")
+    name = DTYPE_ALIASES.get(text, text)
+    if name not in DTYPES:
+        raise error(unknown_name_message("input_dtype", str(value), sorted(DTYPES)))
     return name
 
 
 def parse_dtype(value: object, error: type[BrickworkError] = ConfigError) -> torch.dtype:
-    """The input dtype ``value`` names (``"long"`` → ``torch.int64``; see :func:`dtype_name`);
-    a ``torch.dtype`` is taken as it is."""
-    if isinstance(value, torch.dtype):
-        return value
-    return INPUT_DTYPES[dtype_name(value, error)]
+    """The dtype ``value`` names (``"long"`` → ``torch.int64``; see :func:`dtype_name`)."""
+    return value if isinstance(value, torch.dtype) else DTYPES[dtype_name(value, error)]
 
 
 PROBE_BATCH = 2

@@ -3,8 +3,8 @@ import torch
 from torch import nn
 
 from brickwork import Encoder
-from brickwork.errors import ShapeError
-from brickwork.shapes import probe_output_shape
+from brickwork.errors import ConfigError, ShapeError
+from brickwork.shapes import dtype_name, parse_dtype, parse_shape, probe_output_shape
 
 
 @pytest.mark.parametrize(
@@ -50,3 +50,51 @@ def test_probe_refuses_non_tensor_outputs() -> None:
 
     with pytest.raises(ShapeError, match="pair returned tuple, expected a tensor"):
         probe_output_shape(Pair(), (3,), "pair")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("3,32,32", (3, 32, 32)), ("3x32x32", (3, 32, 32)), ([3, 32], (3, 32)), ((7,), (7,))],
+)
+def test_one_parser_of_shapes(value: object, expected: tuple[int, ...]) -> None:
+    assert parse_shape(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("3,,4", r"^input_shape: expected comma-separated positive integers such as 1,28,28"),
+        ("3,-4", r"^input_shape: expected comma-separated positive integers"),
+        ([], r"^input_shape: expected a list of positive sizes"),
+        (5, r"^input_shape: expected a list of positive sizes"),
+        ([3, 0], r"^input_shape\[1\]: sizes must be positive integers, got 0"),
+        ([3, 2.0], r"^input_shape\[1\]: sizes must be positive integers, got 2\.0"),
+        ([True], r"^input_shape\[0\]: sizes must be positive integers, got True"),
+    ],
+)
+def test_bad_shapes(value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_shape(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("float32", torch.float32),
+        ("float", torch.float32),
+        ("long", torch.int64),
+        ("int", torch.int32),
+        ("half", torch.float16),
+        ("bfloat16", torch.bfloat16),
+        ("torch.bool", torch.bool),
+        (torch.uint8, torch.uint8),
+    ],
+)
+def test_one_parser_of_dtypes(value: object, expected: torch.dtype) -> None:
+    assert parse_dtype(value) == expected
+    assert dtype_name(value) == str(expected).removeprefix("torch.")
+
+
+def test_an_unknown_dtype_gets_the_closest_name() -> None:
+    with pytest.raises(ConfigError, match=r"unknown input_dtype 'flaot16'; did you mean 'float16'"):
+        parse_dtype("flaot16")

@@ -29,7 +29,7 @@ from brickwork.errors import (
 )
 from brickwork.layers import ACTIVATIONS
 from brickwork.registry import BRICKS, MODELS, Registry, closest_entry, normalize_name
-from brickwork.shapes import INPUT_DTYPES, dtype_name, parse_shape, probe_output
+from brickwork.shapes import DTYPES, dtype_name, parse_shape, probe_output
 from brickwork.spec.io import load_spec
 from brickwork.spec.sizes import Flow, check_arguments, check_input, fill_sizes
 
@@ -75,7 +75,7 @@ def build(
     shape = _input_shape(raw.get("input") if input_shape is None else input_shape)
     dtype = dtype_name(raw.get("input_dtype", "float32"), SpecError)
     builder = _Builder(torch.device(device) if device is not None else None)
-    model, normalised_model, out = builder.model(raw["model"], Flow(shape, INPUT_DTYPES[dtype]))
+    model, normalised_model, out = builder.model(raw["model"], Flow(shape, DTYPES[dtype]))
     if "output" in raw and list(raw["output"] or []) != list(out.shape):
         raise SpecError(
             f"output: the spec says {raw['output']} but the model gives {list(out.shape)}",
