@@ -187,7 +187,7 @@ def test_a_file_that_disagrees_with_pytorch_is_status_1_and_not_written(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sys.modules["brickwork.export"], "TOLERANCE", -1.0)  # nothing agrees
+    monkeypatch.setattr(sys.modules["brickwork.export.check"], "TOLERANCE", -1.0)  # nothing agrees
     out = tmp_path / "model.ts"
     args = ("export", str(trained), "--format", "torchscript", "--out", str(out))
     status, _, err = run_main(capsys, *args)

@@ -1,0 +1,133 @@
+"""What ``export`` is asked for: the format, the model's file, where to write, the input."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from brickwork._version import __version__
+from brickwork.errors import ConfigError, SpecError, unknown_name_message
+from brickwork.shapes import dtype_name, parse_dtype, parse_shape
+from brickwork.spec import to_spec
+from brickwork.train.checkpoint import model_file, read_metadata
+
+FORMATS = ("onnx", "pt2", "torchscript")
+SUFFIXES: dict[str, tuple[str, ...]] = {
+    "onnx": (".onnx",),
+    "pt2": (".pt2",),
+    "torchscript": (".ts", ".pt"),
+}
+"""The file names each format writes; the first is the default."""
+TRAINING_KEYS = ("classes", "mean", "std")
+"""What a trained model's file passes on to its exports, besides the input shape and dtype."""
+ONNX_MODULES = ("onnx", "onnxscript", "onnxruntime")
+
+
+def check_format(name: str) -> str:
+    """``name`` if it is a format whose packages are installed, else :class:`ConfigError`."""
+    if name not in FORMATS:
+        raise ConfigError(unknown_name_message("export format", str(name), FORMATS))
+    for module in ONNX_MODULES if name == "onnx" else ():
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ConfigError(
+                f"ONNX export needs the {module} package, which is not installed",
+                hint="pip install 'brickwork[export]'",
+            ) from err
+    return name
+
+
+def model_source(
+    model: nn.Module | str | os.PathLike[str],
+) -> tuple[Path | None, dict[str, Any], dict[str, Any] | None]:
+    """The model's file (``None`` for a model object), that file's metadata, and the spec."""
+    if isinstance(model, nn.Module):
+        try:
+            return None, {}, to_spec(model)
+        except SpecError:  # a model of the user's own: input_shape must be given
+            return None, {}, None
+    source = model_file(Path(model))
+    stored = read_metadata(source)
+    return source, stored, stored["spec"]
+
+
+def output_path(out: str | os.PathLike[str] | None, fmt: str, source: Path | None) -> Path:
+    """The file to write: ``out``, ``out/model.<suffix>`` for a folder, or beside ``source``."""
+    suffixes = SUFFIXES[fmt]
+    if out is None:
+        if source is None:
+            raise ConfigError(
+                "out: a model object has no run directory to export beside; give the file to "
+                f"write (a {' or '.join(suffixes)} file)"
+            )
+        return source.with_suffix(suffixes[0])
+    path = Path(out)
+    if path.is_dir():
+        return path / f"{source.stem if source else 'model'}{suffixes[0]}"
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"{path}: no such directory {path.parent}",
+            hint="create it first, or write the export elsewhere",
+        )
+    if path.suffix.lower() not in suffixes:
+        other = [f for f, s in SUFFIXES.items() if path.suffix.lower() in s]
+        found = (
+            f", not {path.suffix}" + (f" ({other[0]}'s suffix)" if other else "")
+            if path.suffix
+            else "; this name has no suffix"
+        )
+        raise ConfigError(
+            f"{path}: the {fmt} format writes {' or '.join(suffixes)} files{found}",
+            hint=f"name it {path.with_suffix(suffixes[0]).name}"
+            + (f", or export to the {other[0]} format" if other else ""),
+        )
+    return path
+
+
+def input_of(
+    what: str,
+    spec: Mapping[str, Any] | None,
+    input_shape: Sequence[int] | None,
+    input_dtype: torch.dtype | str | None,
+) -> tuple[tuple[int, ...], torch.dtype]:
+    """The per-sample input shape and dtype: as given, else from the spec."""
+    if input_shape is None:
+        if spec is None:
+            raise ConfigError(
+                f"input_shape: {what} has no brickwork spec to give its input shape; pass "
+                "input_shape (one sample, no batch dimension), e.g. (1, 28, 28)"
+            )
+        input_shape = spec["input"]
+    shape = parse_shape(input_shape)
+    if input_dtype is None:
+        input_dtype = (spec or {}).get("input_dtype", "float32")
+    return shape, parse_dtype(input_dtype)
+
+
+def file_metadata(
+    stored: Mapping[str, Any],
+    metadata: Mapping[str, Any] | None,
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+) -> dict[str, Any]:
+    """What goes with the file: training metadata, the caller's entries, the input."""
+    info: dict[str, Any] = {
+        **{key: stored[key] for key in TRAINING_KEYS if key in stored},
+        **dict(metadata or {}),
+        "brickwork_version": __version__,
+        "input_shape": list(shape),
+        "input_dtype": dtype_name(dtype),
+    }
+    try:
+        json.dumps(info)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"metadata: must be JSON-serialisable ({err})") from err
+    return info
