@@ -8,6 +8,7 @@ refuse them with the same words.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -36,6 +37,27 @@ DTYPE_ALIASES: dict[str, str] = {
 """torch's other names of them: ``float``, ``long``, ``int``, ``half``, ``double``..."""
 
 
+MAX_NUMEL = 2**62
+"""The most values a tensor brickwork makes may hold: PyTorch indexes with 64-bit integers, and
+a batch of samples must still fit (``batch × per-sample values``)."""
+
+
+def check_numel(shape: Sequence[int], what: str, error: type[BrickworkError] = ConfigError) -> None:
+    """Refuse a shape (per sample, or with its batch) that holds more values than PyTorch can
+    index, before anything of that size is made.
+
+    Raises:
+        error: the product of ``shape`` exceeds :data:`MAX_NUMEL`.
+    """
+    total = math.prod(shape)
+    if total > MAX_NUMEL:
+        raise error(
+            f"{what}: {' × '.join(map(str, shape))} = {total:.3g} values, more than a tensor can "
+            f"hold (2**62)",
+            hint="check the sizes for a typo",
+        )
+
+
 def parse_shape(
     value: object, what: str | None = "input_shape", error: type[BrickworkError] = ConfigError
 ) -> tuple[int, ...]:
@@ -59,12 +81,14 @@ def parse_shape(
             raise error(
                 f"{prefix}expected comma-separated positive integers such as 1,28,28, got {value!r}"
             )
+        check_numel(sizes, what or "shape", error)
         return tuple(sizes)
     if isinstance(value, bytes) or not isinstance(value, Sequence) or not value:
         raise error(f"{prefix}expected a list of positive sizes such as [1, 28, 28], got {value!r}")
     for i, size in enumerate(value):
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise error(f"{what or 'shape'}[{i}]: sizes must be positive integers, got {size!r}")
+    check_numel(value, what or "shape", error)
     return tuple(value)
 
 
@@ -125,6 +149,7 @@ def probe_output(
         ShapeError: the module cannot take that input (the message keeps PyTorch's reason), does
             not return a tensor, or changes the batch dimension.
     """
+    check_numel((PROBE_BATCH, *input_shape), f"{where}: a probe batch", ShapeError)
     meta_tensors = {
         name: meta_like(t) for name, t in (*module.named_parameters(), *module.named_buffers())
     }

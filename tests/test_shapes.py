@@ -1,7 +1,10 @@
+from collections.abc import Callable
+
 import pytest
 import torch
 from torch import nn
 
+import brickwork
 from brickwork import Encoder
 from brickwork.errors import ConfigError, ShapeError
 from brickwork.shapes import dtype_name, parse_dtype, parse_shape, probe_output_shape
@@ -98,3 +101,32 @@ def test_one_parser_of_dtypes(value: object, expected: torch.dtype) -> None:
 def test_an_unknown_dtype_gets_the_closest_name() -> None:
     with pytest.raises(ConfigError, match=r"unknown input_dtype 'flaot16'; did you mean 'float16'"):
         parse_dtype("flaot16")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: parse_shape([10**18, 10]),
+            r"^input_shape: 1000000000000000000 × 10 = 1e\+19 values",
+        ),
+        (lambda: parse_shape("99999999999,99999999999"), r"more than a tensor can hold"),
+        (
+            lambda: brickwork.build({"input": [10**18, 4], "model": ["flatten"]}),
+            r"^model\[0\]\.flatten: a probe batch: 2 × 1000000000000000000 × 4",
+        ),
+        (
+            lambda: brickwork.summary(nn.Linear(4, 2), input_shape=(4,), batch_size=10**19),
+            r"^batch_size × input_shape: 10000000000000000000 × 4 = 4e\+19 values",
+        ),
+        (
+            lambda: brickwork.doctor(nn.Linear(4, 2), input_shape=(2**40,), batch_size=2**30),
+            r"^batch_size × input_shape: .* more than a tensor can hold",
+        ),
+    ],
+)
+def test_sizes_too_big_to_index_are_refused_before_anything_is_made(
+    call: Callable[[], object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()

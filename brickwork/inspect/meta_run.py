@@ -33,7 +33,7 @@ from brickwork.errors import ConfigError, first_line
 from brickwork.inspect.fast_meta import FAST_META, op_macs
 from brickwork.inspect.meta_copy import numel
 from brickwork.inspect.render import inputs_text
-from brickwork.shapes import meta_like
+from brickwork.shapes import check_numel, meta_like
 
 
 @dataclass
@@ -101,6 +101,8 @@ def meta_inputs(
         if isinstance(input_data, tuple | list):
             return tuple(_to_meta(v) for v in input_data), {}
         return (_to_meta(input_data),), {}
+    if input_shape is not None:
+        check_numel((batch_size, *input_shape), "batch_size × input_shape")
     if input_shape is None:
         raise ConfigError(
             "summary needs input_shape (one sample, no batch dimension, e.g. (1, 28, 28)) "
