@@ -1,10 +1,10 @@
 """Training, checkpoints and data: ``fit``, ``save``, ``load``, ``load_dataset``."""
 
 from brickwork.errors import CheckpointError, RunInterruptedError, TrainingError
-from brickwork.train.checkpoint import load, save
 from brickwork.train.config import TrainConfig
 from brickwork.train.data import Dataset, load_dataset
 from brickwork.train.loop import fit
+from brickwork.train.weights import load, save
 
 __all__ = [
     "CheckpointError",

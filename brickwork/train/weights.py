@@ -1,0 +1,243 @@
+"""Model files: weights in safetensors, their spec and metadata in its header; no pickle.
+
+``save(model, path)`` writes the weights with the model's spec, the brickwork version, a SHA-256
+of the tensors and any extra metadata (normalisation, class names) in the file's JSON header.
+``load(path)`` checks the metadata field by field, builds the model from the spec on the
+``meta`` device, compares its tensors' shapes with the file's before a byte is allocated, then
+builds it for real and loads the weights, whose digest must match. Nothing in a file is
+executed, read as a path, or trusted before it is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from brickwork._version import __version__
+from brickwork.errors import CheckpointError
+from brickwork.files import atomic_write
+from brickwork.spec import build, to_spec
+from brickwork.train.digest import tensor_digest
+from brickwork.train.schema import check_model_metadata
+
+METADATA_KEY = "brickwork"
+"""The one key of a file's safetensors metadata: a JSON object (a single entry keeps the file's
+bytes reproducible, as safetensors writes its metadata map in no fixed order)."""
+
+
+def model_file(path: str | Path) -> Path:
+    """``RUN_DIR`` → its ``model.safetensors``; a file as it is."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.safetensors"
+        if not path.is_file():
+            raise CheckpointError(
+                f"{path.parent}: no model.safetensors (has the run finished an epoch?)"
+            )
+    return path
+
+
+def kept_names(state: Mapping[str, torch.Tensor]) -> list[str]:
+    """The names of a state_dict whose tensors a file keeps: each storage once, as safetensors
+    refuses shared tensors (a tied weight comes back through its tie)."""
+    seen: set[tuple[int, int]] = set()
+    names = []
+    for name, tensor in state.items():
+        # the storage itself, not its address: every meta storage has address 0
+        key = (int(tensor.untyped_storage()._cdata), int(tensor.storage_offset()))
+        if key in seen and tensor.numel():
+            continue
+        seen.add(key)
+        names.append(name)
+    return names
+
+
+def state_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state_dict as a file keeps it (see :func:`kept_names`), on the CPU."""
+    state = model.state_dict()
+    return {name: state[name].detach().to("cpu").contiguous() for name in kept_names(state)}
+
+
+def write_tensors(path: Path, tensors: Mapping[str, torch.Tensor], content: dict[str, Any]) -> None:
+    """Write ``tensors`` with ``content`` (and their digest) as the metadata, atomically."""
+    content = {**content, "sha256": tensor_digest(tensors)}
+    metadata = {METADATA_KEY: json.dumps(content, sort_keys=True)}
+    atomic_write(path, lambda tmp: save_file(dict(tensors), str(tmp), metadata=metadata))
+
+
+def save(
+    model: nn.Module, path: str | os.PathLike[str], extra: dict[str, Any] | None = None
+) -> Path:
+    """Write ``model``'s weights and spec to a ``.safetensors`` file (atomically).
+
+    Args:
+        model: a model built by brickwork (``build``, a family, ``create_model``).
+        path: the file to write.
+        extra: JSON-serialisable metadata to keep beside the spec (normalisation, classes).
+    """
+    content = {
+        "format": "brickwork",
+        "brickwork_version": __version__,
+        "spec": to_spec(model),
+        **(extra or {}),
+    }
+    path = Path(path)
+    write_tensors(path, state_tensors(model), content)
+    return path
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The decoded metadata of a file brickwork wrote, not yet checked.
+
+    Raises:
+        CheckpointError: a missing, truncated or corrupted file, or one brickwork did not write.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file ({err}); it may be truncated, corrupted, "
+            "or another format (brickwork never reads pickle)"
+        ) from err
+    try:
+        content = json.loads(raw[METADATA_KEY])
+    except (KeyError, json.JSONDecodeError) as err:
+        raise CheckpointError(
+            f"{path}: a safetensors file without brickwork's metadata (the spec it was built from)"
+        ) from err
+    if not isinstance(content, dict):
+        raise CheckpointError(f"{path}: a safetensors file without brickwork's metadata")
+    return content
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON metadata of a brickwork model file, every field checked.
+
+    Raises:
+        CheckpointError: a damaged or foreign file, or a field that is not what it should be.
+    """
+    path = Path(path)
+    content = read_header(path)
+    check_model_metadata(content, path)
+    return content
+
+
+def file_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape in a safetensors file, read from its header (no data is loaded)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: cannot read its tensors' shapes ({err})") from err
+
+
+def read_tensors(path: Path, digest: str | None) -> dict[str, torch.Tensor]:
+    """A file's tensors; with ``digest``, their SHA-256 must equal it.
+
+    Raises:
+        CheckpointError: unreadable tensors, or tensors whose bytes differ from when they were
+            written (the file was damaged).
+    """
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"{path}: cannot read its tensors ({err}); the file is damaged"
+        ) from err
+    if digest is not None and tensor_digest(tensors) != digest:
+        raise CheckpointError(
+            f"{path}: its tensors' SHA-256 differs from the one written with them: the file is "
+            "damaged (flipped bytes, a bad copy)",
+            hint="use another copy, or pass --no-verify to load it anyway",
+        )
+    return tensors
+
+
+def check_shapes(model: nn.Module, path: Path) -> None:
+    """The file's tensors must be exactly ``model``'s (names and shapes; tied ones once).
+
+    Raises:
+        CheckpointError: names the first tensor missing, unexpected or of another shape.
+    """
+    state = model.state_dict()
+    ours = {name: tuple(t.shape) for name, t in state.items()}
+    theirs = file_shapes(path)
+    tied = set(ours) - set(kept_names(state))
+    missing = [name for name in ours if name not in theirs and name not in tied]
+    unexpected = [name for name in theirs if name not in ours]
+    wrong = [name for name in theirs if name in ours and theirs[name] != ours[name]]
+    if missing or unexpected or wrong:
+        first = (
+            f"{wrong[0]} is {list(theirs[wrong[0]])} in the file, {list(ours[wrong[0]])} in "
+            "the model"
+            if wrong
+            else f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+        raise CheckpointError(f"{path}: its weights do not fit the model its spec builds ({first})")
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike[str], verify: bool = True) -> None:
+    """Load a file's weights into ``model``, which must have the same spec.
+
+    Args:
+        model: the model to load into.
+        path: a brickwork model file.
+        verify: check the tensors' SHA-256 against the file's metadata. Default ``True``.
+
+    Raises:
+        CheckpointError: damaged file, or weights of another model.
+    """
+    path = Path(path)
+    metadata = read_metadata(path)
+    if metadata["spec"] != to_spec(model):
+        raise CheckpointError(
+            f"{path}: it holds weights for another model (its spec differs from this run's)",
+            hint="start a new run in another --out directory, or use the spec it was trained with",
+        )
+    check_shapes(model, path)
+    tensors = read_tensors(path, _digest(metadata, path) if verify else None)
+    model.load_state_dict(tensors, strict=False)  # tied tensors come back through their tie
+
+
+def _digest(metadata: Mapping[str, Any], path: Path) -> str:
+    digest = metadata.get("sha256")
+    if digest is None:
+        raise CheckpointError(
+            f"{path}: carries no SHA-256 of its tensors, so they cannot be checked",
+            hint="pass --no-verify to load it without the check",
+        )
+    return str(digest)
+
+
+def load(
+    path: str | os.PathLike[str],
+    device: torch.device | str | None = None,
+    verify: bool = True,
+) -> nn.Module:
+    """Rebuild the model a ``.safetensors`` file was saved from, with its weights.
+
+    The model is built on ``meta`` first and its shapes compared with the file's, so a file
+    whose spec asks for a huge model allocates nothing before it is refused.
+
+    Args:
+        path: a brickwork model file.
+        device: where the weights go. Default: PyTorch's default device.
+        verify: check the tensors' SHA-256. Default ``True``.
+    """
+    path = Path(path)
+    spec = read_metadata(path)["spec"]
+    check_shapes(build(spec, device="meta"), path)
+    model = build(spec, device=device)
+    load_weights(model, path, verify)
+    return model
