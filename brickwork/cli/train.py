@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from brickwork.cli.parser import add_command, positive_count
+from brickwork.cli.parser import add_command, add_verify_argument, positive_count
 from brickwork.train.commands import evaluate_file, predict_files, run_training
 from brickwork.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
+from brickwork.train.run import Opening
 
 TRAIN_OPTIONS = (
     "data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay",
@@ -28,13 +30,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     """
     given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
     out = args.out or f"runs/{given.get('data', 'digits').replace(':', '-').replace('/', '-')}"
-    run_training(args.spec, given, out, args.resume, progress=sys.stdout.isatty(), log=print)
+    opening = Opening(Path(out), args.resume, args.force, args.verify)
+    run_training(args.spec, given, opening, progress=sys.stdout.isatty(), log=print)
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Accuracy, per-class precision/recall and confusion matrix of a saved model."""
-    result = evaluate_file(args.model, args.data, args.data_dir)
+    result = evaluate_file(args.model, args.data, args.data_dir, args.verify)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -50,7 +53,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Class and probability for image files."""
-    for result in predict_files(args.model, args.images):
+    for result in predict_files(args.model, args.images, args.verify):
         print(f"{result['image']}: {result['class']} ({result['probability']:.1%})")
     return 0
 
@@ -63,9 +66,11 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--data", help="dataset (default: the one it was trained on)")
     p.add_argument("--data-dir", help="where the dataset's files are")
     p.add_argument("--json", action="store_true", help="print JSON, with accuracy at top level")
+    add_verify_argument(p)
     p = add_command(commands, "predict", cmd_predict)
     p.add_argument("model", help="a run directory or a .safetensors file")
     p.add_argument("images", nargs="+", help="PNG or JPG files")
+    add_verify_argument(p)
 
 
 def _add_train(commands: Any) -> None:
@@ -110,5 +115,12 @@ def _add_train(commands: Any) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out with its saved options (--device, --channels-last and "
-        "--compile may change)",
+        "--compile may change), or finish it if it stopped after its last epoch",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="start over in an --out that holds a run: brickwork's own files of that run are "
+        "deleted, nothing else",
+    )
+    add_verify_argument(p)

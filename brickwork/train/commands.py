@@ -18,16 +18,28 @@ from brickwork.inspect.summary import summary
 from brickwork.registry import MODELS
 from brickwork.spec import build, load_spec, to_spec
 from brickwork.train import distributed
-from brickwork.train.checkpoint import load, model_file, read_metadata
 from brickwork.train.config import MACHINE_OPTIONS, TrainConfig, resolve_device
 from brickwork.train.data import Dataset, load_dataset, read_image
 from brickwork.train.evaluate import evaluate_tensors
 from brickwork.train.loop import fit
+from brickwork.train.run import Opening
+from brickwork.train.run_dir import check_new_run, check_resume
+from brickwork.train.weights import load, model_file, read_metadata
 
 GUIDE_SPEC: dict[str, Any] = {
     "model": {"cnn_classifier": {"enc_sizes": [32, 64], "dec_sizes": [1024, 512]}}
 }
 """The default model: the guide's classifier, its input and class count taken from the data."""
+
+
+def check_run_dir(opening: Opening) -> None:
+    """Refuse a run directory that cannot be used, before the data is loaded."""
+    if opening.out is None:
+        return
+    if opening.resume:
+        check_resume(opening.out)
+    else:
+        check_new_run(opening.out, force=opening.force)
 
 
 def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> TrainConfig:
@@ -37,9 +49,8 @@ def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> Train
         return TrainConfig(**given)
     if run is None:
         raise ConfigError("--resume needs --out DIR, the run to continue")
+    check_resume(run)
     saved_path = run / "config.json"
-    if not saved_path.is_file():
-        raise ConfigError(f"{run}: no config.json, so there is no run to resume there")
     try:
         saved = json.loads(saved_path.read_text())
         if not isinstance(saved, dict):
@@ -107,11 +118,13 @@ def summary_line(model: nn.Module, dataset: Dataset, batch_size: int) -> str:
     )
 
 
-def evaluate_file(path: str | Path, data: str | None, data_dir: str | None) -> dict[str, Any]:
+def evaluate_file(
+    path: str | Path, data: str | None, data_dir: str | None, verify: bool = True
+) -> dict[str, Any]:
     """Accuracy, per-class precision and recall, and the confusion matrix on the test split."""
     file = model_file(path)
     metadata = read_metadata(file)
-    model = load(file)
+    model = load(file, verify=verify)
     name = data or metadata.get("data")
     if name is None:
         raise ConfigError(f"{file} does not say which data it was trained on: pass --data")
@@ -146,11 +159,11 @@ def evaluate_file(path: str | Path, data: str | None, data_dir: str | None) -> d
     }
 
 
-def predict_files(path: str | Path, images: list[str]) -> list[dict[str, Any]]:
+def predict_files(path: str | Path, images: list[str], verify: bool = True) -> list[dict[str, Any]]:
     """The class and its probability for each image, read, resized and normalised as in training."""
     file = model_file(path)
     metadata = read_metadata(file)
-    model = load(file).eval()
+    model = load(file, verify=verify).eval()
     if not {"mean", "std", "classes"} <= set(metadata) or len(metadata["spec"]["input"]) != 3:
         raise CheckpointError(
             f"{file}: it does not say how its images were normalised, or it takes no images "
@@ -189,21 +202,27 @@ def predict_files(path: str | Path, images: list[str]) -> list[dict[str, Any]]:
 def run_training(
     spec: str | None,
     given: dict[str, Any],
-    out: str | None,
-    resume: bool,
+    opening: Opening,
     progress: bool,
     log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
     """``brickwork train``: options, data, model, summary line, then :func:`fit`.
 
-    Every message (the summary line, each epoch's line) goes to ``log``.
+    Args:
+        spec: the model's spec (a file), or ``None`` for the guide's classifier.
+        given: the options given on the command line (``TrainConfig``'s fields).
+        opening: the run directory and how to open it (resume, force, verify).
+        progress: show a progress bar.
+        log: where every message goes (the summary line, each epoch's line).
 
-    Under torchrun, rank 0 reads the options and the spec and sends them to the other ranks;
-    each node's first rank loads (or downloads) the data before the others read it.
+    The run directory is checked before the data is loaded, and again under its lock by
+    :func:`fit`. Under torchrun, rank 0 reads the options and the spec and sends them to the
+    other ranks; each node's first rank loads (or downloads) the data before the others read it.
     """
-    run = Path(out) if out is not None else None
+    run, resume = opening.out, opening.resume
     world = distributed.start(resolve_device(given.get("device", "auto")))
     try:
+        distributed.from_main(lambda: check_run_dir(opening))
         config = distributed.from_main(lambda: train_config(run, resume, given))
         config.check()
         dataset = distributed.local_first(
@@ -219,6 +238,9 @@ def run_training(
                     f"{world.size} processes, {config.batch_size} images a step in all "
                     f"(about {config.batch_size // world.size} each)"
                 )
-        return fit(model, dataset, config, out=run, resume=resume, log=log, progress=progress)
+        return fit(
+            model, dataset, config, out=run, resume=resume, log=log, progress=progress,
+            force=opening.force, verify=opening.verify,
+        )  # fmt: skip
     finally:
         distributed.stop()

@@ -27,13 +27,21 @@ from torch import nn
 
 from brickwork.errors import RunInterruptedError, TrainingError
 from brickwork.train import distributed
-from brickwork.train.checkpoint import load_weights, save
 from brickwork.train.config import TrainConfig
 from brickwork.train.data import Batch, Dataset, step_seed
 from brickwork.train.evaluate import evaluate_tensors, sum_dtype
 from brickwork.train.process import catch_signals, flush_denormals
 from brickwork.train.progress import progress_bar
-from brickwork.train.run import Hooks, Position, Run, prepare, save_checkpoint, write_metrics
+from brickwork.train.run import (
+    Hooks,
+    Opening,
+    Position,
+    Run,
+    prepared,
+    save_checkpoint,
+    write_metrics,
+)
+from brickwork.train.weights import load_weights, save
 
 CHECK_EVERY = 50
 """Steps between looks at the loss for NaN or inf (each look waits for the device to catch up)."""
@@ -48,6 +56,9 @@ def fit(
     log: Callable[[str], None] = print,
     progress: bool = False,
     on_step: Callable[[nn.Module, int, int], None] | None = None,
+    *,
+    force: bool = False,
+    verify: bool = True,
 ) -> list[dict[str, Any]]:
     """Train ``model`` on ``data``; returns the metrics, one dict per epoch and a last test one.
 
@@ -59,21 +70,28 @@ def fit(
         data: a :class:`Dataset` or a dataset name (``"digits"``, ``"mnist"``, ...).
         config: the options; default :class:`TrainConfig()`.
         out: the run directory (spec.yaml, config.json, metrics.jsonl, model.safetensors,
-            curves.png, confusion.png, the checkpoint). ``None``: nothing is written.
-        resume: continue the run saved in ``out``.
+            curves.png, confusion.png, the checkpoint). ``None``: nothing is written. A new run
+            needs a new or empty directory; while it trains, the directory is locked.
+        resume: continue the run saved in ``out`` (or finish it, if it stopped after its last
+            epoch).
         log: where one-line messages go.
         progress: show a rich progress bar per epoch.
         on_step: called as ``on_step(model, epoch, step)`` after each optimizer step (0-based
             epoch and step), before the loop looks for a stop signal.
+        force: start over in ``out`` though it holds a run: brickwork's own files of that run
+            are deleted, nothing else.
+        verify: check the SHA-256 of the checkpoint read on ``resume``. Default ``True``.
 
     Raises:
+        ConfigError: bad options, or an ``out`` that is not brickwork's, holds a run (without
+            ``resume`` or ``force``), or is in use by another process.
         TrainingError: a non-finite loss (the last good checkpoint is kept).
         RunInterruptedError: Ctrl-C or SIGTERM (a checkpoint of the current step was saved).
         RankLostError: under torchrun, another process died or stopped answering.
     """
     hooks = Hooks(log, progress, on_step)
-    with flush_denormals():
-        run = prepare(model, data, config or TrainConfig(), out, resume, hooks)
+    opening = Opening(Path(out) if out is not None else None, resume, force, verify)
+    with flush_denormals(), prepared(model, data, config or TrainConfig(), opening, hooks) as run:
         with catch_signals() as caught, distributed.lost_ranks_reported():
             for epoch in range(run.start.epoch, run.config.epochs):
                 tally = train_epoch(run, epoch, caught)
@@ -256,18 +274,33 @@ def end_epoch(run: Run, epoch: int, tally: Tally) -> None:
         write_metrics(run.out, run.history)
 
 
+def reload_best(run: Run) -> None:
+    """Put the best validation weights (``model.safetensors``) back into the model, on every
+    rank; without a run directory, the last weights stay."""
+    if run.out is None:
+        return
+    if run.writes:
+        load_weights(run.model, run.out / "model.safetensors")
+    distributed.broadcast_module(run.model)
+
+
+def test_scores(run: Run) -> tuple[float, float, torch.Tensor]:
+    """Loss, accuracy and confusion matrix of the model on the test split."""
+    dataset = run.dataset
+    return evaluate_tensors(
+        run.model, dataset.x_test, dataset.y_test, run.mean, run.std,
+        run.config.batch_size * 4, dataset.n_classes,
+    )  # fmt: skip
+
+
 def finish(run: Run) -> list[dict[str, Any]]:
-    """Test the best validation weights; write the metrics and pictures; the whole history."""
+    """Test the best validation weights; draw the pictures, then write the metrics with the test
+    line, the last thing a finished run writes (a run stopped before it is finished on
+    ``--resume``); the whole history."""
     dataset = run.dataset
     with distributed.lost_ranks_reported():
-        if run.out is not None:
-            if run.writes:
-                load_weights(run.model, run.out / "model.safetensors")
-            distributed.broadcast_module(run.model)
-        test_loss, test_acc, confusion = evaluate_tensors(
-            run.model, dataset.x_test, dataset.y_test, run.mean, run.std,
-            run.config.batch_size * 4, dataset.n_classes,
-        )  # fmt: skip
+        reload_best(run)
+        test_loss, test_acc, confusion = test_scores(run)
     history = [*run.history, {"test_loss": test_loss, "test_acc": test_acc}]
     run.hooks.log(
         f"test accuracy {test_acc:.4f} ({len(dataset.y_test)} images)"
@@ -275,9 +308,9 @@ def finish(run: Run) -> list[dict[str, Any]]:
     )
     if run.writes:
         assert run.out is not None
-        write_metrics(run.out, history)
         from brickwork.train.plots import plot_confusion, plot_curves
 
         plot_curves(history, run.out / "curves.png")
         plot_confusion(confusion, dataset.classes, run.out / "confusion.png")
+        write_metrics(run.out, history)
     return history

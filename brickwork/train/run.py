@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,15 +20,28 @@ from typing import Any
 import torch
 from torch import nn
 
+from brickwork._version import __version__
 from brickwork.errors import ConfigError
 from brickwork.files import atomic_write
 from brickwork.spec import save_spec, to_spec
 from brickwork.train import distributed
-from brickwork.train.checkpoint import has_checkpoint, save_training_state
+from brickwork.train.checkpoint import save_training_state
 from brickwork.train.config import TrainConfig, resolve_device
 from brickwork.train.data import Dataset, TensorBatches, load_dataset
 from brickwork.train.optim import autocast_context, make_optimizer, make_scheduler
-from brickwork.train.resume import resume_state
+from brickwork.train.resume import Expected, resume_state
+from brickwork.train.run_dir import (
+    CONFIG,
+    MARKER,
+    RunLock,
+    check_new_run,
+    check_not_foreign,
+    check_resume,
+    is_run,
+    own_files,
+    read_pointer,
+    stale_files,
+)
 
 
 @dataclass
@@ -133,29 +146,63 @@ class Run:
         }
 
 
-def prepare(
-    model: nn.Module,
-    data: Dataset | str,
-    config: TrainConfig,
-    out: str | Path | None,
-    resume: bool,
-    hooks: Hooks,
-) -> Run:
-    """Set a run up: check the options, place the model and data, start or resume ``out``.
+@dataclass(frozen=True)
+class Opening:
+    """How ``fit`` opens its run directory.
+
+    Attributes:
+        out: the run directory, or ``None``: nothing is written.
+        resume: continue the run saved in ``out``.
+        force: start over in ``out`` though it holds a run (only brickwork's files go).
+        verify: check the SHA-256 of the checkpoint read on ``resume``.
+    """
+
+    out: Path | None = None
+    resume: bool = False
+    force: bool = False
+    verify: bool = True
+
+
+@contextmanager
+def prepared(
+    model: nn.Module, data: Dataset | str, config: TrainConfig, opening: Opening, hooks: Hooks
+) -> Iterator[Run]:
+    """A run set up, with its directory held by this process for the ``with`` block.
 
     Args:
         model: the model to train.
         data: a :class:`Dataset` or a dataset name.
         config: the options.
-        out: the run directory, or ``None``.
-        resume: continue the run saved in ``out``.
+        opening: the run directory and how to open it.
         hooks: where the run reports to.
 
     Raises:
-        ConfigError: a bad option, or a batch smaller than the number of processes (before
-            anything is written); ``out`` holds a run and ``resume`` is false.
+        ConfigError: a bad option, a batch smaller than the number of processes, or a run
+            directory that cannot be used (before anything is written).
         CheckpointError: ``resume`` and the saved run cannot be continued.
     """
+    run = _setup(model, data, config, opening.out, hooks)
+    lock = RunLock(run.out) if run.writes and run.out is not None else None
+    try:
+        if run.out is not None:
+            distributed.from_main(lambda: _claim(run, opening, lock))
+            if opening.resume:
+                _resume(run, opening.verify)
+        run.forward = _forward(run.model, run.world, run.device, config.compile)
+        yield run
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _setup(
+    model: nn.Module,
+    data: Dataset | str,
+    config: TrainConfig,
+    out: Path | None,
+    hooks: Hooks,
+) -> Run:
+    """Check the options, place the model and data, make the optimizer and schedule."""
     config.check()
     device = resolve_device(config.device)
     autocast = autocast_context(device, config.precision)  # fp16 on a CPU: refused before any write
@@ -176,49 +223,51 @@ def prepare(
     batches = TensorBatches(dataset, config.batch_size, config.seed, config.augment)
     optimizer = make_optimizer(model, config, device)
     scheduler = make_scheduler(optimizer, config, len(batches))
-    run = Run(
-        model=model,
-        forward=model,
-        config=config,
-        dataset=dataset,
-        batches=batches,
-        device=device,
-        world=world,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        autocast=autocast,
-        out=Path(out) if out is not None else None,
-        hooks=hooks,
-    )
-    if run.out is not None and resume:
-        _resume(run)
-    elif run.out is not None:
-        folder = run.out
-        distributed.from_main(lambda: start_run_dir(folder, model, config))
-    run.forward = _forward(model, world, device, config.compile)
-    return run
+    # in Run's field order: the model, what a step calls (the model until it is wrapped), ...
+    parts = (model, model, config, dataset, batches, device, world, optimizer, scheduler)
+    return Run(*parts, autocast, out, hooks)
+
+
+def _claim(run: Run, opening: Opening, lock: RunLock | None) -> None:
+    """Take the run directory (rank 0): refuse what is not ours, lock it, start it or tidy it.
+
+    A new run writes ``config.json`` (brickwork's marker) before anything else; a resumed run
+    deletes what a killed writer left half-done, found by name.
+    """
+    out = run.out
+    assert out is not None
+    assert lock is not None
+    if opening.resume:
+        check_resume(out)
+        lock.acquire()
+        for path in stale_files(out, read_pointer(out), lock.previous):
+            path.unlink(missing_ok=True)
+        return
+    check_not_foreign(out)
+    lock.acquire()
+    check_new_run(out, force=opening.force)
+    if is_run(out):  # --force: brickwork's own files of the earlier run go, nothing else
+        for path in own_files(out, lock.previous):
+            path.unlink(missing_ok=True)
+    start_run_dir(out, run.model, run.config)
 
 
 def start_run_dir(run: Path, model: nn.Module, config: TrainConfig) -> None:
-    """Create ``run`` with ``spec.yaml`` and ``config.json``.
-
-    Raises:
-        ConfigError: ``run`` already holds a run's checkpoint.
-    """
-    if has_checkpoint(run):
-        raise ConfigError(
-            f"{run} already holds a run; add --resume to continue it, or choose another --out"
-        )
-    run.mkdir(parents=True, exist_ok=True)
+    """Write ``config.json`` (with brickwork's marker, first) and ``spec.yaml`` into ``run``."""
+    config_text = json.dumps({MARKER: __version__, **asdict(config)}, indent=2)
+    atomic_write(run / CONFIG, lambda p: p.write_text(config_text))
     save_spec(to_spec(model), run / "spec.yaml")
-    atomic_write(run / "config.json", lambda p: p.write_text(json.dumps(asdict(config), indent=2)))
 
 
-def _resume(run: Run) -> None:
+def _resume(run: Run, verify: bool) -> None:
     """Load the saved run in ``run.out`` (on rank 0, sent to the others) into ``run``."""
     assert run.out is not None
     out = run.out
-    state = distributed.from_main(lambda: resume_state(out, run.model, run.optimizer, run.config))
+    fresh = run.scheduler.state_dict() if run.scheduler is not None else None
+    expected = Expected(run.config, fresh, len(run.batches))
+    state = distributed.from_main(
+        lambda: resume_state(out, run.model, run.optimizer, expected, verify)
+    )
     if run.world.size > 1:
         run.model.load_state_dict(state.pop("model"))
         run.optimizer.load_state_dict(state.pop("optimizer"))
@@ -228,7 +277,10 @@ def _resume(run: Run) -> None:
     loss0, correct0, seen0 = state["running"]
     run.start = Position(state["epoch"], state["step"], (float(loss0), int(correct0), int(seen0)))
     run.history, run.best = state["history"], state["best"]
-    run.hooks.log(f"resuming {out} at epoch {run.start.epoch + 1}, step {run.start.step}")
+    if run.start.epoch >= run.config.epochs:
+        run.hooks.log(f"finishing {out}: its {run.config.epochs} epochs are done")
+    else:
+        run.hooks.log(f"resuming {out} at epoch {run.start.epoch + 1}, step {run.start.step}")
 
 
 def _forward(

@@ -64,16 +64,24 @@ def check_new_run(folder: Path, *, force: bool = False) -> None:
         ConfigError: ``folder`` is the file system's root, a file, a dangling link, a directory
             of files brickwork did not write, or a run (without ``force``).
     """
+    check_not_foreign(folder)
+    if is_run(folder) and not force:
+        raise ConfigError(
+            f"{folder} already holds a run; add --resume to continue it, or --force to start "
+            "it over (only brickwork's files are deleted)",
+            hint="or choose another --out",
+        )
+
+
+def check_not_foreign(folder: Path) -> None:
+    """Refuse a place for a run that is not a directory, or a directory of someone else's files.
+
+    Raises:
+        ConfigError: the root, a file, a dangling link, or a non-empty directory without
+            brickwork's marker (nothing in it is touched).
+    """
     check_place(folder)
-    if not folder.exists():
-        return
-    if is_run(folder):
-        if not force:
-            raise ConfigError(
-                f"{folder} already holds a run",
-                hint="add --resume to continue it, --force to start it over (only brickwork's "
-                "files are deleted), or choose another --out",
-            )
+    if not folder.exists() or is_run(folder):
         return
     others = sorted(p.name for p in folder.iterdir() if p.name != LOCK)
     if others:
@@ -98,13 +106,28 @@ def check_place(folder: Path) -> None:
 
 
 def check_resume(folder: Path) -> None:
-    """Refuse to resume in a directory that holds no brickwork run."""
+    """Refuse to resume in a directory that holds no brickwork run, saying what it found.
+
+    Raises:
+        ConfigError: no such directory or no ``config.json`` in it, a damaged one, or one
+            without brickwork's marker.
+    """
     check_place(folder)
-    if not is_run(folder):
-        what = "does not exist" if not folder.exists() else "holds no brickwork run"
+    config = folder / CONFIG
+    hint = "start the run without --resume, or give the --out of an earlier run"
+    if not config.is_file():
         raise ConfigError(
-            f"{folder} {what}, so there is no run to resume there",
-            hint="start the run without --resume, or give the --out of an earlier run",
+            f"{folder}: no config.json, so there is no run to resume there", hint=hint
+        )
+    try:
+        content = json.loads(config.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{config}: damaged ({err}); cannot resume from it") from err
+    if not isinstance(content, dict) or MARKER not in content:
+        raise ConfigError(
+            f"{config} is not a brickwork run's (it has no {MARKER!r} key), so there is no run "
+            "to resume there",
+            hint=hint,
         )
 
 

@@ -77,7 +77,6 @@ KILLER = textwrap.dedent(
     import os, signal, sys
     import torch, brickwork
     from brickwork.train import TrainConfig, fit
-    import brickwork.train.checkpoint as checkpoint
 
     run, mode, when = sys.argv[1], sys.argv[2], int(sys.argv[3])
     torch.manual_seed(1)
@@ -94,7 +93,7 @@ KILLER = textwrap.dedent(
                 if count[0] == when:
                     os.kill(os.getpid(), signal.SIGKILL)
             return real_replace(src, dst)
-        checkpoint.os.replace = dying_replace
+        os.replace = dying_replace  # every atomic write renames through it
         on_step = None
     fit(model, "digits", TrainConfig(epochs=3, batch_size=128, lr=1e-2), out=run, log=lambda _: None, on_step=on_step)
     """

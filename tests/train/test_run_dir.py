@@ -103,10 +103,17 @@ def test_force_starts_over_only_a_run_of_brickworks(tmp_path: Path) -> None:
 
 
 def test_resume_needs_a_run(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist, so there is no run to resume"):
+    with pytest.raises(
+        ConfigError, match=r"nothing: no config\.json, so there is no run to resume"
+    ):
         check_resume(tmp_path / "nothing")
-    with pytest.raises(ConfigError, match="holds no brickwork run"):
+    with pytest.raises(
+        ConfigError, match=r"config\.json is not a brickwork run's \(it has no 'brickwork' key\)"
+    ):
         check_resume(_user_dir(tmp_path))
+    (tmp_path / "d" / "config.json").write_text("{")
+    with pytest.raises(ConfigError, match=r"config\.json: damaged \("):
+        check_resume(tmp_path / "d")
     check_resume(make_run(tmp_path / "r"))
 
 

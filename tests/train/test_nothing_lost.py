@@ -1,0 +1,261 @@
+"""A run directory loses nothing and trusts nothing: its owner's files, its pointer, its ending."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import brickwork
+from brickwork.errors import CheckpointError, ConfigError
+from brickwork.train import TrainConfig, fit, load_dataset
+from brickwork.train import loop as loop_module
+from brickwork.train import plots as plots_module
+
+CONFIG = TrainConfig(epochs=2, batch_size=256, lr=1e-2)  # 6 steps an epoch on digits
+QUIET: dict[str, Any] = {"log": lambda _: None}
+
+
+def small_model() -> torch.nn.Module:
+    torch.manual_seed(1)
+    return brickwork.CNNClassifier(1, [4], [8], 10, input_shape=(8, 8))
+
+
+@pytest.fixture(scope="module")
+def digits() -> brickwork.train.Dataset:
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory, digits: brickwork.train.Dataset) -> Path:
+    run = tmp_path_factory.mktemp("straight")
+    fit(small_model(), digits, CONFIG, out=run, **QUIET)
+    return run
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_directory_of_someone_elses_files_is_refused_untouched(
+    tmp_path: Path, digits: brickwork.train.Dataset
+) -> None:
+    (tmp_path / "config.json").write_text('{"mine": true}')
+    (tmp_path / "model.safetensors").write_bytes(b"my weights")
+    before = files(tmp_path)
+    for force in (False, True):
+        with pytest.raises(ConfigError, match="is not empty and is not a brickwork run"):
+            fit(small_model(), digits, CONFIG, out=tmp_path, force=force, **QUIET)
+    assert files(tmp_path) == before
+
+
+def test_resume_and_force_delete_only_brickworks_own_files(
+    tmp_path: Path, digits: brickwork.train.Dataset, straight: Path
+) -> None:
+    def stop(model: torch.nn.Module, epoch: int, step: int) -> None:
+        if (epoch, step) == (0, 2):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(brickwork.train.RunInterruptedError):
+        fit(small_model(), digits, CONFIG, out=tmp_path, on_step=stop, **QUIET)
+    mine = {
+        "checkpoint-9.safetensors": b"a copy of mine",
+        ".notes.tmp": b"my editor's file",
+        "notes.txt": b"my notes",
+        "checkpoint-best.safetensors": b"another copy",
+    }
+    for name, data in mine.items():
+        (tmp_path / name).write_bytes(data)
+    fit(small_model(), digits, CONFIG, out=tmp_path, resume=True, **QUIET)
+    assert {name: (tmp_path / name).read_bytes() for name in mine} == mine
+    assert (tmp_path / "model.safetensors").read_bytes() == (
+        straight / "model.safetensors"
+    ).read_bytes()
+    with pytest.raises(ConfigError, match="already holds a run; add --resume"):
+        fit(small_model(), digits, CONFIG, out=tmp_path, **QUIET)
+    fit(small_model(), digits, CONFIG, out=tmp_path, force=True, **QUIET)
+    assert {name: (tmp_path / name).read_bytes() for name in mine} == mine
+    assert (tmp_path / "model.safetensors").read_bytes() == (
+        straight / "model.safetensors"
+    ).read_bytes()
+
+
+def test_a_pointer_into_another_run_reads_and_deletes_nothing(
+    tmp_path: Path, digits: brickwork.train.Dataset, straight: Path
+) -> None:
+    other, run = tmp_path / "other-run", tmp_path / "run"
+    for folder in (other, run):
+        fit(small_model(), digits, CONFIG.__class__(epochs=3, batch_size=256), out=folder, **QUIET)
+    before = files(other)
+    pointer = json.loads((run / "checkpoint.json").read_text())
+    pointer["weights"] = "../other-run/" + pointer["weights"]
+    (run / "checkpoint.json").write_text(json.dumps(pointer))
+    with pytest.raises(
+        CheckpointError, match=r"names '\.\./other-run/checkpoint-\d+\.safetensors'"
+    ):
+        fit(
+            small_model(),
+            digits,
+            TrainConfig(epochs=3, batch_size=256),
+            out=run,
+            resume=True,
+            **QUIET,
+        )
+    assert files(other) == before
+
+
+class Killed(BaseException):
+    """Stands for kill -9: nothing after it runs (only `finally` blocks, which write nothing)."""
+
+
+def _die(*args: object, **kwargs: object) -> None:
+    raise Killed
+
+
+END_STAGES: dict[str, tuple[Any, str]] = {
+    "before the best weights are reloaded": (loop_module, "reload_best"),
+    "before the test": (loop_module, "test_scores"),
+    "before the curves": (plots_module, "plot_curves"),
+    "before the confusion matrix": (plots_module, "plot_confusion"),
+    "before the test line": (loop_module, "write_metrics"),
+}
+
+
+@pytest.mark.parametrize("stage", list(END_STAGES))
+def test_a_run_stopped_at_any_stage_of_its_end_is_finished_by_resume(
+    tmp_path: Path,
+    digits: brickwork.train.Dataset,
+    straight: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stage: str,
+) -> None:
+    module, name = END_STAGES[stage]
+    original: Callable[..., Any] = getattr(module, name)
+    calls = [0]
+
+    def stage_function(*args: Any, **kwargs: Any) -> Any:
+        # write_metrics also runs after every epoch: die only where the end of the run calls it
+        calls[0] += 1
+        if name != "write_metrics" or len(args[1]) > CONFIG.epochs:
+            raise Killed
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, stage_function)
+    with pytest.raises(Killed):
+        fit(small_model(), digits, CONFIG, out=tmp_path, **QUIET)
+    monkeypatch.setattr(module, name, original)
+    fit(small_model(), digits, CONFIG, out=tmp_path, resume=True, **QUIET)
+    ours, theirs = files(tmp_path), files(straight)
+    assert ours.keys() == theirs.keys()
+    for name_ in ("metrics.jsonl", "model.safetensors", "curves.png", "confusion.png"):
+        if name_ == "metrics.jsonl":  # the epochs' wall times differ; everything else is equal
+            ours_rows = [_no_seconds(row) for row in ours[name_].decode().splitlines()]
+            assert ours_rows == [_no_seconds(row) for row in theirs[name_].decode().splitlines()]
+        elif name_ == "model.safetensors":
+            assert ours[name_] == theirs[name_]
+    with pytest.raises(ConfigError, match="the run is complete"):
+        fit(small_model(), digits, CONFIG, out=tmp_path, resume=True, **QUIET)
+
+
+def _no_seconds(line: str) -> dict[str, Any]:
+    row = json.loads(line)
+    row.pop("seconds", None)
+    return dict(row)
+
+
+def _rewrite_training(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change a checkpoint's training state as a careless hand or a hostile file would."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        content = json.loads((f.metadata() or {})["brickwork"])
+    change(content["training"])
+    save_file(load_file(str(path)), str(path), metadata={"brickwork": json.dumps(content)})
+
+
+def _set(key: str, value: object) -> Callable[[dict[str, Any]], None]:
+    return lambda state: state.__setitem__(key, value)
+
+
+DAMAGED_STATES: list[tuple[Callable[[dict[str, Any]], None], str]] = [
+    (_set("step", 10**9), r"step 1000000000 lies outside the run"),
+    (_set("epoch", 99), r"epoch 99, step \d+ lies outside the run"),
+    (_set("epoch", -1), r"'epoch' is -1"),
+    (_set("step", "3"), r"'step' is '3'"),
+    (_set("running", None), r"'running' is None"),
+    (_set("running", [1.0, -4, 2]), r"'running' is \[1\.0, -4, 2\]"),
+    (_set("history", "none"), r"'history' is 'none'"),
+    (_set("best", [0.5]), r"'best' is \[0\.5\]"),
+    (_set("scheduler", {"bogus": 1}), r"the scheduler's state is not this run's"),
+    (lambda s: s["scheduler"].__setitem__("total_steps", 3), r"the scheduler's 'total_steps' is 3"),
+    (lambda s: s["scheduler"].__setitem__("last_epoch", 1), r"the scheduler has taken 1 steps"),
+    (_set("config", None), r"'config' is None"),
+    (lambda s: s.pop("history"), r"its metadata has no 'history'"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), DAMAGED_STATES)
+def test_damaged_training_state_fields_are_one_line_each(
+    tmp_path: Path,
+    digits: brickwork.train.Dataset,
+    change: Callable[[dict[str, Any]], None],
+    message: str,
+) -> None:
+    def stop(model: torch.nn.Module, epoch: int, step: int) -> None:
+        if (epoch, step) == (1, 1):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(brickwork.train.RunInterruptedError):
+        fit(small_model(), digits, CONFIG, out=tmp_path, on_step=stop, **QUIET)
+    n = json.loads((tmp_path / "checkpoint.json").read_text())["n"]
+    _rewrite_training(tmp_path / f"checkpoint-{n}.safetensors", change)
+    with pytest.raises(CheckpointError, match=message):
+        fit(small_model(), digits, CONFIG, out=tmp_path, resume=True, **QUIET)
+
+
+TWO_WRITERS = textwrap.dedent(
+    """
+    import sys, time, brickwork
+    from brickwork.train import TrainConfig, fit
+    print("started", flush=True)
+    def slow(model, epoch, step):
+        time.sleep(0.5)
+    model = brickwork.CNNClassifier(1, [4], [8], 10, input_shape=(8, 8))
+    fit(model, "digits", TrainConfig(epochs=50), out=sys.argv[1], log=lambda _: None, on_step=slow)
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_second_train_on_the_same_directory_is_refused_with_the_firsts_pid(
+    tmp_path: Path, digits: brickwork.train.Dataset
+) -> None:
+    script = tmp_path / "first.py"
+    script.write_text(TWO_WRITERS)
+    run = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, str(script), str(run)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (run / "spec.yaml").exists():  # the first has claimed the directory
+            assert first.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        for resume in (False, True):
+            with pytest.raises(
+                ConfigError, match=rf"in use by another brickwork train \(pid {first.pid}\)"
+            ):
+                fit(small_model(), digits, CONFIG, out=run, resume=resume, **QUIET)
+    finally:
+        first.kill()
+        first.wait()
