@@ -6,6 +6,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from brickwork.errors import ConfigError
+
 
 def temp_path(path: Path, pid: int | None = None) -> Path:
     """The temporary file that process ``pid`` (default this one) writes ``path`` through.
@@ -37,3 +39,27 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_replace(path: Path, ours: Callable[[Path], bool], what: str, overwrite: bool) -> None:
+    """Refuse to replace a file that brickwork did not write, unless told to.
+
+    Args:
+        path: the file about to be written.
+        ours: whether an existing file is one of the kind brickwork writes there (it reads the
+            file's own marks: a spec's keys, an export's metadata).
+        what: the kind of file, for the message (``"spec"``, ``"pt2 export"``).
+        overwrite: replace whatever is there.
+
+    Raises:
+        ConfigError: ``path`` is a directory, or a file that is not a brickwork ``what``.
+    """
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not a file to write the {what} to")
+    if overwrite or not path.exists():
+        return
+    if not ours(path):
+        raise ConfigError(
+            f"{path} exists and is not a brickwork {what}: it was not replaced",
+            hint="pass --overwrite (overwrite=True) to replace it, or write elsewhere",
+        )

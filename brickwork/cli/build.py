@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from brickwork.cli.parser import add_command, shape_argument
+from brickwork.cli.parser import add_command, add_overwrite_argument, shape_argument
 from brickwork.errors import REQUIRED, ConfigError, arguments_of
 from brickwork.inspect import count_params, tree
 from brickwork.layers import ACTIVATIONS, NORMS
@@ -42,7 +42,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"{count_params(model):,} parameters"
     )
     if args.out:
-        save_spec(spec, args.out)
+        save_spec(spec, args.out, overwrite=args.overwrite)
         print(f"normalised spec written to {args.out}")
     return 0
 
@@ -146,6 +146,7 @@ def add_commands(commands: Any) -> None:
         help="per-sample input shape, e.g. 1,28,28 (overrides the spec)",
     )
     p.add_argument("--out", help="write the normalised spec (every size written out) here")
+    add_overwrite_argument(p, "a spec")
     p = add_command(commands, "bricks", cmd_bricks)
     p.add_argument("name", nargs="?", help="a brick, family, activation or norm")
     p = add_command(commands, "models", cmd_models)

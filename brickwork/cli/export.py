@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from brickwork.cli.parser import add_command
-from brickwork.export import CHECK_BATCHES, EXPORT_BATCH, FORMATS, SUFFIXES, export
+from brickwork.cli.parser import add_command, add_overwrite_argument, add_verify_argument
+from brickwork.exporting import CHECK_BATCHES, EXPORT_BATCH, FORMATS, SUFFIXES, export
 from brickwork.inspect.render import format_bytes
 
 
@@ -20,7 +20,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     metadata_props, or brickwork.json in the .pt2 and TorchScript archives. ONNX needs pip
     install 'brickwork[export]'.
     """
-    path = export(args.model, args.format, args.out)
+    path = export(args.model, args.format, args.out, overwrite=args.overwrite, verify=args.verify)
     batches = ", ".join(str(b) for b in (EXPORT_BATCH, *CHECK_BATCHES))
     print(
         f"{path} ({format_bytes(path.stat().st_size)}): read back and checked against PyTorch "
@@ -40,3 +40,5 @@ def add_commands(commands: Any) -> None:
         help=f"the file to write ({suffixes}) or an existing directory; default beside the "
         "model, e.g. RUN_DIR/model.onnx",
     )
+    add_overwrite_argument(p, "an export")
+    add_verify_argument(p)

@@ -103,3 +103,24 @@ def add_model_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
         default=batch_size,
         help=f"batch size (default {batch_size})",
     )
+
+
+def add_verify_argument(p: argparse.ArgumentParser) -> None:
+    """``--no-verify``: load model and checkpoint files without checking their SHA-256."""
+    p.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="skip the SHA-256 check of the model or checkpoint files read (faster on big "
+        "files; a damaged file then goes unnoticed)",
+    )
+
+
+def add_overwrite_argument(p: argparse.ArgumentParser, kind: str) -> None:
+    """``--overwrite``: replace an existing ``--out`` file that brickwork did not write."""
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace an existing --out file even if it is not {kind} brickwork wrote "
+        "(without it, such a file is kept and the command stops)",
+    )

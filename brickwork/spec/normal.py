@@ -10,9 +10,10 @@ from typing import Any
 
 from torch import nn
 
-from brickwork.errors import SpecError
+from brickwork.errors import BrickworkError, SpecError
+from brickwork.files import check_replace
 from brickwork.spec.builder import SPEC_ATTR, build
-from brickwork.spec.io import write_spec
+from brickwork.spec.io import load_spec, write_spec
 
 
 def to_spec(model: nn.Module | Mapping[str, Any]) -> dict[str, Any]:
@@ -42,7 +43,9 @@ def to_spec(model: nn.Module | Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
-def save_spec(spec: Mapping[str, Any] | nn.Module, path: str | os.PathLike[str]) -> Path:
+def save_spec(
+    spec: Mapping[str, Any] | nn.Module, path: str | os.PathLike[str], overwrite: bool = False
+) -> Path:
     """Write a spec (or a built model's normalised spec) to ``path`` as YAML, or JSON for ``.json``.
 
     The file is written under a temporary name and renamed, so a failure never leaves half a file.
@@ -50,5 +53,21 @@ def save_spec(spec: Mapping[str, Any] | nn.Module, path: str | os.PathLike[str])
     Args:
         spec: a spec as a dict, or a model (see :func:`to_spec`).
         path: the file to write.
+        overwrite: replace ``path`` even if it is not a spec brickwork wrote. Default ``False``:
+            an existing file is replaced only if it is one (a mapping with ``model`` and
+            ``output``, as a normalised spec has).
+
+    Raises:
+        ConfigError: ``path`` exists and is not a brickwork spec (without ``overwrite``).
     """
+    check_replace(Path(path), is_written_spec, "spec", overwrite)
     return write_spec(to_spec(spec) if isinstance(spec, nn.Module) else dict(spec), path)
+
+
+def is_written_spec(path: Path) -> bool:
+    """Whether ``path`` holds a spec as brickwork writes them: with ``model`` and ``output``."""
+    try:
+        spec = load_spec(path)
+    except BrickworkError:
+        return False
+    return "model" in spec and "output" in spec

@@ -86,3 +86,17 @@ def test_bricks_describes_one_entry() -> None:
     assert "out_channels           required; `out:` in a spec" in result.stdout
     assert "kernel_size            required" in result.stdout
     assert "padding                0" in result.stdout
+
+
+def test_build_out_replaces_only_a_spec_it_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "notes.yaml"
+    out.write_text("my notes: keep them\n")
+    spec = str(EXAMPLES / "mlp.yaml")
+    refused = run("build", spec, "--out", str(out))
+    assert refused.returncode == 2
+    assert "notes.yaml exists and is not a brickwork spec: it was not replaced" in refused.stderr
+    assert out.read_text() == "my notes: keep them\n"
+    assert run("build", spec, "--out", str(out), "--overwrite").returncode == 0
+    assert brickwork.load_spec(out)["output"]
+    again = run("build", spec, "--out", str(out))  # a normalised spec of brickwork's: replaced
+    assert again.returncode == 0, again.stderr

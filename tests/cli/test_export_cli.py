@@ -11,7 +11,7 @@ import torch
 
 import brickwork
 from brickwork.cli import main
-from brickwork.train.checkpoint import read_metadata
+from brickwork.train.weights import read_metadata
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 
@@ -187,7 +187,9 @@ def test_a_file_that_disagrees_with_pytorch_is_status_1_and_not_written(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sys.modules["brickwork.export.check"], "TOLERANCE", -1.0)  # nothing agrees
+    monkeypatch.setattr(
+        sys.modules["brickwork.exporting.check"], "TOLERANCE", -1.0
+    )  # nothing agrees
     out = tmp_path / "model.ts"
     args = ("export", str(trained), "--format", "torchscript", "--out", str(out))
     status, _, err = run_main(capsys, *args)
@@ -199,3 +201,41 @@ def test_a_file_that_disagrees_with_pytorch_is_status_1_and_not_written(
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(brickwork.ExportError):  # --debug shows the traceback instead
         main(["--debug", *args])
+
+
+def test_export_replaces_only_an_export_it_wrote(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "model.pt2"
+    target.write_bytes(b"someone's file")
+    status, _, err = run_main(
+        capsys, "export", str(trained), "--format", "pt2", "--out", str(target)
+    )
+    assert status == 2
+    assert "model.pt2 exists and is not a brickwork pt2 export: it was not replaced" in err
+    assert target.read_bytes() == b"someone's file"
+    status, _, err = run_main(
+        capsys, "export", str(trained), "--format", "pt2", "--out", str(target), "--overwrite"
+    )
+    assert status == 0, err
+    status, _, err = run_main(
+        capsys, "export", str(trained), "--format", "pt2", "--out", str(target)
+    )
+    assert status == 0, err  # its own earlier export is replaced without --overwrite
+
+
+def test_export_checks_the_model_files_digest(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = tmp_path / "model.safetensors"
+    data = bytearray((trained / "model.safetensors").read_bytes())
+    data[-2] ^= 0x01
+    damaged.write_bytes(bytes(data))
+    status, _, err = run_main(capsys, "export", str(damaged), "--format", "torchscript")
+    assert status == 2
+    assert "SHA-256 differs" in err
+    assert "hint: use another copy, or pass --no-verify" in err
+    status, _, err = run_main(
+        capsys, "export", str(damaged), "--format", "torchscript", "--no-verify"
+    )
+    assert status == 0, err

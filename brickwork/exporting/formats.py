@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from brickwork.errors import ExportError, first_line
-from brickwork.export.check import Call, Runner, Writer, leaves
+from brickwork.exporting.check import Call, Runner, Writer, leaves
 
 METADATA_FILE = "brickwork.json"
 """Name of the extra file that holds the metadata in ``.pt2`` and TorchScript archives."""

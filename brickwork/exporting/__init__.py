@@ -21,16 +21,17 @@ import torch
 from torch import nn
 
 from brickwork.errors import ExportError
-from brickwork.export.arguments import (
+from brickwork.exporting.arguments import (
     FORMATS,
     SUFFIXES,
     check_format,
     file_metadata,
     input_of,
+    is_written_export,
     model_source,
     output_path,
 )
-from brickwork.export.check import (
+from brickwork.exporting.check import (
     CHECK_BATCHES,
     EXPORT_BATCH,
     Check,
@@ -38,9 +39,9 @@ from brickwork.export.check import (
     expected_outputs,
     random_inputs,
 )
-from brickwork.export.formats import EXPORTERS, METADATA_FILE
-from brickwork.files import atomic_write
-from brickwork.train.checkpoint import load, model_file
+from brickwork.exporting.formats import EXPORTERS, METADATA_FILE
+from brickwork.files import atomic_write, check_replace
+from brickwork.train.weights import load, model_file
 
 __all__ = [
     "CHECK_BATCHES",
@@ -61,6 +62,8 @@ def export(
     input_shape: Sequence[int] | None = None,
     input_dtype: torch.dtype | str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    verify: bool = True,
 ) -> Path:
     """Export ``model`` to ``format`` and check the file against PyTorch; return its path.
 
@@ -82,6 +85,9 @@ def export(
         input_dtype: ``float32`` or ``int64`` (token ids). Default: the spec's ``input_dtype``.
         metadata: JSON-serialisable entries to store with the file, beside the input shape and
             dtype (and, from a trained run's file, ``classes``, ``mean`` and ``std``).
+        overwrite: replace an existing file at the target even if brickwork did not write it.
+            Default ``False``: only an earlier export of brickwork's is replaced.
+        verify: check the SHA-256 of the model file read. Default ``True``.
 
     Returns:
         The path written.
@@ -98,10 +104,11 @@ def export(
     fmt = check_format(format)
     source, stored, spec = model_source(model)
     target = output_path(out, fmt, source)
+    check_replace(target, is_written_export, f"{fmt} export", overwrite)
     name = type(model).__name__ if source is None else str(source)
     shape, dtype = input_of(name, spec, input_shape, input_dtype)
     info = file_metadata(stored, metadata, shape, dtype)
-    module = model if isinstance(model, nn.Module) else load(model_file(Path(model)))
+    module = model if isinstance(model, nn.Module) else load(model_file(Path(model)), verify=verify)
     with cpu_eval(module) as ready:
         inputs = random_inputs(ready, shape, dtype)
         check = Check(fmt, target, inputs, expected_outputs(ready, inputs))

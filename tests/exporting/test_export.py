@@ -238,7 +238,9 @@ def test_onnx_is_checked_against_pytorch_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     needs("onnx")
-    monkeypatch.setattr(sys.modules["brickwork.export.check"], "TOLERANCE", -1.0)  # nothing agrees
+    monkeypatch.setattr(
+        sys.modules["brickwork.exporting.check"], "TOLERANCE", -1.0
+    )  # nothing agrees
     model = brickwork.CNNClassifier(1, [4], [8], 3, input_shape=(6, 6))
     with pytest.raises(ExportError, match=r"model\.onnx: the exported onnx file's outputs differ"):
         export(model, "onnx", tmp_path / "model.onnx")
