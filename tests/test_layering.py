@@ -18,7 +18,7 @@ LAYERS = [
     ("spec",),
     ("inspect",),
     ("train",),
-    ("export",),
+    ("exporting",),
     ("cli",),
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+import brickwork.models  # noqa: F401  (registers the families a spec may name)
 from brickwork.blocks import Residual
 from brickwork.errors import (
     BrickworkError,

@@ -4,6 +4,7 @@ import io
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from command_line import COMMAND, run
@@ -173,3 +174,28 @@ def test_a_reader_that_has_gone_is_no_failure(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(sys, "stderr", stderr)
     assert main(["train"]) == 0
     assert stderr.closed  # nothing more is said on a pipe that nobody reads
+
+
+def test_the_package_and_the_command_load_no_torch_until_used() -> None:
+    script = (
+        "import sys, brickwork, brickwork.cli\n"
+        "print('torch' in sys.modules)\n"
+        "print(brickwork.export.__name__, brickwork.build.__module__, len(brickwork.BRICKS) > 10)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["False", "export brickwork.spec.builder True"]
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.35, 0.55, 0.75])
+def test_ctrl_c_while_the_command_starts_is_one_line(delay: float) -> None:
+    # 0.15 s is inside PyTorch's import on these machines; after about a second `bricks` is done
+    process = subprocess.Popen(
+        [str(COMMAND), "bricks"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode in (0, 130), err
+    if process.returncode == 130:
+        assert err == "interrupted\n"
+    assert "Traceback" not in err
