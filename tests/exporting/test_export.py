@@ -228,7 +228,9 @@ def test_a_file_that_disagrees_with_pytorch_is_not_written(tmp_path: Path) -> No
 def test_a_failed_export_keeps_the_previous_file(tmp_path: Path) -> None:
     out = tmp_path / "model.pt2"
     export(brickwork.build({"input": [3], "model": [{"linear": {"out": 2}}]}), "pt2", out)
-    previous = out.read_bytes()  # an export of brickwork's: it may be replaced, if the new one works
+    previous = (
+        out.read_bytes()
+    )  # an export of brickwork's: it may be replaced, if the new one works
     with pytest.raises(ExportError, match=r"torch\.export cannot export BatchOfTwo with a dynamic"):
         export(BatchOfTwo(), "pt2", out, input_shape=(3,))
     assert out.read_bytes() == previous
