@@ -359,4 +359,4 @@ class DataDependent(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.fc(x)
-        return y[y > 0]
+        return y if bool((y > 0).any()) else -y  # a Python bool of a tensor: needs its values

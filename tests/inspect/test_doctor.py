@@ -283,8 +283,16 @@ def test_modules_kept_out_of_the_optimizer_on_purpose() -> None:
     assert report.ok
 
 
-def test_data_dependent_forwards_are_a_meta_limit_not_a_bug() -> None:
+def test_data_dependent_forwards_run_for_real() -> None:
     report = doctor(cases.DataDependent(), (4,))
+    assert report.findings == [], str(report)
+    assert report.run == "real"
+    assert "aten._local_scalar_dense" in (report.run_reason or "")
+    assert "ran on real tensors" in str(report)
+
+
+def test_data_dependent_forwards_of_a_model_on_meta_are_a_meta_limit_not_a_bug() -> None:
+    report = doctor(cases.DataDependent().to("meta"), (4,))
     finding = only(report, "meta-limit")
     assert finding.severity == "warning"
     assert report.ok
