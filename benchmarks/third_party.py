@@ -156,7 +156,7 @@ def _call(model: nn.Module, inputs: dict[str, Any]) -> Any:
 
 
 def _data(inputs: dict[str, Any]) -> Any:
-    return inputs["__pos__"] if "__pos__" in inputs else inputs
+    return inputs.get("__pos__", inputs)
 
 
 def _state(model: nn.Module) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[bool]]:
@@ -229,7 +229,10 @@ def main() -> None:
     if args.only:
         cases = [c for c in cases if args.only in c[0]]
     print(f"torch {torch.__version__}, {len(cases)} models")
-    print(f"{'model':<36} {'run':<5} {'params':<6} {'MACs':>14} {'FlopCounter':>14} {'same':<5} {'doctor errors':<20} {'s':>6}  uncounted / error")
+    print(
+        f"{'model':<36} {'run':<5} {'params':<6} {'MACs':>14} {'FlopCounter':>14} {'same':<5} "
+        f"{'doctor errors':<20} {'s':>6}  uncounted / error"
+    )
     totals = {"ok": 0, "all": 0}
     for case in cases:
         try:
@@ -239,7 +242,8 @@ def main() -> None:
             totals["all"] += 1
             continue
         macs_ok = r["reference"] is None or r["macs"] == r["reference"] or bool(r["uncounted"])
-        ok = r["error"] is None and r["params_ok"] and macs_ok and r["unchanged"] and not r.get("doctor")
+        clean = r["unchanged"] and not r.get("doctor")
+        ok = r["error"] is None and r["params_ok"] and macs_ok and clean
         totals["all"] += 1
         totals["ok"] += ok
         tail = r["error"] or ", ".join(f"{k}×{v}" for k, v in r["uncounted"].items())
@@ -249,8 +253,10 @@ def main() -> None:
             f"{'yes' if r['unchanged'] else 'NO':<5} {','.join(r.get('doctor', [])) or '-':<20} "
             f"{r['seconds']:>6.2f}  {tail or ''}"
         )
-    print(f"\n{totals['ok']} of {totals['all']} models: no error, exact parameters, MACs equal to "
-          "FlopCounterMode or the difference listed, model unchanged, doctor clean")
+    print(
+        f"\n{totals['ok']} of {totals['all']} models: no error, exact parameters, MACs equal to "
+        "FlopCounterMode or the difference listed, model unchanged, doctor clean"
+    )
 
 
 if __name__ == "__main__":

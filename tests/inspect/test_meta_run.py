@@ -4,8 +4,8 @@ import torch
 from torch import nn
 
 from brickwork import summary
-from brickwork.inspect.meta_copy import meta_copy
 from brickwork.inspect.inputs import make_inputs
+from brickwork.inspect.meta_copy import meta_copy
 from brickwork.inspect.meta_run import MetaRun, shapes_of, storage_key, tensors_in
 
 

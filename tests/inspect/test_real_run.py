@@ -141,7 +141,11 @@ def test_the_model_and_its_inputs_come_back_untouched(run: str) -> None:
 
 def test_meta_and_real_runs_account_alike() -> None:
     model = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(512, 10)
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(512, 10),
     )
     meta = summary(model, (3, 8, 8), batch_size=4, run="meta")
     real = summary(model, (3, 8, 8), batch_size=4, run="real")
