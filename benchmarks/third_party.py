@@ -146,17 +146,23 @@ def torchvision_models() -> Iterator[Case]:
                 return torchvision.models.get_model(n, weights=None, **extra)
 
             side = 299 if "inception" in name else size
-            yield (f"tv-{kind}-{name}", build, lambda s=side: {"__pos__": torch.randn(1, 3, s, s)})
+            yield (f"tv-{kind}-{name}", build, lambda s=side: {"__shape__": (3, s, s)})
 
 
-def _call(model: nn.Module, inputs: dict[str, Any]) -> Any:
-    if "__pos__" in inputs:
-        return model(inputs["__pos__"])
+def _call(model: nn.Module, inputs: dict[str, Any], batch: int) -> Any:
+    """The model called as the summary called it: a shape's batch of random values, or the
+    keyword inputs."""
+    if "__shape__" in inputs:
+        return model(torch.randn(batch, *inputs["__shape__"]))
     return model(**inputs)
 
 
-def _data(inputs: dict[str, Any]) -> Any:
-    return inputs.get("__pos__", inputs)
+def _given(inputs: dict[str, Any]) -> dict[str, Any]:
+    """summary's and doctor's input arguments: a per-sample shape (the batch left to them, as
+    a new user leaves it), or the keyword inputs."""
+    if "__shape__" in inputs:
+        return {"input_shape": inputs["__shape__"]}
+    return {"input_data": inputs}
 
 
 def _state(model: nn.Module) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[bool]]:
@@ -186,13 +192,13 @@ def check(case: Case, doctor: bool) -> dict[str, Any]:
     unique = sum(p.numel() for p in model.parameters())
     before = _state(model)
     start = time.perf_counter()
-    s = brickwork.summary(model, input_data=_data(inputs))
+    s = brickwork.summary(model, **_given(inputs))
     seconds = time.perf_counter() - start
     unchanged = _same(before, model)
     torch.manual_seed(0)
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         try:
-            _call(model, inputs)  # with grad, as the summary runs it (no inference fast paths)
+            _call(model, inputs, s.batch_size)  # with grad, as the summary runs it
             reference: int | None = counter.get_total_flops() // 2
         except Exception:  # the model itself fails in eager mode on these inputs
             reference = None
@@ -209,7 +215,7 @@ def check(case: Case, doctor: bool) -> dict[str, Any]:
     }
     if doctor:
         before = _state(model)
-        report = brickwork.doctor(model, input_data=_data(inputs))
+        report = brickwork.doctor(model, **_given(inputs))
         row["doctor"] = [f"{f.code}:{f.path}" for f in report.findings if f.severity == "error"]
         row["unchanged"] = row["unchanged"] and _same(before, model)
     return row
