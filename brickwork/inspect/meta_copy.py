@@ -30,6 +30,7 @@ the one ``module.compile()`` sets."""
 
 _PLAIN = frozenset({type(None), str, int, float, bool, torch.dtype, torch.device})
 _USER_HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks")
+_SIZED = frozenset({torch.Tensor, nn.Parameter})
 
 
 class ScriptedModuleError(Exception):
@@ -56,8 +57,8 @@ def meta_copy(model: nn.Module) -> nn.Module:
             in C++ and cannot be moved to ``meta`` without changing it.
     """
     require_module(model, "summary")
-    scripted = next((path for path, m in model.named_modules() if is_scripted(m)), None)
-    if scripted is not None:
+    if any(is_scripted(m) for m in model.modules()):
+        scripted = next(path for path, m in model.named_modules() if is_scripted(m))
         where = f"`{scripted}`" if scripted else type_name(model)
         raise ScriptedModuleError(f"{where} is a TorchScript module, which cannot run on meta")
     return structural_copy(model, meta_tensor_like)
@@ -75,13 +76,13 @@ def structural_copy(model: nn.Module, tensor: Callable[[torch.Tensor], torch.Ten
         tensor: what each parameter, buffer or tensor attribute becomes (called once per tensor).
     """
     memo: dict[int, Any] = {}
+    if not any(isinstance(m, LazyModuleMixin) for m in model.modules()):
+        return _Copier(memo, tensor).module(model)
     for t in chain(model.parameters(), unique_buffers(model)):
         mapped = tensor(t)
         if mapped is t and isinstance(t, UninitializedParameter | UninitializedBuffer):
             continue  # deep-copied instead of shared: materialising a lazy tensor writes to it
         memo[id(t)] = mapped
-    if not any(isinstance(m, LazyModuleMixin) for m in model.modules()):
-        return _Copier(memo, tensor).module(model)
     try:
         return copy.deepcopy(model, memo)
     except Exception as err:  # an attribute that cannot be copied: a lock, a file, a C handle
@@ -131,6 +132,11 @@ def meta_tensor_like(tensor: torch.Tensor) -> torch.Tensor:
     Args:
         tensor: a parameter, buffer or any tensor of the model.
     """
+    kind = type(tensor)
+    if kind is nn.Parameter:  # the common cases first: isinstance on parameters is slow
+        return nn.Parameter(meta_like(tensor), requires_grad=tensor.requires_grad)
+    if kind is torch.Tensor:
+        return meta_like(tensor)
     # torch's stubs miss these constructors' device and dtype arguments
     if isinstance(tensor, UninitializedParameter):
         return UninitializedParameter(tensor.requires_grad, device="meta", dtype=tensor.dtype)  # type: ignore[call-arg, arg-type]
@@ -177,6 +183,8 @@ def numel(tensor: torch.Tensor) -> int:
     Args:
         tensor: a parameter or any tensor.
     """
+    if type(tensor) in _SIZED:  # isinstance(..., Parameter) is a slow metaclass check
+        return tensor.numel()
     return 0 if isinstance(tensor, UninitializedParameter) else tensor.numel()
 
 

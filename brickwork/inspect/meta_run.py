@@ -36,6 +36,7 @@ from brickwork.inspect.fast_meta import FAST_META
 from brickwork.inspect.macs import op_macs, op_name
 from brickwork.inspect.meta_copy import is_scripted, numel, type_name
 from brickwork.inspect.render import inputs_text
+from brickwork.shapes import meta_like
 
 
 @dataclass
@@ -90,15 +91,15 @@ def tensors_in(value: Any) -> Iterator[torch.Tensor]:
     """
     if isinstance(value, torch.Tensor):
         yield value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            yield from tensors_in(getattr(value, f.name))
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from tensors_in(v)
     elif isinstance(value, tuple | list):
         for v in value:
             yield from tensors_in(v)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from tensors_in(v)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from tensors_in(getattr(value, f.name))
 
 
 def shapes_of(value: Any) -> Any:
@@ -113,14 +114,14 @@ def shapes_of(value: Any) -> Any:
     """
     if isinstance(value, torch.Tensor):
         return list(value.shape)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: shapes_of(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): shapes_of(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
         return [shapes_of(v) for v in value]
     if value is None:
         return None
+    if isinstance(value, Mapping):
+        return {str(k): shapes_of(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: shapes_of(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return type(value).__name__
 
 
@@ -189,9 +190,10 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
     def forward(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
         """Run ``model(*args, **kwargs)`` once, with grad enabled, watching every op.
 
-        For this call only, global module hooks, saved-tensor hooks, this dispatch mode and, on
-        meta, ``torch.device("meta")`` (so a ``torch.zeros(...)`` inside the forward lands on
-        meta) are in place; all are removed afterwards, also when the forward raises. The run
+        For this call only, global module hooks, saved-tensor hooks and this dispatch mode are in
+        place (on meta, the mode puts what factories make, ``torch.zeros(...)`` or
+        ``torch.tensor([...])`` inside the forward, on meta too); all are removed afterwards,
+        also when the forward raises. The run
         records: ``rows`` (one :class:`SummaryRow` per call of one of the model's modules, in call
         order, with shapes, MACs and parameter counts), ``root_macs``, ``uncounted``, the storages
         of module outputs and of tensors saved for backward (``output_bytes``, ``saved_bytes``),
@@ -219,8 +221,6 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
             stack.callback(register_module_forward_hook(self._hook).remove)
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack))
             stack.enter_context(torch.enable_grad())
-            if self.undo is None:
-                stack.enter_context(torch.device("meta"))  # torch.zeros(...) lands on meta
             stack.enter_context(self)
             try:
                 self.output = self.model(*args, **kwargs)
@@ -279,12 +279,11 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
             if self.failed_op is None:
                 self.failed_op = func
             raise
-        inputs = list(tensors_in((args, kwargs)))
-        keys = [storage_key(t) for t in inputs]
+        keys = _storages(args, kwargs)
         self.read.update(keys)
         if not torch.is_grad_enabled():
             self.read_without_grad.update(keys)
-        if self.tainted and any(key in self.tainted for key in keys):
+        if self.tainted and not self.tainted.isdisjoint(keys):
             for t in tensors_in(out):
                 self.tainted.add(storage_key(t))
                 self._keep.append(t)
@@ -310,7 +309,14 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
             return out
         fast = FAST_META.get(func)
         out = fast(*args, **kwargs) if fast is not None else None
-        return func(*args, **kwargs) if out is None else out
+        if out is not None:
+            return out
+        if _FACTORIES[func] if func in _FACTORIES else _is_factory(func):
+            kwargs = {**kwargs, "device": _META}  # torch.zeros(...) in a forward lands on meta
+        out = func(*args, **kwargs)
+        if func is _LIFT_FRESH and out.device.type != "meta":  # torch.tensor([...]): its values
+            out = meta_like(out)  # are the user's constants, not the run's
+        return out
 
     def _failure(self, err: Exception) -> str:
         self._fill_params()
@@ -373,6 +379,33 @@ def call_text(row: SummaryRow) -> str:
     if not row.input_kwargs:
         return f"input of shape {inputs_text(row.input_shape)}"
     return f"inputs {inputs_text(row.input_shape, row.input_kwargs)}"
+
+
+_META = torch.device("meta")
+_LIFT_FRESH = torch.ops.aten.lift_fresh.default
+_FACTORIES: dict[Any, bool] = {}  # op → it makes a tensor from sizes alone, on a given device
+
+
+def _is_factory(func: Any) -> bool:
+    """Whether ``func`` takes a ``device`` and no tensor (``zeros``, ``arange``, ``randn``...)."""
+    arguments = func._schema.arguments
+    found = any(a.name == "device" for a in arguments) and not any(
+        "Tensor" in str(a.type) for a in arguments
+    )
+    _FACTORIES[func] = found
+    return found
+
+
+def _storages(args: Any, kwargs: Any) -> list[int]:
+    """The storages of an op's tensor arguments (an op's arguments are tensors, lists of
+    tensors or plain values: one level deep)."""
+    keys = []
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, torch.Tensor):
+            keys.append(value.untyped_storage()._cdata)
+        elif isinstance(value, list | tuple):
+            keys += [v.untyped_storage()._cdata for v in value if isinstance(v, torch.Tensor)]
+    return keys
 
 
 def _with_kwargs(modules: Any, hook_id: int) -> Any:
