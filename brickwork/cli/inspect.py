@@ -32,7 +32,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if _check_model_argument(args):
         model = load_target(args.model, args.args, args.kwargs)
     result = summary(
-        model, batch_size=args.batch_size, depth=args.depth, run=args.run, **_inputs(args)
+        model, batch_size=args.batch_size, depth=args.depth, run=args.run_mode, **_inputs(args)
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -111,7 +111,7 @@ def _doctor_options(args: argparse.Namespace) -> dict[str, Any]:
     """doctor's keyword arguments from the command line."""
     return {
         "batch_size": args.batch_size,
-        "run": args.run,
+        "run": args.run_mode,
         "ignore": args.ignore or (),
         "select": args.select,
         **_inputs(args),

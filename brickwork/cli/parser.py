@@ -119,6 +119,7 @@ def add_model_arguments(p: argparse.ArgumentParser, batch_size: int | None) -> N
     )
     p.add_argument(
         "--run",
+        dest="run_mode",  # `run` is the function that runs the command
         choices=("auto", "meta", "real"),
         default="auto",
         help="auto (default): meta tensors, and real ones when an op needs values; meta; or real "
