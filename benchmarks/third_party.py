@@ -143,7 +143,8 @@ def torchvision_models() -> Iterator[Case]:
 
             def build(n: str = name, k: str = kind) -> nn.Module:
                 extra = {} if k == "cls" else {"weights_backbone": None}
-                return torchvision.models.get_model(n, weights=None, **extra)
+                model = torchvision.models.get_model(n, weights=None, **extra)
+                return model.eval() if k == "det" else model  # training takes targets too
 
             side = 299 if "inception" in name else size
             yield (f"tv-{kind}-{name}", build, lambda s=side: {"__shape__": (3, s, s)})

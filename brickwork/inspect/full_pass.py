@@ -50,7 +50,7 @@ def batch_size_findings(
         return t.shape[0] in flattened or (seq_first and t.dim() > 1 and t.shape[1] in batches)
 
     outputs = [t for t in tensors_in(run.output) if t.dim() > 0]  # a scalar loss has no batch
-    if not outputs or any(keeps(t) for t in outputs):
+    if not outputs or any(keeps(t) for t in outputs) or _one_per_sample(run.output, batches):
         return []
     out = outputs[0]
     batch = min(batches)
@@ -92,6 +92,15 @@ def batch_size_findings(
             "x.view(x.size(0), -1)",
         )
     ]
+
+
+def _one_per_sample(output: Any, batches: set[int]) -> bool:
+    """A list with one dict or list per sample (a detection model's boxes and labels)."""
+    return (
+        isinstance(output, list)
+        and len(output) in batches
+        and all(isinstance(item, dict | list) for item in output)
+    )
 
 
 def _caller(run: MetaRun, row: SummaryRow) -> SummaryRow | None:
@@ -157,7 +166,18 @@ def gradient_findings(
                 "optimizer too",
             )
         )
-    if silent:
+    if silent and not shadow.training:
+        findings.append(
+            Finding(
+                "no-grad-param",
+                "note",
+                silent[0].rsplit(".", 1)[0],
+                f"{len(silent)} trainable parameter(s) get no gradient from the output in eval "
+                f"mode: {_names(silent)}; in training mode the loss may reach them",
+                "run the doctor on the model in training mode (model.train()) to check",
+            )
+        )
+    elif silent:
         cause = (
             "the output carries no gradient at all (detached, or made of integers?)"
             if not reached

@@ -201,7 +201,9 @@ _NO_MACS = re.compile(
     r"diag.*|eye|histc|bincount|count_nonzero|logsumexp|norm|_pack_padded_sequence|"
     r"_pad_packed_sequence|_to_dense|to_sparse.*|resize.*|set_|_foreach_.*|"
     r"_fused_.*_cell|_thnn_fused_(lstm|gru)_cell|record_stream|_efficientzerotensor|"
-    r"_conj.*|_neg_view|_make_dep_token|_functional_assert.*|_print|copy_from.*"
+    r"_conj.*|_neg_view|_make_dep_token|_functional_assert.*|_print|copy_from.*|"
+    r"(hard|log_)?(swish|sigmoid|tanh)_?|(leaky_)?relu6?_?|r?relu_with_noise_?|[gs]elu_?|c?elu_?|"
+    r"silu_?|mish_?|softplus|softshrink|hardshrink|threshold_?|_?prelu(_kernel)?|glu"
 )
 """Op names that run no multiply-accumulate by convention (PyTorch's ``FlopCounterMode`` and
 torchinfo count none for them either)."""
@@ -261,4 +263,8 @@ def _kind(func: Any) -> Formula | bool | None:
         return False
     if namespace in ("aten", "prims", "prim") and _NO_MACS.fullmatch(name):
         return False
+    if namespace == "aten" and name.endswith("_") and name != "_":  # in place: as its twin
+        twin = getattr(getattr(torch.ops.aten, name[:-1], None), "default", None)
+        if twin is not None and _QUIET_TAGS.intersection(twin.tags):
+            return False
     return None

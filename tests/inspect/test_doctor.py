@@ -400,3 +400,14 @@ def test_unknown_codes_are_refused(argument: str) -> None:
         match=rf"^{argument}: unknown finding code 'unused-modules'; did you mean 'unused-module'\?",
     ):
         doctor(cases.Unused(), (4,), **{argument: ["unused-modules"]})
+
+
+def test_a_detector_in_eval_mode_keeps_one_output_per_image() -> None:
+    report = doctor(cases.Detector().eval(), (4,))
+    assert report.run == "real"
+    finding = only(report, "no-grad-param")  # a note: the training loss may reach them
+    assert (finding.severity, finding.path) == ("note", "proposals")
+    assert "in eval mode" in finding.message
+    assert report.ok
+    training = doctor(cases.Detector(), (4,))
+    assert only(training, "no-grad-param").severity == "error"

@@ -187,3 +187,10 @@ def test_ops_with_no_macs_by_convention_are_not_listed() -> None:
     )
     for run in ("meta", "real"):
         assert summary(model, (3, 8, 8), batch_size=2, run=run).uncounted_ops == {}  # type: ignore[arg-type]
+
+
+def test_in_place_activations_count_no_macs() -> None:
+    model = nn.Sequential(nn.Linear(4, 4), nn.Hardswish(inplace=True), nn.SiLU(inplace=True))
+    for run in ("meta", "real"):
+        result = summary(model, (4,), batch_size=2, run=run)  # type: ignore[arg-type]
+        assert (result.macs, result.uncounted_ops) == (32, {})
