@@ -49,6 +49,9 @@ def hugging_face() -> Iterator[Case]:
         return
     small = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
     text = {**small, "intermediate_size": 128, "vocab_size": 1000}
+    seq2seq = {"d_model": 64, "encoder_layers": 2, "decoder_layers": 2}
+    seq2seq |= {f"{side}_attention_heads": 2 for side in ("encoder", "decoder")}
+    seq2seq |= {f"{side}_ffn_dim": 128 for side in ("encoder", "decoder")}
     builders: dict[str, tuple[Callable[[], nn.Module], Callable[[bool], dict[str, Any]]]] = {
         "bert": (lambda: t.BertModel(t.BertConfig(**text)), lambda m: _text(mask=m)),
         "gpt2": (
@@ -62,18 +65,7 @@ def hugging_face() -> Iterator[Case]:
             lambda m: _text(mask=m, decoder_input_ids=_ids(2, 8)),
         ),
         "bart": (
-            lambda: t.BartForConditionalGeneration(
-                t.BartConfig(
-                    d_model=64,
-                    encoder_layers=2,
-                    decoder_layers=2,
-                    encoder_attention_heads=2,
-                    decoder_attention_heads=2,
-                    encoder_ffn_dim=128,
-                    decoder_ffn_dim=128,
-                    vocab_size=1000,
-                )
-            ),
+            lambda: t.BartForConditionalGeneration(t.BartConfig(**seq2seq, vocab_size=1000)),
             lambda m: _text(mask=m),
         ),
         "vit": (
@@ -89,18 +81,7 @@ def hugging_face() -> Iterator[Case]:
             lambda m: _text(mask=m),
         ),
         "whisper": (
-            lambda: t.WhisperForConditionalGeneration(
-                t.WhisperConfig(
-                    d_model=64,
-                    encoder_layers=2,
-                    decoder_layers=2,
-                    encoder_attention_heads=2,
-                    decoder_attention_heads=2,
-                    encoder_ffn_dim=128,
-                    decoder_ffn_dim=128,
-                    num_mel_bins=80,
-                )
-            ),
+            lambda: t.WhisperForConditionalGeneration(t.WhisperConfig(**seq2seq, num_mel_bins=80)),
             lambda m: {
                 "input_features": torch.randn(2, 80, 3000),
                 "decoder_input_ids": _ids(2, 8),
