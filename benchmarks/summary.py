@@ -64,6 +64,38 @@ def measure(case: str) -> dict[str, object]:
     return result
 
 
+def bert_table(reps: int) -> None:
+    """BERT-base (random weights, from its config) with a tokenizer's two inputs: the attention
+    mask makes brickwork run for real (its meta pass stops at the mask's .item())."""
+    try:
+        import transformers
+    except ImportError:
+        print("\n1b. BERT-base: transformers is not installed, skipped")
+        return
+    model = transformers.BertModel(transformers.BertConfig())
+    inputs = {
+        "input_ids": torch.randint(0, 1000, (1, 128)),
+        "attention_mask": torch.ones(1, 128, dtype=torch.long),
+    }
+    tools = {
+        "brickwork": lambda: brickwork.summary(model, input_data=inputs),
+        "torchinfo": lambda: torchinfo.summary(model, input_data=inputs, verbose=0),
+    }
+    run = brickwork.summary(model, input_data=inputs)
+    first = {name: timed(fn) for name, fn in tools.items()}
+    times: dict[str, list[float]] = {name: [] for name in tools}
+    for rep in range(reps):
+        for name in list(tools) if rep % 2 == 0 else list(reversed(tools)):
+            times[name].append(timed(tools[name]))
+    bw, ti = (statistics.median(times[name]) for name in tools)
+    print(f"\n1b. BERT-base, input_ids and attention_mask (1, 128): brickwork ran {run.run}")
+    print(f"{'brickwork ms':>13} {'torchinfo ms':>13} {'ratio':>7} {'first call ms (bw / ti)':>26}")
+    print(
+        f"{bw * 1e3:>13.1f} {ti * 1e3:>13.1f} {bw / ti:>7.3f} "
+        f"{first['brickwork'] * 1e3:>12.0f} / {first['torchinfo'] * 1e3:<10.0f}"
+    )
+
+
 def in_subprocess(case: str) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, __file__, "--measure", case], capture_output=True, text=True, check=False
@@ -105,6 +137,8 @@ def main() -> None:
             f"{batch:>5} {bw * 1e3:>13.1f} {ti * 1e3:>13.1f} {bw / ti:>7.3f} "
             f"{first['brickwork'] * 1e3:>12.0f} / {first['torchinfo'] * 1e3:<10.0f}"
         )
+
+    bert_table(args.reps)
 
     print("\n2. peak resident memory above `import torch`, fresh process per case")
     for case in (

@@ -12,23 +12,28 @@ from torch import nn
 from brickwork.cli.parser import add_command, add_model_arguments
 from brickwork.errors import EXIT_FAILED, ConfigError, UserCodeError
 from brickwork.inspect import Finding, Report, doctor, summary
+from brickwork.inspect.inputs import load_input_data, named_input
 from brickwork.inspect.static_checks import missing_forward
 from brickwork.inspect.target import build_target, is_target, load_target, resolve_target
 from brickwork.shapes import parse_dtype
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    """Shapes, parameters, MACs and training memory, without running the model.
+    """Shapes, parameters, MACs and training memory, on meta tensors first.
 
-    Summarise a model on meta tensors: no real compute, no activation memory. MODEL is a spec
-    file, a registered family, or path/to/file.py:NAME where NAME is an nn.Module class, a
-    function returning a module, or a module variable. Exit status 1 when the forward pass fails
-    (the rows up to the failing module are shown).
+    Summarise a model on meta tensors: no real compute, no activation memory; when an op needs
+    real values (.item(), nonzero, .cpu()...), it runs again on the model's own weights (--run).
+    The model is left as it was. MODEL is a spec file, a registered family, or
+    path/to/file.py:NAME where NAME is an nn.Module class, a function returning a module, or a
+    module variable. Exit status 1 when the forward pass fails (the rows up to the failing module
+    are shown).
     """
     model: Any = args.model
     if _check_model_argument(args):
         model = load_target(args.model, args.args, args.kwargs)
-    result = summary(model, batch_size=args.batch_size, depth=args.depth, **_inputs(args))
+    result = summary(
+        model, batch_size=args.batch_size, depth=args.depth, run=args.run_mode, **_inputs(args)
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -39,15 +44,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Find the classic nn.Module bugs before training.
 
-    Run a model on meta tensors (no real compute, the model left unchanged) and report each
-    problem with where it is, what is wrong and how to fix it. MODEL is a spec file, a registered
+    Run a model on meta tensors (no real compute; real ones when an op needs values; the model
+    left unchanged) and report each problem with where it is, what is wrong, how to fix it and
+    how to silence it (--ignore, --select). MODEL is a spec file, a registered
     family, or path/to/file.py:NAME as for `brickwork summary`. Exit status: 0 when no error was
     found (warnings allowed), 1 when one was, 2 for bad input.
     """
     if _check_model_argument(args):
         report = _doctor_target(args)
     else:
-        report = doctor(args.model, batch_size=args.batch_size, **_inputs(args))
+        report = doctor(args.model, **_doctor_options(args))
     print(
         json.dumps(report.to_dict(), indent=2) if args.json else report,
         end="\n" if args.json else "",
@@ -71,13 +77,45 @@ def _check_model_argument(args: argparse.Namespace) -> bool:
 
 def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     """summary/doctor keyword arguments for the input: one --input-shape, or several for a
-    forward that takes several tensors."""
-    dtype = parse_dtype(args.input_dtype)
+    forward that takes several tensors (each with its --input-dtype); named --input shapes; or
+    the real tensors of --input-data."""
+    given = [name for name in ("input_shape", "input", "input_data") if getattr(args, name)]
+    if len(given) > 1:
+        raise ConfigError(
+            f"--{given[0].replace('_', '-')} and --{given[1].replace('_', '-')} both give the "
+            "inputs; use one"
+        )
+    if args.input_data:
+        return {"input_data": load_input_data(args.input_data)}
+    if args.input:
+        return {"input_data": dict(named_input(text) for text in args.input)}
     shapes = args.input_shape or []
+    dtypes = [parse_dtype(d) for d in args.input_dtype or []]
+    if len(dtypes) > max(len(shapes), 1):
+        raise ConfigError(
+            f"{len(dtypes)} --input-dtype for {len(shapes)} --input-shape: give one per input, "
+            "in the same order"
+        )
     if len(shapes) <= 1:
-        return {"input_shape": shapes[0] if shapes else None, "input_dtype": dtype}
-    data = tuple(torch.empty((args.batch_size, *s), dtype=dtype, device="meta") for s in shapes)
-    return {"input_data": data}
+        return {
+            "input_shape": shapes[0] if shapes else None,
+            "input_dtype": dtypes[0] if dtypes else None,
+        }
+    dtypes += [torch.float32] * (len(shapes) - len(dtypes))  # the rest: float32
+    batch = args.batch_size or 1
+    pairs = zip(shapes, dtypes, strict=True)
+    return {"input_data": tuple(torch.empty((batch, *s), dtype=d, device="meta") for s, d in pairs)}
+
+
+def _doctor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """doctor's keyword arguments from the command line."""
+    return {
+        "batch_size": args.batch_size,
+        "run": args.run_mode,
+        "ignore": args.ignore or (),
+        "select": args.select,
+        **_inputs(args),
+    }
 
 
 def _doctor_target(args: argparse.Namespace) -> Report:
@@ -98,15 +136,27 @@ def _doctor_target(args: argparse.Namespace) -> Report:
         report.not_run = ["every check that needs the model"]
         report.not_run_reason = "the model could not be built"
         return report
-    return doctor(model, batch_size=args.batch_size, **_inputs(args))
+    return doctor(model, **_doctor_options(args))
 
 
 def add_commands(commands: Any) -> None:
     """Add ``summary`` and ``doctor`` to the subparsers ``commands``."""
     p = add_command(commands, "summary", cmd_summary)
-    add_model_arguments(p, batch_size=1)
+    add_model_arguments(p, batch_size=None)
     p.add_argument("--depth", type=int, default=3, help="deepest nesting shown (default 3)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p = add_command(commands, "doctor", cmd_doctor)
     add_model_arguments(p, batch_size=3)
+    p.add_argument(
+        "--ignore",
+        action="append",
+        metavar="CODE[,CODE]",
+        help="leave these finding codes out (unused-module,no-grad-param...); repeatable",
+    )
+    p.add_argument(
+        "--select",
+        action="append",
+        metavar="CODE[,CODE]",
+        help="report only these finding codes; repeatable",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")

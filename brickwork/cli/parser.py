@@ -72,12 +72,12 @@ def positive_count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
 
 
-def add_model_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
-    """MODEL and the options that build it, shared by `summary` and `doctor`.
+def add_model_arguments(p: argparse.ArgumentParser, batch_size: int | None) -> None:
+    """MODEL, the options that build it and its inputs, shared by `summary` and `doctor`.
 
     Args:
         p: the subcommand's parser.
-        batch_size: the default of ``--batch-size``.
+        batch_size: the default of ``--batch-size`` (``None``: the command chooses).
     """
     p.add_argument("model", help="spec file, family name, or path/to/file.py:NAME")
     p.add_argument(
@@ -94,14 +94,36 @@ def add_model_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
     )
     p.add_argument(
         "--input-dtype",
-        default="float32",
-        help="dtype of the input: float32 (default) or long for token ids",
+        action="append",
+        help="dtype of each --input-shape, in their order, by torch's name: float32 (default), "
+        "long for token ids, float16, bfloat16, bool...",
+    )
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="NAME:SHAPE[:DTYPE]",
+        help="a keyword input of the whole shape the forward receives, batch first: "
+        "input_ids:1,128:long; repeat it for each",
+    )
+    p.add_argument(
+        "--input-data",
+        metavar="FILE",
+        help="real inputs: a .safetensors file (keyword inputs by name) or a .pt/.pth file "
+        "(read with weights_only=True)",
     )
     p.add_argument(
         "--batch-size",
         type=positive_count,
         default=batch_size,
-        help=f"batch size (default {batch_size})",
+        help=f"batch size (default {batch_size or '1, or 2 where batch norm needs it'})",
+    )
+    p.add_argument(
+        "--run",
+        dest="run_mode",  # `run` is the function that runs the command
+        choices=("auto", "meta", "real"),
+        default="auto",
+        help="auto (default): meta tensors, and real ones when an op needs values; meta; or real "
+        "(the model's own weights); the model is left as it was",
     )
 
 

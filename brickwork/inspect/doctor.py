@@ -1,26 +1,30 @@
 """``brickwork doctor``: the classic ``nn.Module`` bugs, found before a step of training.
 
-The model runs the way the summary runs it: a meta copy on meta inputs, so nothing is computed
-and the model is left as it was. First the checks that only read the model
+The model runs the way the summary runs it (:mod:`~brickwork.inspect.inspection`): a meta copy
+on meta inputs, so nothing is computed, or for real when an op needs values; the model is left as
+it was either way. First the checks that only read the model
 (:mod:`~brickwork.inspect.static_checks`); then one forward, whose prints and warnings are caught
 (:mod:`~brickwork.inspect.watch`). A forward that raises is diagnosed
 (:mod:`~brickwork.inspect.failed_forward`); one that runs through is checked, and called a second
 time to see what accumulates (:mod:`~brickwork.inspect.full_pass`). Each problem becomes a
 :class:`~brickwork.inspect.findings.Finding` with a stable ``code``, listed in
-:mod:`~brickwork.inspect.findings`.
+:mod:`~brickwork.inspect.findings`; those the user silenced are set apart
+(:func:`silence`). Each stage adds to one :class:`~brickwork.inspect.findings.Report`, so that
+later stages (a training step's checks) can follow the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from brickwork.errors import positive_int
+from brickwork.errors import ConfigError, positive_int, unknown_name_message
 from brickwork.inspect.failed_forward import diagnose
-from brickwork.inspect.findings import FindingCode, Report
+from brickwork.inspect.findings import FINDING_CODES, IGNORE_ATTRIBUTE, FindingCode, Report
 from brickwork.inspect.full_pass import (
     batch_size_findings,
     gradient_findings,
@@ -28,8 +32,10 @@ from brickwork.inspect.full_pass import (
     module_state,
     state_leak_findings,
 )
-from brickwork.inspect.meta_copy import meta_copy
-from brickwork.inspect.meta_run import MetaRun, batch_of, meta_inputs, tensors_in
+from brickwork.inspect.inputs import make_inputs
+from brickwork.inspect.inspection import Inspection, RunMode
+from brickwork.inspect.meta_copy import type_name, unwrap_compiled
+from brickwork.inspect.source import assigned_at, ignored_on_line
 from brickwork.inspect.static_checks import static_findings
 from brickwork.inspect.summary import resolve_model
 from brickwork.inspect.watch import Watch
@@ -50,35 +56,55 @@ def doctor(
     input_data: Any = None,
     batch_size: int = 3,
     input_dtype: torch.dtype | str | None = None,
+    run: RunMode = "auto",
+    ignore: Collection[str] = (),
+    select: Collection[str] | None = None,
 ) -> Report:
-    """Find the classic ``nn.Module`` bugs in a model, without running it for real.
+    """Find the classic ``nn.Module`` bugs in a model, on meta tensors first.
 
     Args:
         model_or_spec: an ``nn.Module`` (left untouched), a spec or a registered family name.
         input_shape: shape of one sample, no batch dimension; a spec's ``input`` otherwise.
-        input_data: instead of ``input_shape``: a tensor, tuple or dict of tensors (shapes only).
+        input_data: instead of ``input_shape``: a tensor, tuple or dict of tensors (real ones
+            are used by a real run; meta ones stand for their shape).
         batch_size: batch size of the trial input. Default 3, an odd size that a hard-coded
             ``view(-1, N)`` cannot hide behind.
         input_dtype: dtype of an ``input_shape`` input (``torch.long`` for token ids).
+        run: ``"auto"`` (default: meta, then real when an op needs values), ``"meta"`` or
+            ``"real"``, as for :func:`~brickwork.inspect.summary.summary`.
+        ignore: codes to leave out of the report (``["unused-module"]``).
+        select: if given, the only codes to report.
 
     Returns:
         A :class:`Report`; ``report.ok`` is ``False`` when an error was found.
+
+    Raises:
+        ConfigError: an unknown code in ``ignore`` or ``select``, or a bad batch size or run.
     """
     positive_int(batch_size, "batch_size")
+    ignored = check_codes(ignore, "ignore")
+    selected = None if select is None else check_codes(select, "select")
     model, shape, dtype = resolve_model(model_or_spec, input_shape, input_dtype)
-    report = Report(type(model).__name__)
+    report = Report(type_name(unwrap_compiled(model)))
     report.findings += static_findings(model)
     if any(f.code == "missing-forward" and f.path == "" for f in report.findings):
         report.not_run = list(NEEDS_A_FULL_PASS)
-        return report
-    shadow = meta_copy(model)
-    args, kwargs = meta_inputs(shape, input_data, batch_size, dtype)
-    modules = dict(shadow.named_modules())
-    before = module_state(shadow)
-    run = MetaRun(shadow, track=list(tensors_in((args, kwargs))))
-    with Watch() as watch:
-        run.forward(args, kwargs)
-    report.findings += watch.findings()
+    else:
+        inputs = make_inputs(shape, input_data, batch_size, dtype)
+        with Inspection(model, inputs, run) as inspection:
+            _forward_checks(report, inspection, batch_known=input_data is None)
+    return silence(report, model, ignored, selected)
+
+
+def _forward_checks(report: Report, inspection: Inspection, batch_known: bool) -> None:
+    """Run the model once (twice when it runs through) and add what the checks find."""
+    before: list[Any] = []
+    run = inspection.forward(
+        track=True, before=lambda copy: before.append(module_state(copy)), watch=Watch
+    )
+    report.run, report.run_reason = inspection.kind, inspection.reason
+    report.findings += inspection.watched.findings()
+    modules = dict(inspection.copy.named_modules())
     if run.exception is not None:
         found = diagnose(run, modules, report.model, report.findings)
         if found is not None:
@@ -86,16 +112,84 @@ def doctor(
         report.not_run = list(NEEDS_A_FULL_PASS)
         if found is not None and found.code == "meta-limit":
             report.not_run_reason = "the forward needs real values"
-        return report
+        return
     # With input_shape the batch is dimension 0 by construction; given input_data (a
     # sequence-first RNN's, say) any of the first input's sizes may be the batch.
-    first = next(tensors_in((args, kwargs)), None)
-    batches = {batch_of(args, kwargs)} if input_data is None or first is None else set(first.shape)
-    report.findings += batch_size_findings(run, batches)
+    given = (*inspection.args, *inspection.kwargs.values())
+    inputs = [t for t in given if isinstance(t, torch.Tensor)]
+    sizes = set(inputs[0].shape) if inputs and not batch_known else set()
+    batches = {inspection.inputs.batch} | sizes
+    report.findings += batch_size_findings(run, batches, inputs, inspection.copy)
     report.findings += input_use_findings(run)
-    report.findings += gradient_findings(run, shadow, modules)
-    after_one = module_state(shadow)
+    report.findings += gradient_findings(run, inspection.copy, modules)
+    after_one = module_state(inspection.copy)
     with Watch():  # its prints and warnings were reported from the first call
-        MetaRun(shadow).forward(args, kwargs)  # a second call shows what accumulates
-    report.findings += state_leak_findings(before, after_one, module_state(shadow))
+        inspection.again()  # a second call shows what accumulates
+    report.findings += state_leak_findings(before[-1], after_one, module_state(inspection.copy))
+
+
+def check_codes(codes: Collection[str], what: str) -> frozenset[str]:
+    """``codes`` if each is a finding code; ``--ignore unused-module,state-leak`` style commas
+    are split.
+
+    Args:
+        codes: finding codes.
+        what: the argument's name, for the message (``ignore``).
+
+    Raises:
+        ConfigError: an unknown code (with the closest one).
+    """
+    if isinstance(codes, str):
+        codes = [codes]
+    found = {c.strip() for code in codes for c in code.split(",") if c.strip()}
+    for code in sorted(found):
+        if code not in FINDING_CODES:
+            message = unknown_name_message("finding code", code, FINDING_CODES)
+            raise ConfigError(f"{what}: {message}")
+    return frozenset(found)
+
+
+def silence(
+    report: Report, model: nn.Module, ignore: frozenset[str], select: frozenset[str] | None
+) -> Report:
+    """Name each finding's line where the source tells it (where the module it names is set),
+    and move the findings the user silenced to ``report.silenced``: by ``ignore`` or ``select``,
+    by a ``brickwork_ignore`` class attribute on the module named or one above it, or by a
+    ``# brickwork: ignore[CODE]`` comment on the line named.
+
+    Args:
+        report: the report so far.
+        model: the user's model (for the class attributes).
+        ignore: codes to leave out.
+        select: the only codes to keep, or ``None`` for all.
+    """
+    kept, silenced = [], []
+    model = unwrap_compiled(model)
+    for finding in report.findings:
+        if finding.line is None:  # name the line that sets the module, so a comment can go there
+            finding = replace(finding, line=assigned_at(model, finding.path))
+        opted_out = _opted_out(model, finding.path) | ignored_on_line(finding.line)
+        if (
+            finding.code in ignore
+            or (select is not None and finding.code not in select)
+            or finding.code in opted_out
+        ):
+            silenced.append(finding)
+        else:
+            kept.append(finding)
+    report.findings, report.silenced = kept, silenced
     return report
+
+
+def _opted_out(model: nn.Module, path: str) -> set[str]:
+    """The codes that ``brickwork_ignore`` silences for ``path``: on its class or any above."""
+    codes: set[str] = set()
+    parts = path.split(".") if path else []
+    module: nn.Module | None = model
+    for i in range(len(parts) + 1):
+        if module is None:
+            break
+        opted = getattr(type(module), IGNORE_ATTRIBUTE, ())
+        codes |= {opted} if isinstance(opted, str) else set(opted)
+        module = module._modules.get(parts[i]) if i < len(parts) else None
+    return codes

@@ -1,22 +1,23 @@
 """The doctor's diagnosis of a forward that raised: which finding, where, and the fix.
 
-A forward that needs real values is a ``meta-limit``; a module without ``forward`` is
-``missing-forward``; a stock layer whose sizes do not fit its input, or an error that reads like
-a shape error, is ``shape-mismatch`` (with the size that would fit); anything else is
-``forward-error`` with the user's line.
+A meta forward that needs real values, where no real run could follow, is a ``meta-limit``; a
+module without ``forward`` is ``missing-forward``; a stock layer whose sizes do not fit its
+input, or an error that reads like a shape error, is ``shape-mismatch`` (with the size that would
+fit); anything else is ``forward-error`` with the user's line.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
 
 from brickwork.errors import closest, first_line
 from brickwork.inspect.findings import Finding
+from brickwork.inspect.inspection import limit_text, needs_real_values
 from brickwork.inspect.meta_run import MetaRun
 from brickwork.inspect.render import inputs_text, shape_text
 from brickwork.inspect.static_checks import missing_forward
@@ -32,14 +33,6 @@ _SHAPE_ERRORS = re.compile(
 )
 
 
-_META_LIMITS = re.compile(
-    r"on meta tensors|register_meta|meta tensor|data-dependent|item\(\) cannot|"
-    r"Cannot copy out of meta tensor|is not implemented for the 'Meta' backend|"
-    r"could not run '.*' with arguments from the 'Meta' backend",
-    re.IGNORECASE,
-)
-
-
 @dataclass(frozen=True)
 class _Failure:
     """What is known of the failing call: the error and the module that raised it."""
@@ -51,6 +44,7 @@ class _Failure:
     text: str  # the error's first line
     at_text: str  # " at file:line" of the user's code, or ""
     inputs: Any  # shapes of the module's positional inputs
+    named: dict[str, Any]  # shapes of its inputs given by name
 
 
 def diagnose(
@@ -80,21 +74,25 @@ def diagnose(
         text=first_line(err),
         at_text=f" at {at}" if at else "",
         inputs=row.input_shape if row else None,
+        named=row.input_kwargs if row else {},
     )
-    if _META_LIMITS.search(str(err)):
-        return Finding(
-            "meta-limit",
-            "warning",
-            path,
-            f"{f.name} uses an operation that needs real values{f.at_text} (data-dependent: "
-            f".item(), a boolean mask, nonzero...), so it cannot run on meta tensors: {f.text}",
-            "the checks that need a full pass did not run; run one real batch to exercise them",
-        )
-    if isinstance(err, NotImplementedError) and "forward" in f.text:
+    if isinstance(err, NotImplementedError) and "forward" in f.text and "meta" not in f.text:
         if any(finding.code == "missing-forward" for finding in found):
             return None  # already reported, with the nested-def line if there is one
         return missing_forward(type(f.module) if f.module is not None else object, path)
-    return _shape_finding(f, run) or _forward_error(f)
+    if run.undo is None and needs_real_values(run):
+        finding = Finding(
+            "meta-limit",
+            "warning",
+            path,
+            f"{limit_text(run)} (data-dependent: .item(), a boolean mask, nonzero...), so it "
+            f"cannot run on meta tensors: {f.text}",
+            "the checks that need a full pass did not run; run them for real: run='real' "
+            "(--run real) on a model built with real weights",
+        )
+    else:
+        finding = _shape_finding(f, run) or _forward_error(f)
+    return replace(finding, line=at) if at and finding.line is None else finding
 
 
 def _shape_finding(f: _Failure, run: MetaRun) -> Finding | None:
@@ -116,7 +114,7 @@ def _shape_finding(f: _Failure, run: MetaRun) -> Finding | None:
             "shape-mismatch",
             "error",
             path,
-            f"{_labelled(f.name, module, path)} fails on input {inputs_text(f.inputs)}"
+            f"{_labelled(f.name, module, path)} fails on input {inputs_text(f.inputs, f.named)}"
             f"{f.at_text}: {f.text}",
             "print the shapes with brickwork.summary(model, input_shape) to see where they part",
         )
@@ -154,7 +152,8 @@ def _forward_error(f: _Failure) -> Finding:
         "forward-error",
         "error",
         path,
-        f"{f.name} raises {type(f.err).__name__}{f.at_text} on input {inputs_text(f.inputs)}: "
+        f"{f.name} raises {type(f.err).__name__}{f.at_text} on input "
+        f"{inputs_text(f.inputs, f.named)}: "
         f"{text}",
     )
 

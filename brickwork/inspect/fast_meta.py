@@ -4,45 +4,17 @@ PyTorch's own meta kernels for convolution, batch norm, max-pool, matmul, mean a
 are Python functions that cost milliseconds a call (and import ``torch._dynamo`` on first use);
 the rules here give the same shapes in microseconds. Each returns ``None`` to hand anything
 unusual (a size that does not fit, a channel mismatch) to PyTorch's kernel, which raises its usual
-error. :func:`op_macs` counts an op's multiply-accumulates.
+error. (:mod:`~brickwork.inspect.macs` counts each op's multiply-accumulates.)
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import flop_registry
 
 _aten = torch.ops.aten
-
-
-def op_macs(func: Any, args: Any, kwargs: Any, out: Any) -> int:
-    """Multiply-accumulates of one op: direct for convolutions and matmuls, else PyTorch's count.
-
-    Args:
-        func: the aten op (``torch.ops.aten.convolution.default``...).
-        args: its positional arguments.
-        kwargs: its keyword arguments.
-        out: what it returned.
-
-    Returns:
-        The op's multiply-accumulates; 0 for an op PyTorch counts no FLOPs for.
-    """
-    if func is _aten.convolution.default:
-        x, weight, transposed = args[0], args[1], args[6]
-        per_position = math.prod(weight.shape)  # (C_out, C_in/groups, *kernel) or transposed
-        positions = (x.numel() // x.shape[1]) if transposed else (out.numel() // out.shape[1])
-        return int(per_position * positions)
-    if func is _aten.mm.default or func is _aten.addmm.default:
-        a, b = args[-2:] if func is _aten.mm.default else args[1:3]
-        return int(a.shape[0] * a.shape[1] * b.shape[1])
-    count = flop_registry.get(func.overloadpacket)
-    if count is None:
-        return 0
-    return int(count(*args, **kwargs, out_val=out)) // 2  # the registry counts 2 per MAC
 
 
 def _window(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:

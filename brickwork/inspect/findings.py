@@ -8,18 +8,25 @@ code                 what it means
 missing-forward      a module without ``forward`` (often one indented into ``__init__``)
 shape-mismatch       the first module whose input does not fit, with the value that would
 forward-error        any other exception inside a forward, with the line of your code
-unused-module        a submodule with parameters that the forward never calls
+unused-module        a submodule with parameters that the forward never calls (a note when
+                     another public method, such as ``generate``, calls it)
 unregistered-module  modules, parameters or trainable tensors in a plain list/dict/tuple/set
 batch-size-changed   the output's first dimension differs from the input's
 state-leak           forward grows an attribute, or keeps the call's tensors, on the module
-no-grad-param        trainable parameters that get no gradient from the output
+no-grad-param        trainable parameters that get no gradient from the output (a note when
+                     they are used under ``torch.no_grad()`` or updated outside autograd)
 input-ignored        the output does not depend on the input
 mixed-devices        parameters or buffers on more than one device
 side-effect          forward prints, or raises Python warnings
-meta-limit           (warning) the forward needs real values (``.item()``, boolean masks), so
-                     the checks that need a full pass cannot run
+meta-limit           (warning) the forward needs real values (``.item()``, boolean masks) and
+                     cannot run for real (weights on meta, or ``run="meta"``), so the checks
+                     that need a full pass cannot run
 construction-error   building the model raised (command line)
 ==================== =========================================================================
+
+Any finding can be silenced: ``doctor(..., ignore=[CODE])`` or ``--ignore CODE`` for the whole
+model, ``brickwork_ignore = ("CODE",)`` on a module class for that module and what it holds, or a
+``# brickwork: ignore[CODE]`` comment on the line the finding names.
 """
 
 from __future__ import annotations
@@ -44,8 +51,15 @@ FindingCode = Literal[
 ]
 """Every code a finding can have, as the table in this module's docstring lists them."""
 
-Severity = Literal["error", "warning"]
-"""``error``: the model is wrong; ``warning``: it may be intended, or a check could not run."""
+FINDING_CODES: tuple[FindingCode, ...] = FindingCode.__args__  # type: ignore[attr-defined]
+"""Every code, in the order of :data:`FindingCode`."""
+
+Severity = Literal["error", "warning", "note"]
+"""``error``: the model is wrong; ``warning``: it may be intended, or a check could not run;
+``note``: worth knowing, most likely intended."""
+
+IGNORE_ATTRIBUTE = "brickwork_ignore"
+"""The class attribute that silences codes for a module and what it holds."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,7 @@ class Finding:
             attribute path (``encoder.layers``).
         message: what is wrong, where.
         hint: how to fix it, when a fix is known.
+        line: ``file:line`` of the user's code the finding names, when known.
     """
 
     code: FindingCode
@@ -66,6 +81,17 @@ class Finding:
     path: str
     message: str
     hint: str | None = None
+    line: str | None = None
+
+    @property
+    def silence(self) -> str:
+        """How to silence this finding, if it is intended."""
+        ways = f"--ignore {self.code} (ignore=[{self.code!r}])"
+        if self.line:
+            return f"{ways}, or `# brickwork: ignore[{self.code}]` at {self.line}"
+        if self.path:
+            return f"{ways}, or {IGNORE_ATTRIBUTE} = ({self.code!r},) on `{self.path}`'s class"
+        return ways
 
 
 @dataclass
@@ -78,6 +104,12 @@ class Report:
     not_run: list[str] = field(default_factory=list)
     """Checks that need a full forward pass and could not run because it failed."""
     not_run_reason: str = "the forward failed"
+    run: str = "meta"
+    """``meta`` (nothing computed) or ``real`` (the model's weights, on their device)."""
+    run_reason: str | None = None
+    """Why a real run was used, or why it could not be."""
+    silenced: list[Finding] = field(default_factory=list)
+    """Findings left out by ``ignore``, ``select`` or an opt-out in the model's code."""
 
     @property
     def ok(self) -> bool:
@@ -89,8 +121,12 @@ class Report:
         return [f.code for f in self.findings]
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything as plain JSON-serialisable data, with ``ok``."""
-        return {**asdict(self), "ok": self.ok}
+        """Everything as plain JSON-serialisable data, with ``ok`` and each finding's
+        ``silence``."""
+        data = {**asdict(self), "ok": self.ok}
+        for finding, item in zip(self.findings, data["findings"], strict=True):
+            item["silence"] = finding.silence
+        return data
 
     def __str__(self) -> str:
         """One line per finding (and its hint), a verdict, and the checks that did not run."""
@@ -100,12 +136,20 @@ class Report:
             lines.append(f"{f.severity:<7} {f.code:<19} {where}: {f.message}")
             if f.hint:
                 lines.append(f"{'':<28}hint: {f.hint}")
-        errors = sum(f.severity == "error" for f in self.findings)
-        warns = len(self.findings) - errors
+            lines.append(f"{'':<28}silence: {f.silence}")
+        counts = {s: sum(f.severity == s for f in self.findings) for s in ("error", "warning")}
+        notes = len(self.findings) - sum(counts.values())
         verdict = (
-            "no problems found" if not self.findings else f"{errors} error(s), {warns} warning(s)"
+            "no problems found"
+            if not self.findings
+            else f"{counts['error']} error(s), {counts['warning']} warning(s)"
+            + (f", {notes} note(s)" if notes else "")
         )
+        if self.silenced:
+            verdict += f" ({len(self.silenced)} silenced)"
         lines.append(f"{self.model}: {verdict}")
+        if self.run == "real":
+            lines.append(f"ran on real tensors: {self.run_reason}")
         if self.not_run:
             lines.append(f"not run, because {self.not_run_reason}: {', '.join(self.not_run)}")
         return "\n".join(lines) + "\n"

@@ -7,6 +7,8 @@ called; and the modules' attributes before and after two calls, for state that g
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -16,21 +18,39 @@ from brickwork.inspect.findings import Finding
 from brickwork.inspect.meta_copy import user_attributes
 from brickwork.inspect.meta_run import MetaRun, SummaryRow, storage_key, tensors_in
 from brickwork.inspect.render import inputs_text
+from brickwork.inspect.source import other_callers
 
 ModuleState = dict[tuple[str, str], tuple[str, int]]
 """(module path, attribute) → ``("len", length)`` of a container or ``("tensor", id)``."""
 
 
-def batch_size_findings(run: MetaRun, batches: set[int]) -> list[Finding]:
+def batch_size_findings(
+    run: MetaRun, batches: set[int], inputs: Sequence[torch.Tensor], model: nn.Module
+) -> list[Finding]:
     """A ``batch-size-changed`` error when no output keeps a batch size, naming where it changed.
+
+    An output keeps the batch when its first dimension is the batch, or the batch times the
+    sizes that follow it in an input (logits flattened with ``view(-1, logits.size(-1))``), or,
+    in a model with a sequence-first layer (``batch_first=False``), when its second is.
 
     Args:
         run: a run that ran through.
         batches: the sizes that count as the batch (any of the first input's sizes, when the
             batch dimension is not known).
+        inputs: the input tensors.
+        model: the copy that ran (for its sequence-first layers).
     """
+    flattened = set(batches)
+    for t in inputs:
+        for k in range(2, t.dim() + 1):
+            flattened.add(math.prod(t.shape[:k]))
+    seq_first = any(getattr(m, "batch_first", True) is False for m in model.modules())
+
+    def keeps(t: torch.Tensor) -> bool:
+        return t.shape[0] in flattened or (seq_first and t.dim() > 1 and t.shape[1] in batches)
+
     outputs = [t for t in tensors_in(run.output) if t.dim() > 0]  # a scalar loss has no batch
-    if not outputs or any(t.shape[0] in batches for t in outputs):
+    if not outputs or any(keeps(t) for t in outputs) or _one_per_sample(run.output, batches):
         return []
     out = outputs[0]
     batch = min(batches)
@@ -74,6 +94,15 @@ def batch_size_findings(run: MetaRun, batches: set[int]) -> list[Finding]:
     ]
 
 
+def _one_per_sample(output: Any, batches: set[int]) -> bool:
+    """A list with one dict or list per sample (a detection model's boxes and labels)."""
+    return (
+        isinstance(output, list)
+        and len(output) in batches
+        and all(isinstance(item, dict | list) for item in output)
+    )
+
+
 def _caller(run: MetaRun, row: SummaryRow) -> SummaryRow | None:
     """The row of the call that made ``row``'s call (the nearest shallower row before it)."""
     index = next(i for i, r in enumerate(run.rows) if r is row)
@@ -106,12 +135,79 @@ def gradient_findings(
     """``unused-module`` for modules with parameters that the forward never calls, and
     ``no-grad-param`` for trainable parameters that backward from the output would not reach.
 
+    A module that another public method (``generate``) calls is a note, not an error; so are
+    parameters used under ``torch.no_grad()`` or updated outside autograd (a frozen backbone,
+    an EMA teacher).
+
     Args:
         run: a run that ran through.
-        shadow: the meta copy it ran.
-        modules: the meta copy's ``named_modules()``, by path.
+        shadow: the copy it ran.
+        modules: the copy's ``named_modules()``, by path.
     """
     reached, opaque = _leaves_reached(list(tensors_in(run.output)))
+    findings, unused = _unused_findings(run, shadow, modules, reached)
+    if opaque:  # a reentrant checkpoint hides which parameters it reaches
+        return findings
+    silent: list[str] = []
+    outside: list[str] = []
+    for name, p in shadow.named_parameters():
+        if not p.requires_grad or id(p) in reached or any(name.startswith(u + ".") for u in unused):
+            continue
+        (outside if storage_key(p) in run.read_without_grad else silent).append(name)
+    if outside:
+        findings.append(
+            Finding(
+                "no-grad-param",
+                "note",
+                outside[0].rsplit(".", 1)[0],
+                f"{len(outside)} trainable parameter(s) are used only under torch.no_grad() or "
+                f"updated outside autograd, so they get no gradient: {_names(outside)}",
+                "if they are frozen on purpose, requires_grad_(False) keeps them out of the "
+                "optimizer too",
+            )
+        )
+    if silent and not shadow.training:
+        findings.append(
+            Finding(
+                "no-grad-param",
+                "note",
+                silent[0].rsplit(".", 1)[0],
+                f"{len(silent)} trainable parameter(s) get no gradient from the output in eval "
+                f"mode: {_names(silent)}; in training mode the loss may reach them",
+                "run the doctor on the model in training mode (model.train()) to check",
+            )
+        )
+    elif silent:
+        cause = (
+            "the output carries no gradient at all (detached, or made of integers?)"
+            if not reached
+            else "their values do not reach the output (a detach(), an in-place overwrite, or an "
+            "unused branch)"
+        )
+        path = silent[0].rsplit(".", 1)[0]
+        findings.append(
+            Finding(
+                "no-grad-param",
+                "error",
+                path,
+                f"{len(silent)} trainable parameter(s) get no gradient from the output: "
+                f"{_names(silent)}; {cause}",
+                "freeze them with requires_grad_(False) if that is intended",
+            )
+        )
+    return findings
+
+
+def _names(names: list[str]) -> str:
+    """The first six names in backquotes, then `...`."""
+    return ", ".join(f"`{n}`" for n in names[:6]) + (" ..." if len(names) > 6 else "")
+
+
+def _unused_findings(
+    run: MetaRun, shadow: nn.Module, modules: dict[str, nn.Module], reached: set[int]
+) -> tuple[list[Finding], list[str]]:
+    """``unused-module`` findings (errors, or notes for a module another method calls), and
+    the paths of the unused modules."""
     called = {row.path for row in run.rows}
     findings: list[Finding] = []
     unused: list[str] = []
@@ -121,47 +217,32 @@ def gradient_findings(
         params = list(module.parameters())
         if not params or any(id(p) in reached or storage_key(p) in run.read for p in params):
             continue  # used: through autograd, or read by some op (frozen weights, F.linear...)
-        if not any(c == path or c.startswith(path + ".") for c in called):
-            unused.append(path)
+        if any(c == path or c.startswith(path + ".") for c in called):
+            continue
+        unused.append(path)
+        size = f"{type(module).__name__}, {sum(p.numel() for p in params):,} parameters"
+        method = other_callers(shadow, path)
+        if method is not None:
             findings.append(
                 Finding(
                     "unused-module",
-                    "error",
+                    "note",
                     path,
-                    f"`{path}` ({type(module).__name__}, {sum(p.numel() for p in params):,} "
-                    "parameters) is registered but forward never calls it",
-                    "call it in forward, or delete it (its parameters still go to the optimizer)",
+                    f"`{path}` ({size}) is not called by forward; {method}() uses it",
+                    None,
                 )
             )
-    if opaque:  # a reentrant checkpoint hides which parameters it reaches
-        return findings
-    silent = [
-        name
-        for name, p in shadow.named_parameters()
-        if p.requires_grad
-        and id(p) not in reached
-        and not any(name.startswith(u + ".") for u in unused)
-    ]
-    if silent:
-        shown = ", ".join(f"`{n}`" for n in silent[:6]) + (" ..." if len(silent) > 6 else "")
-        cause = (
-            "the output carries no gradient at all (computed under no_grad, detached, or made of "
-            "integers?)"
-            if not reached
-            else "their values do not reach the output (a detach(), an in-place overwrite, or an "
-            "unused branch)"
-        )
+            continue
         findings.append(
             Finding(
-                "no-grad-param",
+                "unused-module",
                 "error",
-                silent[0].rsplit(".", 1)[0],
-                f"{len(silent)} trainable parameter(s) get no gradient from the output: {shown}; "
-                + cause,
-                "freeze them with requires_grad_(False) if that is intended",
+                path,
+                f"`{path}` ({size}) is registered but forward never calls it",
+                "call it in forward, or delete it (its parameters still go to the optimizer)",
             )
         )
-    return findings
+    return findings, unused
 
 
 def _leaves_reached(outputs: list[torch.Tensor]) -> tuple[set[int], bool]:

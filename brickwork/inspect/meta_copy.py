@@ -2,7 +2,9 @@
 
 Inspection runs on this copy, so the user's model is only read: never run, hooked or changed.
 The copy is structural (new module objects and containers, meta tensors, other values shared),
-which costs far less than a deep copy; models with lazy modules are deep-copied instead.
+which costs far less than a deep copy; models with lazy modules are deep-copied instead. The same
+copy with the model's own tensors shared is what a real run uses
+(:mod:`~brickwork.inspect.real_run`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any
 
@@ -22,11 +24,18 @@ from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 from brickwork.errors import ArgumentError, require_module
 from brickwork.shapes import meta_like
 
-MODULE_INTERNALS = frozenset(vars(nn.Module()))
-"""Attributes every module has (parameter, buffer, submodule and hook tables, ``training``)."""
+MODULE_INTERNALS = frozenset(vars(nn.Module())) | {"_compiled_call_impl"}
+"""Attributes every module has (parameter, buffer, submodule and hook tables, ``training``), and
+the one ``module.compile()`` sets."""
 
 _PLAIN = frozenset({type(None), str, int, float, bool, torch.dtype, torch.device})
 _USER_HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks")
+_SIZED = frozenset({torch.Tensor, nn.Parameter})
+
+
+class ScriptedModuleError(Exception):
+    """The model holds a TorchScript module: its code and tensors live in C++, out of reach of
+    a meta copy. The inspection runs it for real instead."""
 
 
 def meta_copy(model: nn.Module) -> nn.Module:
@@ -36,20 +45,44 @@ def meta_copy(model: nn.Module) -> nn.Module:
     ``requires_grad`` and dtypes are kept. The model itself is not touched: each module is copied
     with its own attribute dicts, lists and hook tables, so a forward that records something on
     ``self`` records it on the copy. Models with lazy modules are deep-copied, because their
-    initialisation hooks are bound to the module they came with.
+    initialisation hooks are bound to the module they came with. A ``torch.compile`` wrapper is
+    replaced by a copy of the module it wraps.
 
     Args:
         model: the module to copy.
 
     Raises:
         ArgumentError: ``model`` is not a module, or (lazy models) an attribute cannot be copied.
+        ScriptedModuleError: the model holds a TorchScript module, whose code and tensors live
+            in C++ and cannot be moved to ``meta`` without changing it.
     """
     require_module(model, "summary")
+    if any(is_scripted(m) for m in model.modules()):
+        scripted = next(path for path, m in model.named_modules() if is_scripted(m))
+        where = f"`{scripted}`" if scripted else type_name(model)
+        raise ScriptedModuleError(f"{where} is a TorchScript module, which cannot run on meta")
+    return structural_copy(model, meta_tensor_like)
+
+
+def structural_copy(model: nn.Module, tensor: Callable[[torch.Tensor], torch.Tensor]) -> nn.Module:
+    """A copy of ``model``'s module tree with each tensor replaced by ``tensor(t)``.
+
+    New module objects, attribute dicts, containers and hook tables (the user's hooks dropped);
+    other values shared. Models with lazy modules are deep-copied (their initialisation hooks are
+    bound to their module), with ``tensor(t)`` for every tensor that is not lazy.
+
+    Args:
+        model: the module to copy.
+        tensor: what each parameter, buffer or tensor attribute becomes (called once per tensor).
+    """
     memo: dict[int, Any] = {}
-    for tensor in chain(model.parameters(), unique_buffers(model)):
-        memo[id(tensor)] = meta_tensor_like(tensor)
     if not any(isinstance(m, LazyModuleMixin) for m in model.modules()):
-        return _copy_modules(model, memo, {})
+        return _Copier(memo, tensor).module(model)
+    for t in chain(model.parameters(), unique_buffers(model)):
+        mapped = tensor(t)
+        if mapped is t and isinstance(t, UninitializedParameter | UninitializedBuffer):
+            continue  # deep-copied instead of shared: materialising a lazy tensor writes to it
+        memo[id(t)] = mapped
     try:
         return copy.deepcopy(model, memo)
     except Exception as err:  # an attribute that cannot be copied: a lock, a file, a C handle
@@ -60,6 +93,38 @@ def meta_copy(model: nn.Module) -> nn.Module:
         ) from err
 
 
+def is_scripted(module: nn.Module) -> bool:
+    """``module`` is a TorchScript module (``torch.jit.script`` or ``trace``).
+
+    Args:
+        module: any module.
+    """
+    return isinstance(module, torch.jit.ScriptModule)
+
+
+def type_name(module: nn.Module) -> str:
+    """The module's class name; a TorchScript module's original class name (``Sequential``).
+
+    Args:
+        module: any module.
+    """
+    name = getattr(module, "original_name", None) if is_scripted(module) else None
+    return name if isinstance(name, str) and name else type(module).__name__
+
+
+def unwrap_compiled(module: nn.Module) -> nn.Module:
+    """The module a ``torch.compile`` wrapper (``OptimizedModule``) wraps; any other as it is.
+
+    Args:
+        module: any module.
+    """
+    while type(module).__name__ == "OptimizedModule" and "_orig_mod" in module._modules:
+        inner = module._modules["_orig_mod"]
+        assert inner is not None
+        module = inner
+    return module
+
+
 def meta_tensor_like(tensor: torch.Tensor) -> torch.Tensor:
     """A ``meta`` stand-in for ``tensor`` of the same kind: a parameter stays a parameter (with
     its ``requires_grad``), a lazy parameter or buffer stays lazy.
@@ -67,6 +132,11 @@ def meta_tensor_like(tensor: torch.Tensor) -> torch.Tensor:
     Args:
         tensor: a parameter, buffer or any tensor of the model.
     """
+    kind = type(tensor)
+    if kind is nn.Parameter:  # the common cases first: isinstance on parameters is slow
+        return nn.Parameter(meta_like(tensor), requires_grad=tensor.requires_grad)
+    if kind is torch.Tensor:
+        return meta_like(tensor)
     # torch's stubs miss these constructors' device and dtype arguments
     if isinstance(tensor, UninitializedParameter):
         return UninitializedParameter(tensor.requires_grad, device="meta", dtype=tensor.dtype)  # type: ignore[call-arg, arg-type]
@@ -113,27 +183,9 @@ def numel(tensor: torch.Tensor) -> int:
     Args:
         tensor: a parameter or any tensor.
     """
+    if type(tensor) in _SIZED:  # isinstance(..., Parameter) is a slow metaclass check
+        return tensor.numel()
     return 0 if isinstance(tensor, UninitializedParameter) else tensor.numel()
-
-
-def _copy_modules(module: nn.Module, memo: dict[int, Any], done: dict[int, Any]) -> nn.Module:
-    """A structural copy: new module objects and containers, meta tensors, other values shared."""
-    if id(module) in done:  # a module registered in two places stays one module
-        return done[id(module)]  # type: ignore[no-any-return]
-    new = module.__class__.__new__(module.__class__)
-    done[id(module)] = new
-    state: dict[str, Any] = {}
-    for key, value in module.__dict__.items():
-        if key in ("_parameters", "_buffers", "_modules"):
-            state[key] = {k: _metaize(v, memo, done) for k, v in value.items()}
-        elif key in _USER_HOOK_TABLES:
-            state[key] = _torch_hooks_only(value)
-        elif key in MODULE_INTERNALS:
-            state[key] = value.copy() if isinstance(value, dict | set) else value  # hook tables
-        else:  # the user's own attributes: plain lists of layers, cached tensors...
-            state[key] = _metaize(value, memo, done)
-    new.__dict__ = state
-    return new
 
 
 def _torch_hooks_only(hooks: dict[int, Any]) -> dict[int, Any]:
@@ -147,49 +199,85 @@ def _torch_hooks_only(hooks: dict[int, Any]) -> dict[int, Any]:
     return kept
 
 
-def _metaize(value: Any, memo: dict[int, Any], done: dict[int, Any]) -> Any:
-    """``value`` with every tensor replaced by a meta one and every module by its copy."""
-    if type(value) in _PLAIN:
+class _Copier:
+    """The structural copy: new modules and containers, tensors mapped, other values shared."""
+
+    def __init__(self, memo: dict[int, Any], tensor: Callable[[torch.Tensor], torch.Tensor]):
+        self.memo = memo  # id of a tensor → its copy
+        self.done: dict[int, Any] = {}  # id of a module or container → its copy
+        self.tensor = tensor
+
+    def module(self, module: nn.Module) -> nn.Module:
+        """A copy of ``module``: a compile wrapper unwrapped, a TorchScript module shared."""
+        module = unwrap_compiled(module)
+        if id(module) in self.done:  # a module registered in two places stays one module
+            return self.done[id(module)]  # type: ignore[no-any-return]
+        if is_scripted(module):  # its code and tensors live in C++; a real run shares it
+            self.done[id(module)] = module
+            return module
+        new = module.__class__.__new__(module.__class__)
+        self.done[id(module)] = new
+        state: dict[str, Any] = {}
+        for key, value in module.__dict__.items():
+            if key == "_compiled_call_impl":
+                continue  # module.compile(): the copy runs eagerly
+            if key in ("_parameters", "_buffers", "_modules"):
+                state[key] = {k: self.value(v) for k, v in value.items()}
+            elif key in _USER_HOOK_TABLES:
+                state[key] = _torch_hooks_only(value)
+            elif key in MODULE_INTERNALS:
+                state[key] = value.copy() if isinstance(value, dict | set) else value  # hooks
+            else:  # the user's own attributes: plain lists of layers, cached tensors...
+                state[key] = self.value(value)
+        new.__dict__ = state
+        return new
+
+    def value(self, value: Any) -> Any:
+        """``value`` with every tensor mapped and every module copied."""
+        if type(value) in _PLAIN:
+            return value
+        if isinstance(value, torch.Tensor):
+            if id(value) not in self.memo:
+                copied = self.tensor(value)
+                if value.requires_grad and not copied.requires_grad and copied.is_leaf:
+                    copied.requires_grad_()
+                self.memo[id(value)] = copied
+            return self.memo[id(value)]
+        if isinstance(value, nn.Module):
+            return self.module(value)
+        if id(value) in self.done:
+            return self.done[id(value)]
+        return self._container(value)
+
+    def _container(self, value: Any) -> Any:
+        if isinstance(value, list):
+            copied: list[Any] = []
+            self.done[id(value)] = copied
+            copied.extend(self.value(v) for v in value)
+            return copied
+        if isinstance(value, tuple) and not hasattr(value, "_fields"):
+            items = tuple(self.value(v) for v in value)
+            return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+        if isinstance(value, dict):
+            copied_dict = copy.copy(value)  # keeps OrderedDict, defaultdict...
+            self.done[id(value)] = copied_dict
+            for k, v in value.items():
+                copied_dict[k] = self.value(v)
+            return copied_dict
+        if isinstance(value, set):
+            return {self.value(v) for v in value}
+        if isinstance(value, types.MethodType) and isinstance(value.__self__, nn.Module):
+            return types.MethodType(value.__func__, self.module(value.__self__))
+        if isinstance(value, functools.partial):
+            args = [self.value(a) for a in value.args]
+            keywords = {k: self.value(v) for k, v in value.keywords.items()}
+            return functools.partial(value.func, *args, **keywords)
+        if _holds_tensors(value):  # a helper object that keeps a module or a tensor
+            helper = copy.copy(value)
+            self.done[id(value)] = helper
+            helper.__dict__.update({k: self.value(v) for k, v in vars(value).items()})
+            return helper
         return value
-    if isinstance(value, torch.Tensor):
-        if id(value) not in memo:
-            meta = meta_tensor_like(value)
-            if value.requires_grad and not isinstance(meta, nn.Parameter):
-                meta.requires_grad_()
-            memo[id(value)] = meta
-        return memo[id(value)]
-    if isinstance(value, nn.Module):
-        return _copy_modules(value, memo, done)
-    if id(value) in done:
-        return done[id(value)]
-    if isinstance(value, list):
-        copied: list[Any] = []
-        done[id(value)] = copied
-        copied.extend(_metaize(v, memo, done) for v in value)
-        return copied
-    if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        items = tuple(_metaize(v, memo, done) for v in value)
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    if isinstance(value, dict):
-        copied_dict = copy.copy(value)  # keeps OrderedDict, defaultdict...
-        done[id(value)] = copied_dict
-        for k, v in value.items():
-            copied_dict[k] = _metaize(v, memo, done)
-        return copied_dict
-    if isinstance(value, set):
-        return {_metaize(v, memo, done) for v in value}
-    if isinstance(value, types.MethodType) and isinstance(value.__self__, nn.Module):
-        return types.MethodType(value.__func__, _copy_modules(value.__self__, memo, done))
-    if isinstance(value, functools.partial):
-        args = [_metaize(a, memo, done) for a in value.args]
-        keywords = {k: _metaize(v, memo, done) for k, v in value.keywords.items()}
-        return functools.partial(value.func, *args, **keywords)
-    if _holds_tensors(value):  # a helper object that keeps a module or a tensor
-        helper = copy.copy(value)
-        done[id(value)] = helper
-        helper.__dict__.update({k: _metaize(v, memo, done) for k, v in vars(value).items()})
-        return helper
-    return value
 
 
 def _holds_tensors(value: Any) -> bool:

@@ -1,16 +1,18 @@
-"""One meta forward pass, watched: what each module call received, returned, held and ran.
+"""One forward pass, watched: what each module call received, returned, held and ran.
 
-:class:`MetaRun` runs a meta copy of a model on meta inputs with, for that one call:
+:class:`MetaRun` runs a copy of a model, on meta inputs (a meta copy: nothing computed) or on real
+ones (a real copy, :mod:`~brickwork.inspect.real_run`), with, for that one call:
 
-- forward hooks that record each call's input and output shapes as :class:`SummaryRow` rows, in
-  call order;
-- a dispatch mode that counts the multiply-accumulates of every matmul and convolution, functional
-  ones included, credits them to the innermost module running, and follows which storages the
-  input reaches;
+- forward hooks that record each call's positional and keyword input shapes and its output shape
+  as :class:`SummaryRow` rows, in call order;
+- a dispatch mode that counts the multiply-accumulates of every op (:mod:`~brickwork.inspect.macs`),
+  functional ones included, credits them to the innermost module running, lists the ops it has
+  no formula for, follows which storages the input reaches and which are read under
+  ``torch.no_grad()``, and names the op that raised;
 - saved-tensor hooks that see every tensor autograd keeps for backward.
 
-The summary and the doctor both read their run. The helpers here turn inputs into meta inputs and
-walk nested outputs.
+Both kinds of run record the same things the same way, so their rows, MACs and memory agree. The
+summary and the doctor both read their run. The helpers here walk nested inputs and outputs.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import dataclasses
 import functools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -29,11 +31,12 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 from torch.nn.parameter import UninitializedParameter
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from brickwork.errors import ConfigError, first_line
-from brickwork.inspect.fast_meta import FAST_META, op_macs
-from brickwork.inspect.meta_copy import numel
+from brickwork.errors import first_line
+from brickwork.inspect.fast_meta import FAST_META
+from brickwork.inspect.macs import op_macs, op_name
+from brickwork.inspect.meta_copy import is_scripted, numel, type_name
 from brickwork.inspect.render import inputs_text
-from brickwork.shapes import check_numel, meta_like
+from brickwork.shapes import meta_like
 
 
 @dataclass
@@ -49,6 +52,7 @@ class SummaryRow:
             calls an item of ``self.d["a"]``).
         call: 1 for the module's first call in the forward, 2 for its second...
         input_shape: shapes of the positional inputs.
+        input_kwargs: shapes of the inputs given by name, by name (``{}`` for none).
         output_shape: the output's shape, or the structure of shapes of a tuple, list or dict
             output (every tensor shown), or the type name of a non-tensor.
         params: parameters of the module and its submodules, each counted once; 0 on a repeated
@@ -76,55 +80,7 @@ class SummaryRow:
     own_macs: int = 0
     is_leaf: bool = True
     own_trainable: int = 0
-
-
-def meta_inputs(
-    input_shape: tuple[int, ...] | None, input_data: Any, batch_size: int, dtype: torch.dtype
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The positional and keyword arguments of a meta forward.
-
-    Args:
-        input_shape: shape of one sample, no batch dimension; used when ``input_data`` is
-            ``None``.
-        input_data: a tensor (one positional argument), a tuple or list (positional arguments)
-            or a dict (keyword arguments); each tensor becomes a meta tensor of its shape, dtype
-            and strides, other values are passed as they are.
-        batch_size: the batch of an ``input_shape`` input.
-        dtype: the dtype of an ``input_shape`` input.
-
-    Raises:
-        ConfigError: neither ``input_shape`` nor ``input_data`` is given.
-    """
-    if input_data is not None:
-        if isinstance(input_data, Mapping):
-            return (), {k: _to_meta(v) for k, v in input_data.items()}
-        if isinstance(input_data, tuple | list):
-            return tuple(_to_meta(v) for v in input_data), {}
-        return (_to_meta(input_data),), {}
-    if input_shape is not None:
-        check_numel((batch_size, *input_shape), "batch_size × input_shape")
-    if input_shape is None:
-        raise ConfigError(
-            "summary needs input_shape (one sample, no batch dimension, e.g. (1, 28, 28)) "
-            "or input_data"
-        )
-    return (torch.empty((batch_size, *input_shape), dtype=dtype, device="meta"),), {}
-
-
-def _to_meta(value: Any) -> Any:
-    """A meta stand-in for a tensor; anything else as it is."""
-    return meta_like(value) if isinstance(value, torch.Tensor) else value
-
-
-def batch_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
-    """The batch size of a call: the first dimension of its first tensor (1 for none or a scalar).
-
-    Args:
-        args: the call's positional arguments.
-        kwargs: the call's keyword arguments.
-    """
-    first = next(tensors_in((args, kwargs)), None)
-    return int(first.shape[0]) if first is not None and first.dim() else 1
+    input_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 def tensors_in(value: Any) -> Iterator[torch.Tensor]:
@@ -135,15 +91,15 @@ def tensors_in(value: Any) -> Iterator[torch.Tensor]:
     """
     if isinstance(value, torch.Tensor):
         yield value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            yield from tensors_in(getattr(value, f.name))
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from tensors_in(v)
     elif isinstance(value, tuple | list):
         for v in value:
             yield from tensors_in(v)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from tensors_in(v)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from tensors_in(getattr(value, f.name))
 
 
 def shapes_of(value: Any) -> Any:
@@ -158,14 +114,14 @@ def shapes_of(value: Any) -> Any:
     """
     if isinstance(value, torch.Tensor):
         return list(value.shape)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: shapes_of(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): shapes_of(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
         return [shapes_of(v) for v in value]
     if value is None:
         return None
+    if isinstance(value, Mapping):
+        return {str(k): shapes_of(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: shapes_of(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return type(value).__name__
 
 
@@ -178,52 +134,76 @@ def storage_key(t: torch.Tensor) -> int:
     return int(t.untyped_storage()._cdata)
 
 
+class Undo(Protocol):
+    """What a real run calls around each op to leave the model's tensors as they were
+    (:class:`~brickwork.inspect.real_run.UndoLog`)."""
+
+    def before(self, func: Any, args: Any, kwargs: Any) -> None:
+        """Called before ``func`` runs on ``args`` and ``kwargs``."""
+
+    def after(self, args: Any, kwargs: Any, out: Any) -> None:
+        """Called after it returned ``out``."""
+
+
 class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
-    """One meta forward pass with hooks: rows, MACs per module, saved and output bytes.
+    """One watched forward pass: rows, MACs per module, saved and output bytes.
 
     Shared by the summary and the doctor. After :meth:`forward`, ``output`` holds what the model
-    returned, or ``exception`` what it raised and ``failed`` the row of the module that raised.
+    returned, or ``exception`` what it raised, ``failed`` the row of the module that raised and
+    ``failed_op`` the op, if an op raised.
     """
 
-    def __init__(self, model: nn.Module, track: Sequence[torch.Tensor] = ()) -> None:
+    def __init__(
+        self, model: nn.Module, track: Sequence[torch.Tensor] = (), undo: Undo | None = None
+    ) -> None:
         """A run of ``model``, not started yet: see :meth:`forward`.
 
         Args:
-            model: a meta copy (:func:`~brickwork.inspect.meta_copy.meta_copy`).
+            model: a meta copy (:func:`~brickwork.inspect.meta_copy.meta_copy`), or a real copy
+                (:func:`~brickwork.inspect.real_run.real_copy`) with ``undo``.
             track: tensors whose influence to follow: every storage computed from them is kept
                 in ``tainted``. Default none.
+            undo: for a real run, what keeps the model's tensors as they were; ``None`` (the
+                default) runs on meta: direct shape rules, and factories land on meta.
         """
         super().__init__()  # type: ignore[no-untyped-call]
         self.model = model
+        self.undo = undo
         # storages computed from the tracked tensors; the tensors are kept so ids are not reused
         self.tainted = {storage_key(t) for t in track}
         self.read: set[int] = set()  # storages some op took as input: parameters in use
+        self.read_without_grad: set[int] = set()  # ... under torch.no_grad()
         self._keep: list[Any] = list(track)
         self.rows: list[SummaryRow] = []
         self.stack: list[SummaryRow] = []
         self.calls: dict[int, int] = {}
         self.root_macs = 0
+        self.uncounted: dict[str, int] = {}  # op name → calls, of ops with no MAC formula
         self.saved: dict[int, int] = {}  # storage → bytes, of tensors saved for backward
         self.outputs: dict[int, int] = {}  # storage → bytes, of module outputs
         self.output: Any = None
         self.exception: Exception | None = None
         self.failed: SummaryRow | None = None
+        self.failed_op: Any = None
+        self.error: str | None = None  # what forward returned
 
     def forward(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-        """Run ``model(*args, **kwargs)`` once on meta, with grad enabled, watching every op.
+        """Run ``model(*args, **kwargs)`` once, with grad enabled, watching every op.
 
-        For this call only, global module hooks, saved-tensor hooks, ``torch.device("meta")``
-        (so a ``torch.zeros(...)`` inside the forward lands on meta) and this dispatch mode are
-        in place; all are removed afterwards, also when the forward raises. The run records:
-        ``rows`` (one :class:`SummaryRow` per call of one of the model's modules, in call order,
-        with shapes, MACs and parameter counts), ``root_macs``, the storages of module outputs
-        and of tensors saved for backward (``output_bytes``, ``saved_bytes``), the storages ops
-        read (``read``) and those the tracked tensors reach (``tainted``). Then ``output`` holds
-        what the model returned, or ``exception`` what it raised and ``failed`` the row of the
-        innermost module running when it raised (``None`` outside every module).
+        For this call only, global module hooks, saved-tensor hooks and this dispatch mode are in
+        place (on meta, the mode puts what factories make, ``torch.zeros(...)`` or
+        ``torch.tensor([...])`` inside the forward, on meta too); all are removed afterwards,
+        also when the forward raises. The run
+        records: ``rows`` (one :class:`SummaryRow` per call of one of the model's modules, in call
+        order, with shapes, MACs and parameter counts), ``root_macs``, ``uncounted``, the storages
+        of module outputs and of tensors saved for backward (``output_bytes``, ``saved_bytes``),
+        the storages ops read (``read``, ``read_without_grad``) and those the tracked tensors
+        reach (``tainted``). Then ``output`` holds what the model returned, or ``exception`` what
+        it raised and ``failed`` the row of the innermost module running when it raised (``None``
+        outside every module).
 
         Args:
-            args: the positional arguments (meta tensors).
+            args: the positional arguments.
             kwargs: the keyword arguments.
 
         Returns:
@@ -232,24 +212,27 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         """
         # Global module hooks (on every module, for this call only) cost less than a pair of
         # hooks per module; they ignore modules that are not the model's.
-        self.paths = {id(module): path for path, module in self.model.named_modules()}
+        modules = dict(self.model.named_modules(remove_duplicate=True))
+        self.paths = {id(module): path for path, module in modules.items()}
         with ExitStack() as stack:
-            stack.callback(register_module_forward_pre_hook(self._pre_hook).remove)
+            pre = register_module_forward_pre_hook(self._pre_hook)
+            stack.callback(pre.remove)
+            stack.callback(_with_kwargs(modules.values(), pre.id))
             stack.callback(register_module_forward_hook(self._hook).remove)
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack))
             stack.enter_context(torch.enable_grad())
-            stack.enter_context(torch.device("meta"))  # torch.zeros(...) in a forward lands on meta
             stack.enter_context(self)
             try:
                 self.output = self.model(*args, **kwargs)
             except Exception as err:
                 self.exception = err
                 self.failed = self.stack[-1] if self.stack else None
-                return self._failure(err)
+                self.error = self._failure(err)
+                return self.error
         self._fill_params()
         return None
 
-    def _pre_hook(self, module: nn.Module, args: Any) -> None:
+    def _pre_hook(self, module: nn.Module, args: Any, kwargs: Any = None) -> None:
         path = self.paths.get(id(module))
         if path is None:
             return
@@ -257,12 +240,13 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         caller = self.stack[-1].path if self.stack else ""
         row = SummaryRow(
             path=path,
-            type=type(module).__name__,
+            type=type_name(module),
             depth=len(self.stack),
             label=path.removeprefix(caller + ".") if caller else path,
             call=self.calls[id(module)],
             input_shape=shapes_of(list(args)),
-            is_leaf=not module._modules,
+            input_kwargs=shapes_of(kwargs) if kwargs else {},
+            is_leaf=not module._modules or is_scripted(module),  # TorchScript calls its own
         )
         row.module = module  # type: ignore[attr-defined]  # dropped in _fill_params
         self.rows.append(row)
@@ -289,24 +273,49 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        fast = FAST_META.get(func)
-        out = fast(*args, **kwargs) if fast is not None else None
-        if out is None:
-            out = func(*args, **kwargs)
-        inputs = list(tensors_in((args, kwargs)))
-        for t in inputs:
-            self.read.add(storage_key(t))
-        if self.tainted and any(storage_key(t) in self.tainted for t in inputs):
+        try:
+            out = self._run(func, args, kwargs)
+        except Exception:
+            if self.failed_op is None:
+                self.failed_op = func
+            raise
+        keys = _storages(args, kwargs)
+        self.read.update(keys)
+        if not torch.is_grad_enabled():
+            self.read_without_grad.update(keys)
+        if self.tainted and not self.tainted.isdisjoint(keys):
             for t in tensors_in(out):
                 self.tainted.add(storage_key(t))
                 self._keep.append(t)
         macs = op_macs(func, args, kwargs, out)
-        if macs:
+        if macs is None:
+            name = op_name(func)
+            self.uncounted[name] = self.uncounted.get(name, 0) + 1
+        elif macs:
             self.root_macs += macs
             for row in self.stack:
                 row.macs += macs
             if self.stack:
                 self.stack[-1].own_macs += macs
+        return out
+
+    def _run(self, func: Any, args: Any, kwargs: Any) -> Any:
+        """The op's output: a direct shape rule on meta when there is one, else the op itself
+        (on a real run, with the model's tensors kept as they were)."""
+        if self.undo is not None:
+            self.undo.before(func, args, kwargs)
+            out = func(*args, **kwargs)
+            self.undo.after(args, kwargs, out)
+            return out
+        fast = FAST_META.get(func)
+        out = fast(*args, **kwargs) if fast is not None else None
+        if out is not None:
+            return out
+        if _FACTORIES[func] if func in _FACTORIES else _is_factory(func):
+            kwargs = {**kwargs, "device": _META}  # torch.zeros(...) in a forward lands on meta
+        out = func(*args, **kwargs)
+        if func is _LIFT_FRESH and out.device.type != "meta":  # torch.tensor([...]): its values
+            out = meta_like(out)  # are the user's constants, not the run's
         return out
 
     def _failure(self, err: Exception) -> str:
@@ -316,15 +325,14 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
             return f"the forward failed: {reason}"
         row = self.stack[-1]
         where = row.path or "(the model itself)"
-        return (
-            f"{where} ({row.type}) failed on input of shape {inputs_text(row.input_shape)}: "
-            f"{reason}"
-        )
+        return f"{where} ({row.type}) failed on {call_text(row)}: {reason}"
 
     def _fill_params(self) -> None:
         subtree: dict[int, dict[int, nn.Parameter]] = {}  # module → its subtree's parameters
 
         def collect(module: nn.Module) -> dict[int, nn.Parameter]:
+            if id(module) not in subtree and is_scripted(module):  # its tables live in C++
+                subtree[id(module)] = {id(p): p for p in module.parameters()}
             if id(module) not in subtree:
                 found = {id(p): p for p in module._parameters.values() if p is not None}
                 for child in module._modules.values():
@@ -340,7 +348,7 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
             params = collect(module).values()
             row.params = sum(numel(p) for p in params)
             row.trainable = sum(numel(p) for p in params if p.requires_grad)
-            own = [p for p in module._parameters.values() if p is not None]
+            own = [p for p in module.parameters(recurse=False) if p is not None]
             row.own_params = sum(numel(p) for p in own)
             row.own_trainable = sum(numel(p) for p in own if p.requires_grad)
 
@@ -359,6 +367,59 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
     def output_bytes(self) -> int:
         """Bytes of every module output, each storage once."""
         return sum(n for key, n in self.outputs.items() if key not in self._weights)
+
+
+def call_text(row: SummaryRow) -> str:
+    """What a call received, for messages: ``input of shape [1, 20]``, or its inputs one by one
+    when there are several or any came by name (``inputs [1, 128], mask=[1, 128]``).
+
+    Args:
+        row: the call's row.
+    """
+    if not row.input_kwargs:
+        return f"input of shape {inputs_text(row.input_shape)}"
+    return f"inputs {inputs_text(row.input_shape, row.input_kwargs)}"
+
+
+_META = torch.device("meta")
+_LIFT_FRESH = torch.ops.aten.lift_fresh.default
+_FACTORIES: dict[Any, bool] = {}  # op → it makes a tensor from sizes alone, on a given device
+
+
+def _is_factory(func: Any) -> bool:
+    """Whether ``func`` takes a ``device`` and no tensor (``zeros``, ``arange``, ``randn``...)."""
+    arguments = func._schema.arguments
+    found = any(a.name == "device" for a in arguments) and not any(
+        "Tensor" in str(a.type) for a in arguments
+    )
+    _FACTORIES[func] = found
+    return found
+
+
+def _storages(args: Any, kwargs: Any) -> list[int]:
+    """The storages of an op's tensor arguments (an op's arguments are tensors, lists of
+    tensors or plain values: one level deep)."""
+    keys = []
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, torch.Tensor):
+            keys.append(value.untyped_storage()._cdata)
+        elif isinstance(value, list | tuple):
+            keys += [v.untyped_storage()._cdata for v in value if isinstance(v, torch.Tensor)]
+    return keys
+
+
+def _with_kwargs(modules: Any, hook_id: int) -> Any:
+    """Make the global pre-hook ``hook_id`` receive keyword arguments on ``modules``; returns
+    what undoes it (a module may be the user's own, as a TorchScript module is on a real run)."""
+    tables = [m._forward_pre_hooks_with_kwargs for m in modules]
+    for table in tables:
+        table[hook_id] = True
+
+    def undo() -> None:
+        for table in tables:
+            table.pop(hook_id, None)
+
+    return undo
 
 
 def _unpack(tensor: torch.Tensor) -> torch.Tensor:

@@ -38,12 +38,18 @@ def shape_text(shape: Any) -> str:
     return "--" if shape is None else str(shape)
 
 
-def inputs_text(shapes: Any) -> str:
-    """Positional input shapes: ``[[2, 3]]`` (one input) → ``"[2, 3]"``, several as a list.
+def inputs_text(shapes: Any, named: dict[str, Any] | None = None) -> str:
+    """A call's input shapes: ``[[2, 3]]`` (one input) → ``"[2, 3]"``, several as a list; inputs
+    given by name follow as ``name=[2, 3]``.
 
     Args:
         shapes: the shapes of a call's positional inputs, one item per input.
+        named: the shapes of the inputs given by name. Default none.
     """
+    if named:
+        parts = [shape_text(s) for s in shapes or []]
+        parts += [f"{name}={shape_text(shape)}" for name, shape in named.items()]
+        return ", ".join(parts)
     if isinstance(shapes, list) and len(shapes) == 1:
         return shape_text(shapes[0])
     return shape_text(shapes)
@@ -95,7 +101,7 @@ def summary_table(s: Summary) -> Table:
         if row.call > 1:
             label += f" #{row.call}"
         cells = {
-            "input_shape": inputs_text(row.input_shape),
+            "input_shape": inputs_text(row.input_shape, row.input_kwargs),
             "output_shape": shape_text(row.output_shape),
             "params": "(shared)"
             if row.call > 1
@@ -125,6 +131,14 @@ def summary_totals(s: Summary) -> str:
         f"training memory with Adam: {format_bytes(s.train_memory_bytes)} (params, grads, 2 Adam "
         f"states, buffers, and {format_bytes(s.saved_activation_bytes)} saved for backward)",
     ]
+    if s.uncounted_ops:
+        ops = ", ".join(f"{name} ×{n}" for name, n in sorted(s.uncounted_ops.items()))
+        lines.append(f"MACs not counted (no formula) for: {ops}")
+    if s.run == "real":
+        lines.append(f"ran on real tensors: {s.run_reason}")
+    elif s.run_reason:
+        lines.append(f"stopped on meta: {s.run_reason}")
+    lines += [f"note: {note}" for note in s.notes]
     if s.error:
         lines.append(f"error: {s.error}")
     return "\n".join(lines)

@@ -58,7 +58,7 @@ def missing_forward(cls: type, path: str = "") -> Finding:
     else:
         message = f"{cls.__name__} defines no forward, so calling it raises NotImplementedError"
         hint = "define `def forward(self, x):` on the class"
-    return Finding("missing-forward", "error", path, message, hint)
+    return Finding("missing-forward", "error", path, message, hint, line=nested)
 
 
 def _forward_inside_init(cls: type) -> str | None:

@@ -1,10 +1,10 @@
-"""The model summary: shapes, parameters, MACs and training memory, with nothing run for real.
+"""The model summary: shapes, parameters, MACs and training memory, meta first.
 
-:func:`summary` copies the model onto ``meta`` (:mod:`~brickwork.inspect.meta_copy`), runs the
-copy once on meta inputs (:mod:`~brickwork.inspect.meta_run`) and gathers what the run recorded
-into a :class:`Summary` of :class:`SummaryRow` rows and totals; :mod:`~brickwork.inspect.render`
-turns it into text. The user's model is left exactly as it was: it is only read, never run or
-hooked.
+:func:`summary` runs a copy of the model once (:mod:`~brickwork.inspect.inspection`): on meta
+inputs, with nothing computed, or for real when an op needs values; and gathers what the run
+recorded (:mod:`~brickwork.inspect.meta_run`) into a :class:`Summary` of :class:`SummaryRow` rows
+and totals; :mod:`~brickwork.inspect.render` turns it into text. The user's model is left exactly
+as it was: never hooked, and what a real run writes is put back.
 """
 
 from __future__ import annotations
@@ -19,15 +19,10 @@ import torch
 from torch import nn
 
 from brickwork.errors import ArgumentError, ConfigError, positive_int, unknown_name_message
-from brickwork.inspect.meta_copy import meta_copy, numel, unique_buffers
-from brickwork.inspect.meta_run import (
-    MetaRun,
-    SummaryRow,
-    batch_of,
-    meta_inputs,
-    shapes_of,
-    tensors_in,
-)
+from brickwork.inspect.inputs import Inputs, make_inputs
+from brickwork.inspect.inspection import Inspection, RunMode
+from brickwork.inspect.meta_copy import numel, type_name, unique_buffers
+from brickwork.inspect.meta_run import MetaRun, SummaryRow, shapes_of
 from brickwork.inspect.render import render, summary_table, summary_totals
 from brickwork.registry import MODELS
 from brickwork.shapes import parse_dtype, parse_shape
@@ -48,6 +43,10 @@ class Summary:
     Byte counts are for the model's own dtypes at ``batch_size``. ``train_memory_bytes`` is what
     one training step with Adam keeps at its peak: parameters, their gradients and Adam's two
     states for each trainable parameter, buffers, and the tensors autograd saves for backward.
+    ``run`` is ``"meta"`` (nothing computed) or ``"real"`` (on the model's weights), and
+    ``run_reason`` says why a real run was used, or why one could not be. ``uncounted_ops`` names
+    each op that ran with no MAC formula (its calls), so that ``macs`` is never short silently.
+    ``notes`` say what the summary chose for the user (a batch of 2 rather than 1...).
     """
 
     model: str
@@ -68,6 +67,10 @@ class Summary:
     train_memory_bytes: int = 0
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    run: str = "meta"
+    run_reason: str | None = None
+    uncounted_ops: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain JSON-serialisable data."""
@@ -88,26 +91,34 @@ def summary(
     model_or_spec: nn.Module | Mapping[str, Any] | str | os.PathLike[str],
     input_shape: Sequence[int] | None = None,
     input_data: Any = None,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     depth: int = 3,
     columns: Sequence[str] = ("output_shape", "params", "macs"),
     input_dtype: torch.dtype | str | None = None,
+    run: RunMode = "auto",
 ) -> Summary:
-    """Summarise a model without running it for real.
+    """Summarise a model, on meta tensors first.
 
     Args:
         model_or_spec: an ``nn.Module`` (left untouched), a spec (dict, YAML/JSON text or file)
             or the name of a registered family; specs and families are built on ``meta``.
+            A ``torch.compile`` wrapper is summarised as the module it wraps; a TorchScript
+            module runs for real.
         input_shape: shape of one sample, no batch dimension (``(1, 28, 28)``). A spec's own
             ``input`` is used when this is ``None``.
         input_data: instead of ``input_shape``: a tensor, a tuple of tensors (positional
-            arguments) or a dict of them (keyword arguments), with their batch dimension.
-            Only their shapes and dtypes are used.
-        batch_size: batch size for ``input_shape``. Default 1.
+            arguments) or a dict of them (keyword arguments, such as a tokenizer's
+            ``input_ids`` and ``attention_mask``), with their batch dimension. Real tensors are
+            used as they are by a real run; ``meta`` tensors stand for a shape and dtype.
+        batch_size: batch size for ``input_shape``. Default 1, or 2 when batch 1 fails in
+            training mode (batch norm over a single value per channel); a note says so.
         depth: deepest row to show; the model is depth 0. Default 3.
         columns: any of ``input_shape``, ``output_shape``, ``params``, ``trainable``, ``macs``.
         input_dtype: dtype of an ``input_shape`` input (``torch.long`` for token ids); default
             float32, or the spec's ``input_dtype``.
+        run: ``"auto"`` (default): on meta, and again on real tensors when an op needs values
+            (``.item()``, ``nonzero``...); ``"meta"``: meta only; ``"real"``: on the model's
+            weights and device only. Either way the model is left as it was.
 
     Returns:
         A :class:`Summary`. When the forward fails, it holds the rows up to the failing module and
@@ -116,40 +127,66 @@ def summary(
     for column in columns:
         if column not in COLUMNS:
             raise ConfigError(unknown_name_message("summary column", column, COLUMNS))
-    positive_int(batch_size, "batch_size")
+    batch = 1 if batch_size is None else positive_int(batch_size, "batch_size")
     model, input_shape, dtype = resolve_model(model_or_spec, input_shape, input_dtype)
-    shadow = meta_copy(model)
-    args, kwargs = meta_inputs(input_shape, input_data, batch_size, dtype)
-    run = MetaRun(shadow)
-    error = run.forward(args, kwargs)
-    rows = [row for row in run.rows if row.depth <= depth]
-    params = list(shadow.parameters())
+    inputs = make_inputs(input_shape, input_data, batch, dtype)
+    with Inspection(model, inputs, run) as inspection:
+        watched = inspection.forward()
+    notes = []
+    if batch_size is None and input_data is None and _one_is_too_few(watched):
+        notes.append(
+            "batch 2: batch 1 fails in training mode (batch norm needs more than one value per "
+            "channel); pass batch_size to choose"
+        )
+        inputs = make_inputs(input_shape, None, 2, dtype)
+        with Inspection(model, inputs, run) as inspection:
+            watched = inspection.forward()
+    result = _gather(inspection, watched, inputs)
+    result.model, result.depth = type_name(inspection.model), depth
+    result.columns = tuple(columns)
+    result.rows = [row for row in watched.rows if row.depth <= depth]
+    result.notes = notes
+    return result
+
+
+def _one_is_too_few(run: MetaRun) -> bool:
+    """The run failed because batch norm in training mode got one value per channel."""
+    return run.exception is not None and "more than 1 value per channel" in str(run.exception)
+
+
+def _gather(inspection: Inspection, run: MetaRun, inputs: Inputs) -> Summary:
+    """The totals of a run: parameters, MACs, bytes, the run used and the error."""
+    params = list(inspection.copy.parameters())
     n_params = sum(numel(p) for p in params)
     trainable = sum(numel(p) for p in params if p.requires_grad)
     param_bytes = sum(numel(p) * p.element_size() for p in params)
     trainable_bytes = sum(numel(p) * p.element_size() for p in params if p.requires_grad)
-    buffer_bytes = sum(b.numel() * b.element_size() for b in unique_buffers(shadow))
+    buffer_bytes = sum(b.numel() * b.element_size() for b in unique_buffers(inspection.copy))
+    args, kwargs = inspection.args, inspection.kwargs
     return Summary(
-        model=type(model).__name__,
-        rows=rows,
-        batch_size=batch_of(args, kwargs),
+        model="",
+        rows=[],
+        batch_size=inputs.batch,
         input_shapes=shapes_of((*args, kwargs) if kwargs else args),
-        depth=depth,
-        columns=tuple(columns),
+        depth=0,
+        columns=(),
         total_params=n_params,
         trainable_params=trainable,
         non_trainable_params=n_params - trainable,
         macs=run.root_macs,
         param_bytes=param_bytes,
         buffer_bytes=buffer_bytes,
-        input_bytes=sum(t.numel() * t.element_size() for t in tensors_in((args, kwargs))),
+        input_bytes=inputs.nbytes,
         forward_activation_bytes=run.output_bytes,
         saved_activation_bytes=run.saved_bytes,
         train_memory_bytes=param_bytes
         + trainable_bytes * (1 + ADAM_STATES)  # gradients and Adam's moments
         + buffer_bytes
         + run.saved_bytes,
-        error=error,
+        error=run.error,
+        run=inspection.kind,
+        run_reason=inspection.reason,
+        uncounted_ops=dict(run.uncounted),
     )
 
 

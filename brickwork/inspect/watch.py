@@ -62,6 +62,7 @@ class Watch:
                     f"forward prints{f' at {where}' if where else ''}: {text[:120]!r}{more}",
                     "printing in forward floods training logs; use logging at debug level, or "
                     "brickwork.summary to see shapes",
+                    line=where,
                 )
             )
         for w in self.caught:
@@ -71,6 +72,7 @@ class Watch:
                     "warning",
                     "",
                     f"forward raises {w.category.__name__} at {w.filename}:{w.lineno}: {w.message}",
+                    line=f"{w.filename}:{w.lineno}",
                 )
             )
         return found

@@ -126,6 +126,9 @@ def test_doctor_exit_status_follows_the_findings(doctor_file: Path) -> None:
         "findings": [],
         "not_run": [],
         "not_run_reason": "the forward failed",
+        "run": "meta",
+        "run_reason": None,
+        "silenced": [],
         "ok": True,
     }
 
@@ -173,6 +176,27 @@ class TwoInputs(nn.Module):
 
     def forward(self, x, y):
         return self.a(x) + self.b(y)
+
+
+class Masked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, 4)
+        self.spare = nn.Linear(4, 4)
+
+    def forward(self, input_ids, attention_mask):
+        if not bool(attention_mask.all()):
+            raise ValueError("the mask holds ones")
+        return self.embed(input_ids) * attention_mask[..., None]
+
+
+class IdsAndScale(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, 4)
+
+    def forward(self, ids, scale):
+        return self.embed(ids) * scale
 """
 
 
@@ -231,3 +255,73 @@ def test_model_options_bad_input(cli_models: Path, args: tuple[str, ...], messag
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_named_inputs_from_shapes_run_for_real_where_they_must(cli_models: Path) -> None:
+    model = f"{cli_models}:Masked"
+    named = ("--input", "input_ids:2,5:long", "--input", "attention_mask:2,5:long")
+    result = run("summary", model, *named, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["run"], data["error"], data["batch_size"]) == ("real", None, 2)
+    assert data["rows"][0]["input_kwargs"] == {"input_ids": [2, 5], "attention_mask": [2, 5]}
+    assert "aten._local_scalar_dense" in data["run_reason"]
+    meta = run("summary", model, *named, "--run", "meta")
+    assert meta.returncode == 1
+    assert "stopped on meta: " in meta.stdout
+    doctor = run("doctor", model, *named)
+    assert doctor.returncode == 1
+    assert "unused-module" in doctor.stdout
+    assert "ran on real tensors" in doctor.stdout
+    quiet = run("doctor", model, *named, "--ignore", "unused-module,state-leak")
+    assert quiet.returncode == 0, quiet.stdout
+    assert "(1 silenced)" in quiet.stdout
+    assert run("doctor", model, *named, "--select", "state-leak").returncode == 0
+
+
+def test_one_input_dtype_per_input_shape_in_order(cli_models: Path) -> None:
+    shapes = ("--input-shape", "5", "--input-shape", "5,1")
+    result = run(
+        "summary", f"{cli_models}:IdsAndScale", *shapes, "--input-dtype", "long",
+        "--input-dtype", "bfloat16", "--batch-size", "3", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rows"][0]["input_shape"] == [[3, 5], [3, 5, 1]]
+
+
+def test_input_data_files(cli_models: Path, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    ids, mask = torch.randint(0, 20, (4, 6)), torch.ones(4, 6, dtype=torch.long)
+    save_file({"input_ids": ids, "attention_mask": mask}, str(tmp_path / "inputs.safetensors"))
+    torch.save({"input_ids": ids, "attention_mask": mask}, tmp_path / "inputs.pt")
+    for name in ("inputs.safetensors", "inputs.pt"):
+        result = run(
+            "summary", f"{cli_models}:Masked", "--input-data", str(tmp_path / name), "--json"
+        )
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["rows"][0]["output_shape"] == [4, 6, 4]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--input", "ids:2,5:long", "--input-shape", "5"), "--input-shape and --input both give"),
+        (("--input", "ids"), "--input: expected NAME:SHAPE[:DTYPE] such as input_ids:1,128:long"),
+        (
+            ("--input-data", "missing.safetensors"),
+            "--input-data: no such file: missing.safetensors",
+        ),
+        (("--input-shape", "5", "--run", "fast"), "argument --run: invalid choice: 'fast'"),
+        (
+            ("--input-shape", "5", "--input-dtype", "long", "--input-dtype", "long"),
+            "2 --input-dtype for 1 --input-shape: give one per input",
+        ),
+        (("--input-shape", "5", "--ignore", "unused"), "ignore: unknown finding code 'unused'"),
+    ],
+)
+def test_input_options_bad_input(cli_models: Path, args: tuple[str, ...], message: str) -> None:
+    result = run("doctor", f"{cli_models}:Masked", *args)
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr

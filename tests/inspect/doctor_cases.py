@@ -359,4 +359,113 @@ class DataDependent(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.fc(x)
-        return y[y > 0]
+        return y if bool((y > 0).any()) else -y  # a Python bool of a tensor: needs its values
+
+
+class SeqFirstEncoder(nn.Module):
+    """PyTorch's default layout: TransformerEncoderLayer with batch_first=False, (L, B, E)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20, 16)
+        self.encoder = nn.TransformerEncoderLayer(16, 2, 32)  # (L, B, E)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # (B, L)
+        return self.encoder(self.embed(tokens).transpose(0, 1))  # type: ignore[no-any-return]
+
+
+class FlatLogits(nn.Module):
+    """A language model that returns its logits flattened for cross_entropy."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20, 8)
+        self.head = nn.Linear(8, 20)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # (B, L) → (B * L, V)
+        logits = self.head(self.embed(tokens))
+        return logits.view(-1, logits.size(-1))
+
+
+class GenerateOnly(nn.Module):
+    """A decoder that only generate() uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Linear(4, 8)
+        self.decoder = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)  # type: ignore[no-any-return]
+
+    def generate(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.forward(x))  # type: ignore[no-any-return]
+
+
+class FrozenBackbone(nn.Module):
+    """A backbone kept out of training by torch.no_grad(), its requires_grad left on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            features = self.backbone(x)
+        return self.head(features)  # type: ignore[no-any-return]
+
+
+class EmaTeacher(nn.Module):
+    """A student and its exponential-moving-average teacher, updated in forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.student = nn.Linear(4, 2)
+        self.teacher = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            for s, t in zip(self.student.parameters(), self.teacher.parameters(), strict=True):
+                t.mul_(0.99).add_(s, alpha=0.01)
+            target = self.teacher(x)
+        return self.student(x) - target  # type: ignore[no-any-return]
+
+
+class OptedOut(nn.Module):
+    """An unused module silenced by a comment, and one silenced by its class attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.used = nn.Linear(4, 2)
+        self.spare = nn.Linear(4, 2)  # brickwork: ignore[unused-module]
+        self.quiet = Quiet()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.used(x)  # type: ignore[no-any-return]
+
+
+class Quiet(nn.Module):
+    brickwork_ignore = ("unused-module",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)  # type: ignore[no-any-return]
+
+
+class Detector(nn.Module):
+    """A detector's inference: proposals chosen by value, detached, one dict per image."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proposals = nn.Linear(4, 4)
+        self.boxes = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        scores = self.proposals(x).detach()  # no gradient flows back through the proposals
+        keep = torch.nonzero(scores.sum(-1) > -1e9).squeeze(-1)  # chosen by value
+        boxes = self.boxes(scores[keep])
+        return [{"boxes": boxes[i : i + 1]} for i in range(x.shape[0])]

@@ -283,8 +283,16 @@ def test_modules_kept_out_of_the_optimizer_on_purpose() -> None:
     assert report.ok
 
 
-def test_data_dependent_forwards_are_a_meta_limit_not_a_bug() -> None:
+def test_data_dependent_forwards_run_for_real() -> None:
     report = doctor(cases.DataDependent(), (4,))
+    assert report.findings == [], str(report)
+    assert report.run == "real"
+    assert "aten._local_scalar_dense" in (report.run_reason or "")
+    assert "ran on real tensors" in str(report)
+
+
+def test_data_dependent_forwards_of_a_model_on_meta_are_a_meta_limit_not_a_bug() -> None:
+    report = doctor(cases.DataDependent().to("meta"), (4,))
     finding = only(report, "meta-limit")
     assert finding.severity == "warning"
     assert report.ok
@@ -305,3 +313,101 @@ def test_the_users_own_hooks_do_not_run() -> None:
 def test_bad_batch_size(batch_size: Any) -> None:
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         doctor(cases.DedentedForward(), (4,), batch_size=batch_size)
+
+
+@pytest.mark.parametrize(
+    ("model", "shape", "dtype"),
+    [
+        (cases.SeqFirstEncoder(), (6,), torch.long),
+        (cases.FlatLogits(), (6,), torch.long),
+        (nn.TransformerEncoderLayer(16, 2, 32), (6, 16), None),
+        (nn.LSTM(4, 8), (5, 4), None),
+    ],
+    ids=["seq-first-encoder", "flat-logits", "encoder-layer", "lstm"],
+)
+def test_correct_code_raises_no_false_alarm(
+    model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype | None
+) -> None:
+    report = doctor(model, shape, input_dtype=dtype)
+    assert report.findings == [], str(report)
+
+
+@pytest.mark.parametrize(
+    ("model", "code", "path", "message"),
+    [
+        (
+            cases.GenerateOnly(),
+            "unused-module",
+            "decoder",
+            r"not called by forward; generate\(\) uses it",
+        ),
+        (
+            cases.FrozenBackbone(),
+            "no-grad-param",
+            "backbone.0",
+            r"2 trainable parameter\(s\) are used only under torch\.no_grad\(\) or updated outside autograd",
+        ),
+        (cases.EmaTeacher(), "no-grad-param", "teacher", r"`teacher\.weight`, `teacher\.bias`"),
+    ],
+)
+def test_intended_patterns_are_notes_not_errors(
+    model: nn.Module, code: str, path: str, message: str
+) -> None:
+    report = doctor(model, (4,))
+    finding = only(report, code)
+    assert (finding.severity, finding.path) == ("note", path)
+    assert __import__("re").search(message, finding.message), finding.message
+    assert report.ok
+    assert "0 error(s), 0 warning(s), 1 note(s)" in str(report)
+
+
+def test_findings_are_silenced_by_argument_comment_and_class_attribute() -> None:
+    loud = doctor(cases.Unused(), (4,))
+    finding = only(loud, "unused-module")
+    source = Path(cases.__file__).read_text().splitlines()
+    assert finding.line is not None
+    assert "self.extra = " in source[int(finding.line.rsplit(":", 1)[1]) - 1]
+    assert "--ignore unused-module" in finding.silence
+    assert f"# brickwork: ignore[unused-module]` at {finding.line}" in finding.silence
+    assert "silence: --ignore unused-module" in str(loud)
+    for quiet in (
+        doctor(cases.Unused(), (4,), ignore=["unused-module"]),
+        doctor(cases.Unused(), (4,), ignore="unused-module,state-leak"),  # type: ignore[arg-type]
+        doctor(cases.Unused(), (4,), select=["state-leak"]),
+    ):
+        assert quiet.findings == []
+        assert quiet.ok
+        assert [f.code for f in quiet.silenced] == ["unused-module"]
+        assert "(1 silenced)" in str(quiet)
+    opted = doctor(cases.OptedOut(), (4,))
+    assert opted.findings == [], str(opted)
+    assert sorted(f.path for f in opted.silenced) == ["quiet", "spare"]
+
+
+def test_every_finding_says_how_to_silence_it() -> None:
+    for code, buggy, _, shape, _, _ in CASES:
+        for finding in doctor(buggy(), shape).findings:
+            assert f"--ignore {code}" in finding.silence
+            assert finding.line is not None or finding.path, finding
+    data = doctor(cases.Unused(), (4,)).to_dict()
+    assert data["findings"][0]["silence"].startswith("--ignore unused-module")
+
+
+@pytest.mark.parametrize("argument", ["ignore", "select"])
+def test_unknown_codes_are_refused(argument: str) -> None:
+    with pytest.raises(
+        brickwork.errors.ConfigError,
+        match=rf"^{argument}: unknown finding code 'unused-modules'; did you mean 'unused-module'\?",
+    ):
+        doctor(cases.Unused(), (4,), **{argument: ["unused-modules"]})
+
+
+def test_a_detector_in_eval_mode_keeps_one_output_per_image() -> None:
+    report = doctor(cases.Detector().eval(), (4,))
+    assert report.run == "real"
+    finding = only(report, "no-grad-param")  # a note: the training loss may reach them
+    assert (finding.severity, finding.path) == ("note", "proposals")
+    assert "in eval mode" in finding.message
+    assert report.ok
+    training = doctor(cases.Detector(), (4,))
+    assert only(training, "no-grad-param").severity == "error"

@@ -8,7 +8,8 @@ from torch import nn
 from torch.utils.flop_counter import flop_registry
 
 from brickwork import summary
-from brickwork.inspect.fast_meta import FAST_META, op_macs
+from brickwork.inspect.fast_meta import FAST_META
+from brickwork.inspect.macs import op_macs
 
 aten = torch.ops.aten
 

@@ -11,7 +11,7 @@ def test_every_code_in_the_table_is_a_finding_code() -> None:
     table = re.findall(r"^([a-z]+(?:-[a-z]+)+)\s", doc, re.MULTILINE)
     assert table == list(get_args(FindingCode))
     assert set(NEEDS_A_FULL_PASS) <= set(table)
-    assert get_args(Severity) == ("error", "warning")
+    assert get_args(Severity) == ("error", "warning", "note")
 
 
 def test_a_report_with_warnings_only_is_ok() -> None:

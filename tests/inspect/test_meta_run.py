@@ -4,8 +4,9 @@ import torch
 from torch import nn
 
 from brickwork import summary
+from brickwork.inspect.inputs import make_inputs
 from brickwork.inspect.meta_copy import meta_copy
-from brickwork.inspect.meta_run import MetaRun, meta_inputs, shapes_of, storage_key, tensors_in
+from brickwork.inspect.meta_run import MetaRun, shapes_of, storage_key, tensors_in
 
 
 class Containers(nn.Module):
@@ -69,7 +70,7 @@ def test_a_failing_forward_shows_rows_up_to_the_failing_module() -> None:
 
 def test_forward_records_rows_and_returns_none() -> None:
     model = meta_copy(nn.Sequential(nn.Linear(10, 20), nn.ReLU()))
-    args, kwargs = meta_inputs((10,), None, 3, torch.float32)
+    args, kwargs = make_inputs((10,), None, 3, torch.float32).meta()
     run = MetaRun(model)
     assert run.forward(args, kwargs) is None
     assert [(row.path, row.output_shape) for row in run.rows] == [
@@ -85,7 +86,7 @@ def test_forward_records_rows_and_returns_none() -> None:
 
 def test_a_failing_forward_returns_a_line_and_the_failing_row() -> None:
     model = meta_copy(nn.Sequential(nn.Linear(10, 20), nn.ReLU(), nn.Linear(30, 2)))
-    args, kwargs = meta_inputs((10,), None, 1, torch.float32)
+    args, kwargs = make_inputs((10,), None, 1, torch.float32).meta()
     run = MetaRun(model)
     line = run.forward(args, kwargs)
     assert line is not None
@@ -97,7 +98,7 @@ def test_a_failing_forward_returns_a_line_and_the_failing_row() -> None:
 
 def test_tracked_tensors_taint_what_is_computed_from_them() -> None:
     model = meta_copy(nn.Linear(4, 2))
-    args, kwargs = meta_inputs((4,), None, 2, torch.float32)
+    args, kwargs = make_inputs((4,), None, 2, torch.float32).meta()
     run = MetaRun(model, track=list(tensors_in((args, kwargs))))
     run.forward(args, kwargs)
     assert storage_key(run.output) in run.tainted
@@ -106,7 +107,7 @@ def test_tracked_tensors_taint_what_is_computed_from_them() -> None:
 
 def test_inputs_and_shapes() -> None:
     data = {"a": torch.randn(5, 3), "n": 2}
-    args, kwargs = meta_inputs(None, data, 1, torch.float32)
+    args, kwargs = make_inputs(None, data, 1, torch.float32).meta()
     assert args == ()
     assert kwargs["n"] == 2
     assert kwargs["a"].device.type == "meta"
