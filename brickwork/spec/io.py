@@ -1,7 +1,9 @@
 """Reading and writing spec files: YAML (with the safe loader) or JSON.
 
 Parse errors say where they are (``bad.yaml: line 3, column 5: ...``); YAML tags that would build
-Python objects are refused, so reading a spec never imports or runs code.
+Python objects are refused, so reading a spec never imports or runs code. A document too long, too
+deeply nested or too big once its aliases are expanded is refused before it costs time or memory
+(:mod:`~brickwork.spec.limits`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import yaml
 
 from brickwork.errors import SpecError
 from brickwork.files import atomic_write
+from brickwork.spec.limits import MAX_DEPTH, check_length, check_values, depth_error
 
 
 def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
@@ -28,20 +31,23 @@ def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, A
         source: a mapping (copied, never changed), spec text, or the path of a spec file.
 
     Raises:
-        SpecError: a missing file, malformed YAML/JSON (with line and column), or a spec that is
-            not a mapping.
+        SpecError: a missing file, malformed YAML/JSON (with line and column), a spec that is
+            not a mapping, or one beyond the limits of :mod:`~brickwork.spec.limits`.
     """
     if isinstance(source, Mapping):
-        spec: object = copy.deepcopy(dict(source))
         where = "spec"
+        check_values(source, where)
+        spec: object = copy.deepcopy(dict(source))
     elif isinstance(source, os.PathLike) or _looks_like_path(source):
         path = Path(source)
         if not path.is_file():
             raise SpecError(f"spec file not found: {path}")
         where = str(path)
+        check_length(path.stat().st_size, where)
         spec = _parse(path.read_text(encoding="utf-8"), where, is_json=path.suffix == ".json")
     elif isinstance(source, str):
         where = "spec text"
+        check_length(len(source), where)
         spec = _parse(source, where, is_json=False)
     else:
         raise SpecError(
@@ -57,6 +63,8 @@ def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, A
             f"{where}: a spec must be a mapping with 'model' (and 'input'), got {got}",
             hint="e.g. {'input': [1, 28, 28], 'model': [{'linear': {'out': 10}}]}",
         )
+    if not isinstance(source, Mapping):
+        check_values(spec, where)
     return spec
 
 
@@ -98,12 +106,41 @@ def _parse(text: str, where: str, *, is_json: bool) -> object:
             return json.loads(text)
         except json.JSONDecodeError as err:
             raise SpecError(f"{where}: line {err.lineno}, column {err.colno}: {err.msg}") from err
+        except RecursionError as err:  # the decoder nests a call per level
+            raise depth_error(where) from err
+    loader = _SpecLoader(text, where)
     try:
-        return yaml.safe_load(text)
+        return loader.get_single_data()
     except yaml.MarkedYAMLError as err:
         raise SpecError(f"{where}: {_yaml_problem(err)}") from err
     except yaml.YAMLError as err:
         raise SpecError(f"{where}: {err}") from err
+    finally:
+        loader.dispose()
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a document nested deeper than :data:`MAX_DEPTH` while it is
+    composed (PyYAML composes nodes recursively: 10,000 levels would end in ``RecursionError``).
+
+    Args:
+        text: the document.
+        where: the file or ``"spec text"``, for messages.
+    """
+
+    def __init__(self, text: str, where: str) -> None:
+        super().__init__(text)
+        self.where = where
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise depth_error(self.where)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _yaml_problem(err: yaml.MarkedYAMLError) -> str:

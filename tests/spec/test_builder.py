@@ -337,7 +337,7 @@ ERROR_CASES: list[tuple[Any, str]] = [
     ),
     (
         {"input": [4], "model": [{"linear": {"out": 3}, "relu": None}]},
-        r"^model\[0\]: an item is one brick \(optionally with name:\), got keys \['linear', 'relu'\]",
+        r"^model\[0\]: an item is one brick \(optionally with name: and from:\), got keys \['linear', 'relu'\]",
     ),
     (
         {"input": [4], "model": [{"linear": {"out": 3}, "name": "a.b"}]},
