@@ -32,7 +32,7 @@ from brickwork.spec.items import INPUT, Item, parse_item, parse_items
 from brickwork.spec.limits import check_bricks, repeat_times
 from brickwork.spec.merging import check_merge
 from brickwork.spec.sizes import Flow, check_arguments, check_input, fill_sizes
-from brickwork.spec.wiring import check_unique, wire
+from brickwork.spec.wiring import check_in_place, check_unique, wire
 
 SPEC_KEYS = ("input", "input_dtype", "inputs", "model", "outputs", "output")
 """The keys a spec may have."""
@@ -201,6 +201,7 @@ class _Builder:
             values[item.value_key] = value
             steps.append(Step(item.value_key, used, refs))
             normalised.append(_with_wiring(spec, item))
+        check_in_place(items, wiring, modules)
         graph = Graph(modules, list(inputs), steps, wiring.outputs)
         out = [
             _single(_read(values, ref, "outputs"), "outputs", str(ref))

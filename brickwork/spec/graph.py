@@ -116,7 +116,9 @@ class Graph(nn.Module):
             return tuple(_read(values, ref) for ref in self._outputs)
         return {key: _read(values, ref) for key, ref in self._outputs.items()}
 
-    def _bind(self, args: tuple[torch.Tensor, ...], kwargs: dict[str, torch.Tensor]) -> dict[str, Any]:
+    def _bind(
+        self, args: tuple[torch.Tensor, ...], kwargs: dict[str, torch.Tensor]
+    ) -> dict[str, Any]:
         """The inputs by name, from positional arguments (in order) and keyword arguments."""
         names = self._input_names
         if len(args) > len(names) or any(k not in names for k in kwargs):
@@ -151,8 +153,20 @@ class Graph(nn.Module):
                 body = f"use {step.module}"
             lines.append(f"({step.key}){wiring}: {body}")
             previous = step.key
-        lines.append(f"outputs: {_describe(self._outputs)}")
+        if self._steps and self._outputs != Ref(self._steps[-1].key):
+            lines.append(f"outputs: {_describe(self._outputs)}")
         return "Graph(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def output_names(model: object) -> tuple[str, ...] | None:
+    """Names for the output tensors of a graph of several outputs (a dict's keys, or the names
+    of a tuple's values), in order; ``None`` for any other model, or when names repeat."""
+    if not isinstance(model, Graph) or isinstance(model.outputs, Ref):
+        return None
+    names = (
+        tuple(model.outputs) if isinstance(model.outputs, dict) else tuple(map(str, model.outputs))
+    )
+    return names if len(set(names)) == len(names) else None
 
 
 def _read(values: dict[str, Any], ref: Ref) -> Any:

@@ -41,7 +41,9 @@ class SpecInput:
     dtype: torch.dtype = torch.float32
 
 
-def spec_inputs(spec: Mapping[str, Any], input_shape: Sequence[int] | None = None) -> list[SpecInput]:
+def spec_inputs(
+    spec: Mapping[str, Any], input_shape: Sequence[int] | None = None
+) -> list[SpecInput]:
     """The inputs a spec's model takes, in order.
 
     Args:

@@ -129,7 +129,9 @@ def check_bricks(model: object) -> None:
     def count(node: object, path: str) -> int:
         if isinstance(node, list):
             if id(node) not in counted:
-                counted[id(node)] = sum(count(n, f"{path}[{i}]") for i, n in enumerate(node))
+                counted[id(node)] = sum(
+                    count(n, _item_path(path, i, n)) for i, n in enumerate(node)
+                )
             return counted[id(node)]
         if not isinstance(node, Mapping):
             return 1
@@ -153,3 +155,9 @@ def check_bricks(model: object) -> None:
             f"(MAX_BRICKS = {MAX_BRICKS:,})",
             hint="a model this big is a registered family with arguments, not a brick list",
         )
+
+
+def _item_path(parent: str, index: int, node: object) -> str:
+    """An item's spec path as the builder writes it: ``model.up3`` when named, else ``model[4]``."""
+    name = node.get("name") if isinstance(node, Mapping) else None
+    return f"{parent}.{name}" if isinstance(name, str) and name else f"{parent}[{index}]"

@@ -66,7 +66,7 @@ def _fix(
 ) -> str | None:
     """How to make two images fit: pad or crop when height and width differ (the larger in
     both), a 1×1 convolution when only the channels do; ``None`` otherwise."""
-    (a, shape_a), (b, shape_b) = first, other
+    (_, shape_a), (b, shape_b) = first, other
     if dims == (0,):
         return (
             f"give {b} {shape_a[0]} channels with a 1×1 convolution read instead of it: "

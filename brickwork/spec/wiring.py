@@ -12,6 +12,8 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from torch import nn
+
 from brickwork.errors import SpecError, SpecWarning, unknown_name_message
 from brickwork.spec.graph import Outputs, Ref, output_refs
 from brickwork.spec.items import Item, parse_ref
@@ -59,7 +61,7 @@ def wire(items: Sequence[Item], inputs: Sequence[str], outputs: object = None) -
 
 def check_unique(items: Sequence[Item], inputs: Sequence[str]) -> dict[str, Item]:
     """The named items by name; a name (or an unnamed item's position) used twice is an error."""
-    seen: dict[str, str] = {name: "an input" for name in inputs}
+    seen: dict[str, str] = dict.fromkeys(inputs, "an input")
     for item in items:
         key = item.value_key
         if key in seen:
@@ -157,7 +159,8 @@ def _module(
         raise SpecError(f"{where}: {unknown_name_message('name', item.use, earlier)}")
     if target.index >= item.index:
         raise SpecError(
-            f"{where}: {item.use!r} comes later ({target.path}); use: runs an earlier item's module",
+            f"{where}: {item.use!r} comes later ({target.path}); use: runs an earlier item's "
+            "module",
             hint=f"move {item.path} after {target.path}",
         )
     return _module(target, named, items, inputs)
@@ -192,10 +195,15 @@ def _outputs(
 
 
 def _warn_unused(
-    items: Sequence[Item], inputs: Sequence[str], sources: Sequence[tuple[Ref, ...]], outputs: Outputs
+    items: Sequence[Item],
+    inputs: Sequence[str],
+    sources: Sequence[tuple[Ref, ...]],
+    outputs: Outputs,
 ) -> None:
     """Warn about each input and item whose output nothing reads."""
-    read = {ref.name for refs in sources for ref in refs} | {ref.name for ref in output_refs(outputs)}
+    read = {ref.name for refs in sources for ref in refs} | {
+        ref.name for ref in output_refs(outputs)
+    }
     for name in inputs:
         if name not in read:
             warnings.warn(
@@ -211,3 +219,30 @@ def _warn_unused(
                 SpecWarning,
                 stacklevel=5,
             )
+
+
+def check_in_place(items: Sequence[Item], wiring: Wiring, modules: Mapping[str, nn.Module]) -> None:
+    """Refuse a module that overwrites its input (``inplace: true``) where another item, or the
+    output, reads that input too: it would read the overwritten values.
+
+    Raises:
+        SpecError: names the item, the value and who else reads it.
+    """
+    readers: dict[str, list[str]] = {}
+    for item, refs in zip(items, wiring.sources, strict=True):
+        for ref in refs:
+            readers.setdefault(ref.name, []).append(item.path)
+    for ref in output_refs(wiring.outputs):
+        readers.setdefault(ref.name, []).append("the outputs")
+    for item, refs, used in zip(items, wiring.sources, wiring.modules, strict=True):
+        if not getattr(modules[used], "inplace", False):
+            continue
+        for ref in refs:
+            others = [path for path in readers[ref.name] if path != item.path]
+            if others:
+                raise SpecError(
+                    f"{item.path}: runs in place (inplace: true) on {ref.name}, which "
+                    f"{', '.join(others)} also read{'s' * (len(others) == 1)}: they would get "
+                    "the overwritten values",
+                    hint="drop inplace: true from this item",
+                )
