@@ -161,6 +161,42 @@ CHANNEL_NORMS: dict[type[nn.Module], tuple[int, ...]] = {
 are theirs; their meta run (a Python decomposition, about 4 ms) is skipped too."""
 
 
+def _known_output(
+    module: nn.Module, shape: tuple[int, ...], dtype: torch.dtype
+) -> Signature | None:
+    """The output of the simplest modules, known without running them: those that keep their
+    input's shape (:func:`_keeps_shape`), ``nn.Linear`` (whose meta run, a Python decomposition
+    of ``addmm``, takes milliseconds), and an ``nn.Sequential`` of them, its other children run
+    one by one. ``None``: run the module (a child that fails is left for that run to report)."""
+    if _keeps_shape(module, shape, dtype):
+        return shape, dtype
+    exact = type(module) in (nn.Linear, nn.Sequential)  # a subclass may change forward
+    if (
+        exact
+        and isinstance(module, nn.Linear)
+        and dtype == module.weight.dtype
+        and shape[-1:] == (module.in_features,)
+    ):
+        return (*shape[:-1], module.out_features), dtype
+    if exact and isinstance(module, nn.Sequential):  # children one by one, simplest unrun
+        signature: Signature = (shape, dtype)
+        for child in module:
+            known = _known_output(child, *signature)
+            if known is None:
+                try:
+                    out = _meta_call(child, [signature], "")
+                except ShapeError:
+                    return None  # the whole module's run says what is wrong
+                if not isinstance(out, torch.Tensor) or out.dim() == 0:
+                    return None
+                if out.shape[0] != PROBE_BATCH:
+                    return None
+                known = tuple(out.shape[1:]), out.dtype
+            signature = known
+        return signature
+    return None
+
+
 def _keeps_shape(module: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> bool:
     """Whether ``module`` surely maps a float32 input of ``shape`` to the same shape and dtype.
 
@@ -188,8 +224,8 @@ def probe_outputs(
 
     The module runs on ``meta`` stand-ins for its inputs, parameters and buffers, so nothing is
     allocated or computed and the module's own tensors (running statistics included) are
-    untouched. Modules that surely keep their input's shape (activations, dropout, and norms
-    whose channels match) are not run at all.
+    untouched. The simplest modules are not run at all: those that surely keep their input's
+    shape (activations, dropout, norms whose channels match) and ``nn.Linear``.
 
     Args:
         module: any module whose forward takes ``len(inputs)`` tensors.
@@ -204,8 +240,9 @@ def probe_outputs(
         ShapeError: the module cannot take those inputs (the message keeps PyTorch's reason),
             returns something other than tensors, or changes the batch dimension.
     """
-    if len(inputs) == 1 and _keeps_shape(module, *inputs[0]):
-        return inputs[0]
+    known = _known_output(module, *inputs[0]) if len(inputs) == 1 else None
+    if known is not None:
+        return known
     out = _meta_call(module, inputs, where)
     if isinstance(out, torch.Tensor):
         return _signature(out, where)
@@ -266,8 +303,9 @@ def probe_output(
             not return a tensor, or changes the batch dimension.
     """
     given: Signature = (tuple(input_shape), dtype)
-    if _keeps_shape(module, *given):
-        return given
+    known = _known_output(module, *given)
+    if known is not None:
+        return known
     out = _meta_call(module, [given], where)
     if not isinstance(out, torch.Tensor):
         raise ShapeError(f"{where} returned {type(out).__name__}, expected a tensor")

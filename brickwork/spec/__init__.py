@@ -31,7 +31,13 @@ Specs name only registered things: reading a spec never imports or runs code.
 
 from brickwork.spec.builder import CONTAINERS, SPEC_ATTR, SPEC_KEYS, build
 from brickwork.spec.graph import Graph, output_names
-from brickwork.spec.inputs import SpecInput, example_inputs, spec_inputs, with_input_shape
+from brickwork.spec.inputs import (
+    SpecInput,
+    describe_io,
+    example_inputs,
+    spec_inputs,
+    with_input_shape,
+)
 from brickwork.spec.io import load_spec
 from brickwork.spec.normal import save_spec, to_spec
 from brickwork.spec.sizes import describe_ranks
@@ -43,6 +49,7 @@ __all__ = [
     "Graph",
     "SpecInput",
     "build",
+    "describe_io",
     "describe_ranks",
     "example_inputs",
     "load_spec",

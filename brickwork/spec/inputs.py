@@ -78,8 +78,8 @@ def spec_inputs(
     if input_shape is not None:
         if len(inputs) != 1:
             raise SpecError(
-                f"input_shape: the model has {len(inputs)} inputs "
-                f"({', '.join(i.name for i in inputs)}); give their shapes in the spec's inputs"
+                f"input_shape: one shape was given, but the model takes {len(inputs)} inputs "
+                f"({', '.join(i.name for i in inputs)}), each with its shape in the spec's inputs"
             )
         shape = parse_shape(input_shape, "input_shape", SpecError)
         inputs = [SpecInput(inputs[0].name, shape, inputs[0].dtype)]
@@ -143,3 +143,21 @@ def example_inputs(
     for i in inputs:
         check_numel((batch_size, *i.shape), f"inputs.{i.name}: a batch of {batch_size}", SpecError)
     return tuple(torch.empty((batch_size, *i.shape), dtype=i.dtype, device=device) for i in inputs)
+
+
+def describe_io(spec: Mapping[str, Any]) -> str:
+    """``"input (3, 32, 32) -> output (10,)"``, or for a graph of several,
+    ``"inputs image (3, 64, 64), features (8,) -> outputs logits (10,), box (4,)"``."""
+    inputs = spec_inputs(spec)
+    if len(inputs) == 1 and "inputs" not in spec:
+        left = f"input {inputs[0].shape}"
+    else:
+        left = "inputs " + ", ".join(f"{i.name} {i.shape}" for i in inputs)
+    output = spec["output"]
+    if isinstance(output, dict):
+        right = "outputs " + ", ".join(f"{k} {tuple(v)}" for k, v in output.items())
+    elif output and isinstance(output[0], list):
+        right = "outputs " + ", ".join(str(tuple(v)) for v in output)
+    else:
+        right = f"output {tuple(output)}"
+    return f"{left} -> {right}"
