@@ -21,6 +21,10 @@ from brickwork.errors import SpecError
 from brickwork.files import atomic_write
 from brickwork.spec.limits import MAX_DEPTH, check_length, check_values, depth_error
 
+EXACT_MESSAGES_UP_TO = 32_000
+"""A YAML document up to this length that fails to parse is parsed again by PyYAML's Python
+loader, for its more precise message (a second parse of a longer one would cost seconds)."""
+
 
 def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
     """A spec as a dict, from a dict, YAML or JSON text, or a ``.yaml``/``.yml``/``.json`` file.
@@ -108,15 +112,35 @@ def _parse(text: str, where: str, *, is_json: bool) -> object:
             raise SpecError(f"{where}: line {err.lineno}, column {err.colno}: {err.msg}") from err
         except RecursionError as err:  # the decoder nests a call per level
             raise depth_error(where) from err
+    fast = getattr(yaml, "CSafeLoader", None)  # libyaml: several times faster than PyYAML's
+    if fast is None:
+        return _parse_exactly(text, where)
+    try:
+        return yaml.load(text, Loader=fast)  # CSafeLoader: the safe loader, in C
+    except yaml.YAMLError as err:
+        if len(text) <= EXACT_MESSAGES_UP_TO:
+            _parse_exactly(text, where)  # raises with PyYAML's own words
+        if isinstance(err, yaml.MarkedYAMLError) and "nesting depth" in str(err.problem):
+            raise depth_error(where) from err
+        raise _yaml_error(err, where) from err
+
+
+def _parse_exactly(text: str, where: str) -> object:
+    """Parse with PyYAML's own (Python) loader, whose messages say more than libyaml's (the
+    alias that is undefined, the token found): the parser of small documents that fail."""
     loader = _SpecLoader(text, where)
     try:
         return loader.get_single_data()
-    except yaml.MarkedYAMLError as err:
-        raise SpecError(f"{where}: {_yaml_problem(err)}") from err
     except yaml.YAMLError as err:
-        raise SpecError(f"{where}: {err}") from err
+        raise _yaml_error(err, where) from err
     finally:
         loader.dispose()
+
+
+def _yaml_error(err: yaml.YAMLError, where: str) -> SpecError:
+    if isinstance(err, yaml.MarkedYAMLError):
+        return SpecError(f"{where}: {_yaml_problem(err)}")
+    return SpecError(f"{where}: {err}")
 
 
 class _SpecLoader(yaml.SafeLoader):
