@@ -240,6 +240,8 @@ def probe_outputs(
         ShapeError: the module cannot take those inputs (the message keeps PyTorch's reason),
             returns something other than tensors, or changes the batch dimension.
     """
+    for shape, _ in inputs:  # whether or not the module runs
+        check_numel((PROBE_BATCH, *shape), f"{where}: a probe batch", ShapeError)
     known = _known_output(module, *inputs[0]) if len(inputs) == 1 else None
     if known is not None:
         return known
@@ -303,6 +305,7 @@ def probe_output(
             not return a tensor, or changes the batch dimension.
     """
     given: Signature = (tuple(input_shape), dtype)
+    check_numel((PROBE_BATCH, *given[0]), f"{where}: a probe batch", ShapeError)
     known = _known_output(module, *given)
     if known is not None:
         return known
