@@ -60,6 +60,8 @@ def quiet() -> Iterator[None]:
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch|onnx")
         warnings.filterwarnings("ignore", message=r".*LeafSpec", category=FutureWarning)
+        # every input's dimension 0 is the one batch, by design: not worth a warning
+        warnings.filterwarnings("ignore", message=r"# The axis name: batch will not be used")
         for logger in loggers:
             logger.setLevel(logging.ERROR)
         try:
