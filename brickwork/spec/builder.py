@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -21,7 +22,13 @@ from torch import nn
 
 import brickwork.models  # noqa: F401  (registers the families a spec may name)
 from brickwork.blocks import Residual
-from brickwork.errors import BrickworkError, ShapeError, SpecError, unknown_name_message
+from brickwork.errors import (
+    BrickworkError,
+    ShapeError,
+    SpecError,
+    SpecWarning,
+    unknown_name_message,
+)
 from brickwork.layers import ACTIVATIONS
 from brickwork.registry import BRICKS, MODELS, Registry, SizeRule, closest_entry, normalize_name
 from brickwork.shapes import dtype_name, probe_outputs
@@ -82,11 +89,15 @@ def build(
     check_bricks(raw["model"])
     builder = _Builder(torch.device(device) if device is not None else None)
     flows = {i.name: Flow(i.shape, i.dtype) for i in inputs}
-    if "inputs" in raw or "outputs" in raw:
-        items = parse_items(raw["model"], "model")
-        model, normalised_model, out = builder.graph(items, flows, raw.get("outputs"))
-    else:
-        model, normalised_model, out = builder.model(raw["model"], flows[INPUT])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpecWarning)  # each spec's own, however often seen
+        if "inputs" in raw or "outputs" in raw:
+            items = parse_items(raw["model"], "model")
+            model, normalised_model, out = builder.graph(items, flows, raw.get("outputs"))
+        else:
+            model, normalised_model, out = builder.model(raw["model"], flows[INPUT])
+    for warning in caught:  # told where build was called, not deep inside the builder
+        warnings.warn(warning.message, warning.category, stacklevel=2)
     output = _output_shapes(model, out)
     if "output" in raw and _jsonable(raw["output"]) != output:
         raise SpecError(

@@ -209,7 +209,7 @@ def _warn_unused(
             warnings.warn(
                 f"inputs.{name}: no item reads this input; read it (from: {name}) or remove it",
                 SpecWarning,
-                stacklevel=5,
+                stacklevel=2,
             )
     for item in items:
         if item.value_key not in read:
@@ -217,7 +217,7 @@ def _warn_unused(
                 f"{item.path}: its output is never read (no item takes it with from:, and it is "
                 "not an output); remove it, or name it in from: or outputs:",
                 SpecWarning,
-                stacklevel=5,
+                stacklevel=2,
             )
 
 

@@ -100,3 +100,26 @@ def test_build_out_replaces_only_a_spec_it_wrote(tmp_path: Path) -> None:
     assert brickwork.load_spec(out)["output"]
     again = run("build", spec, "--out", str(out))  # a normalised spec of brickwork's: replaced
     assert again.returncode == 0, again.stderr
+
+
+def test_build_prints_a_graphs_inputs_and_outputs() -> None:
+    result = run("build", str(EXAMPLES / "two_inputs.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "inputs image (3, 32, 32), features (8,) -> output (10,), 8,458 parameters" in (
+        result.stdout
+    )
+    result = run("build", str(EXAMPLES / "two_heads.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "input (3, 32, 32) -> outputs logits (10,), box (4,)" in result.stdout
+
+
+def test_build_refuses_a_yaml_alias_bomb_at_once(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    lines = ['a: &a ["relu", "relu", "relu", "relu", "relu", "relu", "relu", "relu", "relu"]']
+    pairs = zip("abcdefgh", "bcdefghi", strict=True)
+    lines += [f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]" for p, n in pairs]
+    bomb.write_text("\n".join([*lines, "input: [4]", "model: *i"]))
+    result = run("build", str(bomb))
+    assert result.returncode == 2
+    assert f"error: {bomb}: more than 200,000 values once its aliases are expanded" in result.stderr
+    assert "Traceback" not in result.stderr
