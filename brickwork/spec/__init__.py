@@ -29,7 +29,7 @@ list builds a :class:`Graph`.
 Specs name only registered things: reading a spec never imports or runs code.
 """
 
-from brickwork.spec.builder import CONTAINERS, SPEC_ATTR, SPEC_KEYS, build
+from brickwork.spec.builder import SPEC_ATTR, SPEC_KEYS, build
 from brickwork.spec.graph import Graph, output_names
 from brickwork.spec.inputs import (
     SpecInput,
@@ -39,6 +39,7 @@ from brickwork.spec.inputs import (
     with_input_shape,
 )
 from brickwork.spec.io import load_spec
+from brickwork.spec.items import CONTAINERS
 from brickwork.spec.normal import save_spec, to_spec
 from brickwork.spec.sizes import describe_ranks
 

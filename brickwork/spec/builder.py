@@ -9,7 +9,6 @@ adds the input to the branch's output; ``{repeat: {times: N, body: [...]}}`` rep
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections import OrderedDict
@@ -29,27 +28,36 @@ from brickwork.errors import (
     SpecWarning,
     unknown_name_message,
 )
-from brickwork.layers import ACTIVATIONS
-from brickwork.registry import BRICKS, MODELS, Registry, SizeRule, closest_entry, normalize_name
+from brickwork.registry import BRICKS, SizeRule, normalize_name
 from brickwork.shapes import dtype_name, probe_outputs
-from brickwork.spec.graph import Graph, Outputs, Ref, Step, output_refs
-from brickwork.spec.inputs import normal_inputs, spec_inputs
+from brickwork.spec.graph import Graph, Ref, Step, output_refs
+from brickwork.spec.inputs import normal_inputs, output_shapes, spec_inputs, written_outputs
 from brickwork.spec.io import load_spec
-from brickwork.spec.items import INPUT, Item, parse_item, parse_items
+from brickwork.spec.items import (
+    INPUT,
+    Item,
+    jsonable,
+    lookup,
+    parse_item,
+    parse_items,
+)
 from brickwork.spec.limits import check_bricks, repeat_times
 from brickwork.spec.merging import check_merge
-from brickwork.spec.sizes import Flow, check_arguments, check_input, fill_sizes
+from brickwork.spec.sizes import (
+    Flow,
+    Value,
+    check_arguments,
+    check_input,
+    fill_sizes,
+    projection,
+)
 from brickwork.spec.wiring import check_in_place, check_unique, wire
 
 SPEC_KEYS = ("input", "input_dtype", "inputs", "model", "outputs", "output")
 """The keys a spec may have."""
-CONTAINERS = ("residual", "repeat", "sequential")
-"""The item names that hold other items rather than name a registered brick."""
 SPEC_ATTR = "_brickwork_spec"
 """Attribute under which a built model keeps its normalised spec (read by :func:`to_spec`)."""
 
-Value = Flow | tuple[Flow, ...]
-"""What an item gives: one tensor's flow, or one per tensor of an output of several (a split)."""
 Built = tuple[nn.Module, Any, Value]
 """What building an item gives: the module, its normalised spec, and the outgoing value."""
 
@@ -98,36 +106,18 @@ def build(
             model, normalised_model, out = builder.model(raw["model"], flows[INPUT])
     for warning in caught:  # told where build was called, not deep inside the builder
         warnings.warn(warning.message, warning.category, stacklevel=2)
-    output = _output_shapes(model, out)
-    if "output" in raw and _jsonable(raw["output"]) != output:
+    output = output_shapes(model, out)
+    if "output" in raw and jsonable(raw["output"]) != output:
         raise SpecError(
             f"output: the spec says {raw['output']} but the model gives {output}",
             hint="remove 'output' from the spec to accept the inferred shape",
         )
     normalised = normal_inputs(inputs, named="inputs" in raw) | {"model": normalised_model}
     if "outputs" in raw and isinstance(model, Graph):
-        normalised["outputs"] = _written_outputs(model.outputs)
+        normalised["outputs"] = written_outputs(model.outputs)
     normalised["output"] = output
     setattr(model, SPEC_ATTR, normalised)
     return model
-
-
-def _output_shapes(model: nn.Module, out: Value) -> Any:
-    """The output's per-sample shape as a normalised spec writes it: ``[10]``; ``[[10], [4]]``
-    for a tuple; ``{logits: [10], box: [4]}`` for a dict."""
-    if isinstance(out, Flow):
-        return list(out.shape)
-    if isinstance(model, Graph) and isinstance(model.outputs, dict):
-        return {key: list(f.shape) for key, f in zip(model.outputs, out, strict=True)}
-    return [list(f.shape) for f in out]
-
-
-def _written_outputs(outputs: Outputs) -> Any:
-    if isinstance(outputs, Ref):
-        return str(outputs)
-    if isinstance(outputs, tuple):
-        return [str(ref) for ref in outputs]
-    return {key: str(ref) for key, ref in outputs.items()}
 
 
 class _Builder:
@@ -266,7 +256,7 @@ class _Builder:
         body, items, value_out = self.sequence(value, where, flow)
         out = _single(value_out, where, "its last item")
         with self._device():
-            shortcut = _projection(flow.shape, out.shape, where)
+            shortcut = projection(flow.shape, out.shape, where)
             module = Residual(body, shortcut)
         # The projection gives the body's shape by construction: only the dtype is left to learn.
         dtype = torch.promote_types(flow.dtype, out.dtype)
@@ -294,7 +284,7 @@ class _Builder:
 
     def brick(self, key: str, value: object, path: str, flow: Flow) -> Built:
         """A registered brick, family or activation, its sizes filled in from ``flow``."""
-        registry, canonical = _lookup(key, path)
+        registry, canonical = lookup(key, path)
         where = f"{path}.{canonical}"
         kwargs = _arguments(value, where)
         rule = registry.size_rule(canonical)
@@ -306,7 +296,7 @@ class _Builder:
             a for a in (rule.in_arg, rule.shape_arg, rule.dims_arg, rule.out_arg) if a in kwargs
         ]
         ordered = {a: kwargs[a] for a in first} | kwargs  # inferred and output sizes lead
-        return module, {canonical: _jsonable(ordered)}, out
+        return module, {canonical: jsonable(ordered)}, out
 
     def merge(self, key: str, item: Item, refs: Sequence[Ref], flows: Sequence[Flow]) -> Built:
         """A merge (``concat``, ``add``, ``mul``) of the values ``from:`` names."""
@@ -320,7 +310,7 @@ class _Builder:
         rule = BRICKS.size_rule(canonical)
         module = self._construct(BRICKS.get(canonical), rule, kwargs, where, incoming)
         check_merge(module, canonical, f"{item.path}.from", refs, shapes)
-        return module, {canonical: _jsonable(kwargs)}, self._probe_all(module, where, flows)
+        return module, {canonical: jsonable(kwargs)}, self._probe_all(module, where, flows)
 
     def _construct(
         self,
@@ -415,59 +405,3 @@ def _arguments(value: object, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SpecError(f"{where}: arguments must be a mapping such as {{out: 32}}, got {value!r}")
     return dict(value)
-
-
-def _lookup(key: str, path: str) -> tuple[Registry[Any], str]:
-    """The registry and canonical name of a brick, family or activation (bricks win)."""
-    for registry in (BRICKS, MODELS, ACTIVATIONS):
-        if key in registry:
-            return registry, registry.canonical(key)
-    names = sorted({*BRICKS.names(), *MODELS.names(), *ACTIVATIONS.names(), *CONTAINERS})
-    match = closest_entry(key, {normalize_name(n): n for n in names})
-    suggestion = f"; did you mean {match!r}?" if match else ";"
-    raise SpecError(
-        f"{path}: unknown brick {key!r}{suggestion} valid: {', '.join(names)}",
-        hint="`brickwork bricks` lists them with their arguments",
-    )
-
-
-def _jsonable(value: Any) -> Any:
-    """``value`` with tuples turned into lists, as JSON and YAML write them."""
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
-
-
-def _projection(
-    in_shape: tuple[int, ...], out_shape: tuple[int, ...], where: str
-) -> nn.Module | None:
-    """The shortcut that maps a residual's input shape to its branch's output shape.
-
-    ``None`` (identity) when the shapes agree; a ``Linear`` for features; otherwise a 1×1
-    convolution with the stride that gives the branch's spatial size.
-    """
-    if in_shape == out_shape:
-        return None
-    fail = SpecError(
-        f"{where}: the branch maps {in_shape} to {out_shape}, which no 1×1 projection of the input "
-        "can match",
-        hint="keep the rank, and shrink H and W only by an integer stride",
-    )
-    if len(in_shape) != len(out_shape):
-        raise fail
-    if len(in_shape) == 1:
-        return nn.Linear(in_shape[0], out_shape[0], bias=False)
-    conv = {2: nn.Conv1d, 3: nn.Conv2d, 4: nn.Conv3d}.get(len(in_shape))
-    if conv is None:
-        raise fail
-    strides: list[int] = []
-    for size_in, size_out in zip(in_shape[1:], out_shape[1:], strict=True):
-        stride = math.ceil(size_in / size_out)
-        if (size_in - 1) // stride + 1 != size_out:
-            raise fail
-        strides.append(stride)
-    per_dim: Any = tuple(strides)  # one stride per spatial dimension
-    shortcut: nn.Module = conv(in_shape[0], out_shape[0], kernel_size=1, stride=per_dim, bias=False)
-    return shortcut

@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from brickwork.errors import SpecError
 from brickwork.shapes import DTYPES, check_numel, dtype_name, parse_shape
+from brickwork.spec.graph import Graph, Outputs, Ref
 from brickwork.spec.items import INPUT, check_name
+from brickwork.spec.sizes import Flow, Value
 
 
 @dataclass(frozen=True)
@@ -161,3 +164,21 @@ def describe_io(spec: Mapping[str, Any]) -> str:
     else:
         right = f"output {tuple(output)}"
     return f"{left} -> {right}"
+
+
+def output_shapes(model: nn.Module, out: Value) -> Any:
+    """The output's per-sample shape as a normalised spec writes it: ``[10]``; ``[[10], [4]]``
+    for a tuple; ``{logits: [10], box: [4]}`` for a dict."""
+    if isinstance(out, Flow):
+        return list(out.shape)
+    if isinstance(model, Graph) and isinstance(model.outputs, dict):
+        return {key: list(f.shape) for key, f in zip(model.outputs, out, strict=True)}
+    return [list(f.shape) for f in out]
+
+
+def written_outputs(outputs: Outputs) -> Any:
+    if isinstance(outputs, Ref):
+        return str(outputs)
+    if isinstance(outputs, tuple):
+        return [str(ref) for ref in outputs]
+    return {key: str(ref) for key, ref in outputs.items()}

@@ -13,12 +13,17 @@ import keyword
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
 from brickwork.errors import SpecError
+from brickwork.layers import ACTIVATIONS
+from brickwork.registry import BRICKS, MODELS, Registry, closest_entry, normalize_name
 from brickwork.spec.graph import Graph, Ref
 
+CONTAINERS = ("residual", "repeat", "sequential")
+"""The item names that hold other items rather than name a registered brick."""
 INPUT = "input"
 """The name of the input of a spec with one ``input:``, and of a nested group's input."""
 ITEM_KEYS = ("name", "from", "use")
@@ -177,3 +182,26 @@ def parse_ref(text: object, where: str) -> Ref:
             f"as in '{name}.0'",
         )
     return Ref(name, int(part) if dot else None)
+
+
+def lookup(key: str, path: str) -> tuple[Registry[Any], str]:
+    """The registry and canonical name of a brick, family or activation (bricks win)."""
+    for registry in (BRICKS, MODELS, ACTIVATIONS):
+        if key in registry:
+            return registry, registry.canonical(key)
+    names = sorted({*BRICKS.names(), *MODELS.names(), *ACTIVATIONS.names(), *CONTAINERS})
+    match = closest_entry(key, {normalize_name(n): n for n in names})
+    suggestion = f"; did you mean {match!r}?" if match else ";"
+    raise SpecError(
+        f"{path}: unknown brick {key!r}{suggestion} valid: {', '.join(names)}",
+        hint="`brickwork bricks` lists them with their arguments",
+    )
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with tuples turned into lists, as JSON and YAML write them."""
+    if isinstance(value, tuple | list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
