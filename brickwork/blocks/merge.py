@@ -97,7 +97,10 @@ class Concat(Merge):
 
 
 class _Elementwise(Merge):
-    """Inputs of one rank whose sizes are equal or 1 (broadcast), combined value by value."""
+    """Inputs of one rank whose sizes are equal or 1 (broadcast), combined value by value by
+    ``combine`` (``torch.add``, ``torch.mul``), left to right."""
+
+    combine = staticmethod(torch.add)
 
     def clash(self, shapes: Sequence[tuple[int, ...]]) -> Clash | None:
         for j, shape in enumerate(shapes[1:], start=1):
@@ -110,6 +113,12 @@ class _Elementwise(Merge):
                 return j, differ
         return None
 
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = self.combine(out, x)
+        return out
+
 
 class Add(_Elementwise):
     """The sum of the inputs, as a residual connection or a feature pyramid adds them.
@@ -117,12 +126,6 @@ class Add(_Elementwise):
     Shape:
         inputs of one rank whose sizes are equal or 1 → their broadcast shape.
     """
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out
 
 
 class Mul(_Elementwise):
@@ -132,11 +135,7 @@ class Mul(_Elementwise):
         inputs of one rank whose sizes are equal or 1 → their broadcast shape.
     """
 
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        out = xs[0]
-        for x in xs[1:]:
-            out = out * x
-        return out
+    combine = staticmethod(torch.mul)
 
 
 class Split(nn.Module):

@@ -8,7 +8,8 @@ WIDTHS = (64, 128, 256, 512)
 
 def bottleneck(width: int, stride: int, project: bool) -> list[Any]:
     """One bottleneck block: conv1/bn1, conv2/bn2 (the stride), conv3/bn3, the shortcut added."""
-    conv2 = {"out": width, "kernel_size": 3, "stride": stride, "padding": 1, "bias": False}
+    strided = {"stride": stride} if stride != 1 else {}  # as examples/resnet50.yaml writes it
+    conv2 = {"out": width, "kernel_size": 3, **strided, "padding": 1, "bias": False}
     items: list[Any] = [
         {"name": "conv1", "conv2d": {"out": width, "kernel_size": 1, "bias": False}},
         {"name": "bn1", "batchnorm2d": None},
@@ -20,7 +21,7 @@ def bottleneck(width: int, stride: int, project: bool) -> list[Any]:
         {"name": "bn3", "batchnorm2d": None},
     ]
     if project:
-        shortcut = {"out": 4 * width, "kernel_size": 1, "stride": stride, "bias": False}
+        shortcut = {"out": 4 * width, "kernel_size": 1, **strided, "bias": False}
         downsample = [{"conv2d": shortcut}, "batchnorm2d"]
         items.append({"name": "downsample", "from": "input", "sequential": downsample})
     items.append({"add": None, "from": ["bn3", "downsample" if project else "input"]})

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 import torch
 from guide_specs import GUIDE_FAMILY, GUIDE_YAML
+from outputs import shapes_of
 from torch import nn
 
 import brickwork
@@ -215,22 +216,13 @@ def test_input_shapes_are_read_as_everywhere(shape: Any) -> None:
     assert to_spec(build(GUIDE_YAML, input_shape=shape))["input"] == [1, 8, 8]
 
 
-def _shapes(out: Any) -> Any:
-    """Per-sample output shapes as a normalised spec writes them."""
-    if isinstance(out, torch.Tensor):
-        return list(out.shape[1:])
-    if isinstance(out, dict):
-        return {k: _shapes(v) for k, v in out.items()}
-    return [_shapes(v) for v in out]
-
-
 def test_examples_build_and_run_to_their_inferred_shapes() -> None:
     examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
     assert len(examples) >= 8
     for path in examples:
         model = build(path, device="meta")  # the big ones (U-Net, ResNet-50) cost no memory
         spec = to_spec(model)
-        assert _shapes(model(*example_inputs(spec, 2))) == spec["output"], path.name
+        assert shapes_of(model(*example_inputs(spec, 2))) == spec["output"], path.name
 
 
 # (spec, message) — every error names the spec path and what would fit

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 import torch
+from graph_specs import resnet_graph
+from outputs import leaves
 from torch import nn
 
 import brickwork
@@ -105,12 +107,6 @@ def _batch(spec: dict[str, Any], size: int = 3) -> tuple[torch.Tensor, ...]:
         torch.randint(0, 20, t.shape) if not t.dtype.is_floating_point else torch.randn(t.shape)
         for t in example_inputs(spec, size, device="cpu")
     )
-
-
-def _leaves(out: Any) -> list[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    return [t for v in (out.values() if isinstance(out, dict) else out) for t in _leaves(v)]
 
 
 def test_a_list_that_reads_only_the_item_before_stays_an_nn_sequential() -> None:
@@ -225,6 +221,11 @@ def test_unet_example_is_the_unet_family() -> None:
     assert graph(x).shape == family(x).shape == (1, 2, 64, 64)
 
 
+def test_resnet50_example_is_the_bottleneck_resnet_that_graph_specs_writes() -> None:
+    written = to_spec(build(EXAMPLES / "resnet50.yaml", device="meta"))
+    assert written == to_spec(build(resnet_graph((3, 4, 6, 3)), device="meta"))
+
+
 def test_resnet50_example_has_torchvision_names_and_shapes() -> None:
     graph = build(EXAMPLES / "resnet50.yaml", device="meta")
     with torch.device("meta"):
@@ -259,7 +260,7 @@ def test_to_spec_round_trips_a_graph(name: str) -> None:
     rebuilt.load_state_dict(model.state_dict())
     xs = _batch(spec)
     with torch.no_grad():
-        for got, want in zip(_leaves(rebuilt(*xs)), _leaves(model(*xs)), strict=True):
+        for got, want in zip(leaves(rebuilt(*xs)), leaves(model(*xs)), strict=True):
             torch.testing.assert_close(got, want, rtol=0, atol=0)
     assert to_spec(rebuilt) == spec
     assert str(rebuilt) == str(model)

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from outputs import leaves, shapes_of
 from random_specs import random_spec
 
 from brickwork import SpecError, build, to_spec
@@ -108,20 +109,6 @@ def test_a_spec_builds_to_its_inferred_shape_or_raises_spec_error(
 GRAPH_EXAMPLES = int(os.environ.get("BRICKWORK_GRAPH_EXAMPLES", "150"))
 
 
-def _shapes(out: Any) -> Any:
-    if isinstance(out, torch.Tensor):
-        return list(out.shape[1:])
-    if isinstance(out, dict):
-        return {k: _shapes(v) for k, v in out.items()}
-    return [_shapes(v) for v in out]
-
-
-def _leaves(out: Any) -> list[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    return [t for v in (out.values() if isinstance(out, dict) else out) for t in _leaves(v)]
-
-
 @settings(max_examples=GRAPH_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.randoms(use_true_random=False))
 def test_a_graph_spec_builds_to_its_inferred_shapes_and_round_trips_or_raises_spec_error(
@@ -143,9 +130,9 @@ def test_a_graph_spec_builds_to_its_inferred_shapes_and_round_trips_or_raises_sp
     model.eval(), rebuilt.eval()
     with torch.no_grad():
         out = model(*xs)
-        assert _shapes(out) == normal["output"]
+        assert shapes_of(out) == normal["output"]
         assert rebuilt.state_dict().keys() == model.state_dict().keys()
         rebuilt.load_state_dict(model.state_dict())
-        for got, want in zip(_leaves(rebuilt(*xs)), _leaves(out), strict=True):
+        for got, want in zip(leaves(rebuilt(*xs)), leaves(out), strict=True):
             torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
     assert to_spec(rebuilt) == normal
