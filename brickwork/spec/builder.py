@@ -5,6 +5,12 @@ For each item the builder fills in the argument that takes the incoming size (``
 shape by running it on ``meta`` tensors. Containers: a list is sequential; ``{residual: [...]}``
 adds the input to the branch's output; ``{repeat: {times: N, body: [...]}}`` repeats a body;
 ``{sequential: [...]}`` groups items. Any item may carry ``name:``.
+
+A list whose items read named values (``from:``) or run an earlier item's module again
+(``use:``), or a spec with ``inputs:`` or ``outputs:``, is a graph: its references are checked
+first (:mod:`~brickwork.spec.wiring`), then each item is built from the values it reads, kept by
+name, and the list becomes a :class:`~brickwork.spec.graph.Graph`. Before anything is built, the
+spec's size is checked (:mod:`~brickwork.spec.limits`).
 """
 
 from __future__ import annotations

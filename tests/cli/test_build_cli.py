@@ -123,3 +123,40 @@ def test_build_refuses_a_yaml_alias_bomb_at_once(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"error: {bomb}: more than 200,000 values once its aliases are expanded" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+SKIP_CLASSIFIER = """\
+inputs:
+  image: [1, 8, 8]               # the digits' shape; train sets it from the data anyway
+model:
+  - {name: stem, conv_block: {out: 8, kernel_size: 3, padding: 1}, from: image}
+  - {name: deeper, conv_block: {out: 8, kernel_size: 3, padding: 1}}
+  - {name: joined, add: null, from: [stem, deeper]}
+  - maxpool2d: {kernel_size: 2}
+  - flatten
+  - {name: head, linear: {out: 10}}
+"""
+
+
+def test_a_graph_spec_trains_predicts_and_exports(tmp_path: Path) -> None:
+    spec = tmp_path / "skip.yaml"
+    spec.write_text(SKIP_CLASSIFIER)
+    out = tmp_path / "run"
+    result = run("train", str(spec), "--epochs", "1", "--batch-size", "256", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Graph: ")
+    model = brickwork.load(out / "model.safetensors")
+    assert isinstance(model, brickwork.spec.Graph)
+    assert next(iter(model.state_dict())) == "stem.0.weight"
+    result = run("export", str(out), "--format", "pt2")
+    assert result.returncode == 0, result.stderr
+    assert (out / "model.pt2").is_file()
+
+
+def test_train_refuses_a_model_of_two_inputs(tmp_path: Path) -> None:
+    result = run(
+        "train", str(EXAMPLES / "two_inputs.yaml"), "--epochs", "1", "--out", str(tmp_path)
+    )
+    assert result.returncode == 2
+    assert "the model takes 2 inputs (image, features)" in result.stderr
+    assert "Traceback" not in result.stderr
