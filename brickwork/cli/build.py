@@ -118,6 +118,8 @@ def _describe(kind: str, registry: Registry[Any], name: str) -> None:
         print(f"  takes per-sample input {describe_ranks(rule.ranks)}")
     if rule.int_input:
         print("  takes integer ids (set input_dtype: long)")
+    if rule.merge:
+        print("  takes two or more inputs, named in a graph spec: from: [a, b]")
     arguments = arguments_of(factory)
     if arguments is None:
         print("  arguments: any")

@@ -88,6 +88,14 @@ def test_bricks_describes_one_entry() -> None:
     assert "padding                0" in result.stdout
 
 
+def test_bricks_describes_a_merge() -> None:
+    result = run("bricks", "cat")
+    assert result.returncode == 0
+    assert result.stdout.startswith("concat (brick), also: cat")
+    assert "takes two or more inputs, named in a graph spec: from: [a, b]" in result.stdout
+    assert "dim                    1" in result.stdout
+
+
 def test_build_out_replaces_only_a_spec_it_wrote(tmp_path: Path) -> None:
     out = tmp_path / "notes.yaml"
     out.write_text("my notes: keep them\n")
