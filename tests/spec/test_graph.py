@@ -12,7 +12,7 @@ from torch import nn
 
 import brickwork
 from brickwork import build, count_params, create_model, to_spec
-from brickwork.spec import Graph, example_inputs
+from brickwork.spec import Graph, describe_io, example_inputs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -200,6 +200,19 @@ def test_tied_embedding_takes_two_id_inputs() -> None:
         "query": {"shape": [5], "dtype": "int64"},
         "doc": {"shape": [7], "dtype": "int64"},
     }
+
+
+@pytest.mark.parametrize(
+    ("spec", "described"),
+    [
+        (EXAMPLES / "two_heads.yaml", "input (3, 32, 32) -> outputs logits (10,), box (4,)"),
+        (TUPLE_OUT, "input (6,) -> outputs (2,), (2,), (4,)"),
+        (SIAMESE, "inputs left (12,), right (12,) -> output (1,)"),
+        (TIED, "inputs query (5,), doc (7,) -> output (2,)"),
+    ],
+)
+def test_inputs_and_outputs_are_described_in_one_line(spec: Any, described: str) -> None:
+    assert describe_io(to_spec(build(spec, device="meta"))) == described
 
 
 def test_print_reads_as_the_spec() -> None:
