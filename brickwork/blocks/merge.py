@@ -98,9 +98,11 @@ class Concat(Merge):
 
 class _Elementwise(Merge):
     """Inputs of one rank whose sizes are equal or 1 (broadcast), combined value by value by
-    ``combine`` (``torch.add``, ``torch.mul``), left to right."""
+    :meth:`combine`, left to right."""
 
-    combine = staticmethod(torch.add)
+    def combine(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Two inputs combined: their sum, or their product."""
+        raise NotImplementedError
 
     def clash(self, shapes: Sequence[tuple[int, ...]]) -> Clash | None:
         for j, shape in enumerate(shapes[1:], start=1):
@@ -127,6 +129,9 @@ class Add(_Elementwise):
         inputs of one rank whose sizes are equal or 1 → their broadcast shape.
     """
 
+    def combine(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
 
 class Mul(_Elementwise):
     """The product of the inputs, as a gate (squeeze-and-excitation's ``(C, 1, 1)`` scale).
@@ -135,7 +140,8 @@ class Mul(_Elementwise):
         inputs of one rank whose sizes are equal or 1 → their broadcast shape.
     """
 
-    combine = staticmethod(torch.mul)
+    def combine(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a * b
 
 
 class Split(nn.Module):

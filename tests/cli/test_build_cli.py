@@ -78,22 +78,35 @@ def test_bricks_lists_every_kind() -> None:
         assert name in result.stdout
 
 
-def test_bricks_describes_one_entry() -> None:
-    result = run("bricks", "Conv2d")
+@pytest.mark.parametrize(
+    ("name", "lines"),
+    [
+        (
+            "Conv2d",
+            [
+                "conv2d (brick)",
+                "in_channels            inferred: the incoming channels (dimension 0)",
+                "out_channels           required; `out:` in a spec",
+                "kernel_size            required",
+                "padding                0",
+            ],
+        ),
+        (
+            "cat",
+            [
+                "concat (brick), also: cat",
+                "takes two or more inputs, named in a graph spec: from: [a, b]",
+                "dim                    1",
+            ],
+        ),
+    ],
+)
+def test_bricks_describes_one_entry(name: str, lines: list[str]) -> None:
+    result = run("bricks", name)
     assert result.returncode == 0
-    assert result.stdout.startswith("conv2d (brick)")
-    assert "in_channels            inferred: the incoming channels (dimension 0)" in result.stdout
-    assert "out_channels           required; `out:` in a spec" in result.stdout
-    assert "kernel_size            required" in result.stdout
-    assert "padding                0" in result.stdout
-
-
-def test_bricks_describes_a_merge() -> None:
-    result = run("bricks", "cat")
-    assert result.returncode == 0
-    assert result.stdout.startswith("concat (brick), also: cat")
-    assert "takes two or more inputs, named in a graph spec: from: [a, b]" in result.stdout
-    assert "dim                    1" in result.stdout
+    assert result.stdout.startswith(lines[0])
+    for line in lines[1:]:
+        assert line in result.stdout
 
 
 def test_build_out_replaces_only_a_spec_it_wrote(tmp_path: Path) -> None:
