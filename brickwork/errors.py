@@ -54,6 +54,10 @@ class SpecError(BrickworkError, ValueError):
     """A model spec that cannot be built; the message starts with the spec path (``model[3]``)."""
 
 
+class SpecWarning(UserWarning):
+    """A spec that builds but holds something suspect: a branch whose output nothing reads."""
+
+
 class DeviceError(BrickworkError, ValueError):
     """A model whose parameters and buffers are spread over several devices."""
 

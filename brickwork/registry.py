@@ -79,6 +79,9 @@ class SizeRule:
             the last (features).
         flat: the incoming size is the whole per-sample size, ``prod(shape)`` (a model that
             flattens its input first, such as ``mlp``).
+        merge: the entry takes two or more inputs and gives one (``concat``, ``add``, ``mul``); a
+            spec names them with ``from: [a, b]``. Its module says which shapes fit together
+            (:class:`brickwork.blocks.Merge`).
         out_arg: argument that a spec's ``out:`` stands for (``"out_features"``), or ``None``.
         ranks: per-sample ranks the entry accepts (``(3,)`` for ``(C, H, W)``); ``None``: any.
         shape_arg: argument that receives the spatial shape ``input[1:]`` (families), or ``None``.
@@ -98,6 +101,7 @@ class SizeRule:
     int_input: bool = False
     any_dtype: bool = False
     flat: bool = False
+    merge: bool = False
 
 
 class Registry(Generic[T]):

@@ -128,16 +128,171 @@ def meta_like(t: torch.Tensor) -> torch.Tensor:
     return torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device="meta")
 
 
+Signature = tuple[tuple[int, ...], torch.dtype]
+"""One sample of a tensor: its per-sample shape (no batch dimension) and its dtype."""
+
+ELEMENTWISE: tuple[type[nn.Module], ...] = (
+    nn.Identity,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.Softplus,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Dropout,
+)
+"""Modules that give a float input's shape and dtype back, whatever that shape: their meta run
+is skipped (on ``meta``, some run through Python decompositions, milliseconds each)."""
+CHANNEL_NORMS: dict[type[nn.Module], tuple[int, ...]] = {
+    nn.BatchNorm1d: (1, 2),
+    nn.BatchNorm2d: (3,),
+    nn.BatchNorm3d: (4,),
+    nn.GroupNorm: (1, 2, 3, 4),
+}
+"""Norms that keep the shape of a per-sample input of these ranks whose channels (dimension 0)
+are theirs; their meta run (a Python decomposition, about 4 ms) is skipped too."""
+
+
+def _known_output(
+    module: nn.Module, shape: tuple[int, ...], dtype: torch.dtype
+) -> Signature | None:
+    """The output of the simplest modules, known without running them: those that keep their
+    input's shape (:func:`_keeps_shape`), ``nn.Linear`` (whose meta run, a Python decomposition
+    of ``addmm``, takes milliseconds), and an ``nn.Sequential`` of them, its other children run
+    one by one. ``None``: run the module (a child that fails is left for that run to report)."""
+    if _keeps_shape(module, shape, dtype):
+        return shape, dtype
+    exact = type(module) in (nn.Linear, nn.Sequential)  # a subclass may change forward
+    if (
+        exact
+        and isinstance(module, nn.Linear)
+        and dtype == module.weight.dtype
+        and shape[-1:] == (module.in_features,)
+    ):
+        return (*shape[:-1], module.out_features), dtype
+    if exact and isinstance(module, nn.Sequential):  # children one by one, simplest unrun
+        signature: Signature = (shape, dtype)
+        for child in module:
+            known = _known_output(child, *signature)
+            if known is None:
+                try:
+                    out = _meta_call(child, [signature], "")
+                except ShapeError:
+                    return None  # the whole module's run says what is wrong
+                if not isinstance(out, torch.Tensor) or out.dim() == 0:
+                    return None
+                if out.shape[0] != PROBE_BATCH:
+                    return None
+                known = tuple(out.shape[1:]), out.dtype
+            signature = known
+        return signature
+    return None
+
+
+def _keeps_shape(module: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> bool:
+    """Whether ``module`` surely maps a float32 input of ``shape`` to the same shape and dtype.
+
+    Exact types only: a subclass may change ``forward``.
+    """
+    kind = type(module)
+    if kind is nn.Identity:
+        return True
+    if dtype != torch.float32:
+        return False
+    if kind in ELEMENTWISE:
+        return True
+    ranks = CHANNEL_NORMS.get(kind)
+    if ranks is None or len(shape) not in ranks:
+        return False
+    channels = getattr(module, "num_channels" if kind is nn.GroupNorm else "num_features", None)
+    weights = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
+    return bool(channels == shape[0]) and all(t.dtype == dtype for t in weights)
+
+
+def probe_outputs(
+    module: nn.Module, inputs: Sequence[Signature], where: str
+) -> Signature | list[Signature]:
+    """The per-sample shape and dtype of each output of ``module`` called on ``inputs``.
+
+    The module runs on ``meta`` stand-ins for its inputs, parameters and buffers, so nothing is
+    allocated or computed and the module's own tensors (running statistics included) are
+    untouched. The simplest modules are not run at all: those that surely keep their input's
+    shape (activations, dropout, norms whose channels match) and ``nn.Linear``.
+
+    Args:
+        module: any module whose forward takes ``len(inputs)`` tensors.
+        inputs: shape (one sample, no batch dimension) and dtype of each input.
+        where: what is being probed, for the error message (``"model.up3.concat"``).
+
+    Returns:
+        The signature of a tensor output; a list of them, one per tensor, for a tuple or list
+        of tensors.
+
+    Raises:
+        ShapeError: the module cannot take those inputs (the message keeps PyTorch's reason),
+            returns something other than tensors, or changes the batch dimension.
+    """
+    for shape, _ in inputs:  # whether or not the module runs
+        check_numel((PROBE_BATCH, *shape), f"{where}: a probe batch", ShapeError)
+    known = _known_output(module, *inputs[0]) if len(inputs) == 1 else None
+    if known is not None:
+        return known
+    out = _meta_call(module, inputs, where)
+    if isinstance(out, torch.Tensor):
+        return _signature(out, where)
+    if not isinstance(out, tuple | list) or not out:
+        raise ShapeError(f"{where} returned {type(out).__name__}, expected tensors")
+    if not all(isinstance(t, torch.Tensor) for t in out):
+        kinds = ", ".join(sorted({type(t).__name__ for t in out}))
+        raise ShapeError(f"{where} returned a {type(out).__name__} of {kinds}, expected tensors")
+    return [_signature(t, where) for t in out]
+
+
+def _meta_call(module: nn.Module, inputs: Sequence[Signature], where: str) -> object:
+    """What ``module`` returns for meta ``inputs`` (batch :data:`PROBE_BATCH`), run with meta
+    stand-ins for its parameters and buffers."""
+    for shape, _ in inputs:
+        check_numel((PROBE_BATCH, *shape), f"{where}: a probe batch", ShapeError)
+    meta_tensors = {
+        name: meta_like(t) for name, t in (*module.named_parameters(), *module.named_buffers())
+    }
+    xs = tuple(
+        torch.empty((PROBE_BATCH, *shape), device="meta", dtype=dtype) for shape, dtype in inputs
+    )
+    try:
+        with torch.no_grad():
+            return functional_call(module, meta_tensors, xs)
+    except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError) as err:
+        shapes = " and ".join(str(tuple(shape)) for shape, _ in inputs)
+        raise ShapeError(f"{where} cannot take input of shape {shapes}: {first_line(err)}") from err
+
+
+def _signature(t: torch.Tensor, where: str) -> Signature:
+    """A probe output's per-sample shape and dtype; its batch must be the probe's."""
+    if t.dim() == 0 or t.shape[0] != PROBE_BATCH:
+        raise ShapeError(
+            f"{where} changed the batch dimension: {PROBE_BATCH} in, {tuple(t.shape)} out"
+        )
+    return tuple(t.shape[1:]), t.dtype
+
+
 def probe_output(
     module: nn.Module,
     input_shape: Sequence[int],
     where: str,
     dtype: torch.dtype = torch.float32,
-) -> tuple[tuple[int, ...], torch.dtype]:
+) -> Signature:
     """The per-sample output shape and dtype of ``module`` for a per-sample ``input_shape``.
 
-    The module runs on ``meta`` stand-ins for its input, parameters and buffers, so nothing is
-    allocated or computed and the module's own tensors (running statistics included) are untouched.
+    See :func:`probe_outputs`; this one takes one input and wants one tensor out.
 
     Args:
         module: any module whose forward takes one tensor.
@@ -149,25 +304,15 @@ def probe_output(
         ShapeError: the module cannot take that input (the message keeps PyTorch's reason), does
             not return a tensor, or changes the batch dimension.
     """
-    check_numel((PROBE_BATCH, *input_shape), f"{where}: a probe batch", ShapeError)
-    meta_tensors = {
-        name: meta_like(t) for name, t in (*module.named_parameters(), *module.named_buffers())
-    }
-    x = torch.empty((PROBE_BATCH, *input_shape), device="meta", dtype=dtype)
-    try:
-        with torch.no_grad():
-            out = functional_call(module, meta_tensors, (x,))
-    except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError) as err:
-        raise ShapeError(
-            f"{where} cannot take input of shape {tuple(input_shape)}: {first_line(err)}"
-        ) from err
+    given: Signature = (tuple(input_shape), dtype)
+    check_numel((PROBE_BATCH, *given[0]), f"{where}: a probe batch", ShapeError)
+    known = _known_output(module, *given)
+    if known is not None:
+        return known
+    out = _meta_call(module, [given], where)
     if not isinstance(out, torch.Tensor):
         raise ShapeError(f"{where} returned {type(out).__name__}, expected a tensor")
-    if out.dim() == 0 or out.shape[0] != PROBE_BATCH:
-        raise ShapeError(
-            f"{where} changed the batch dimension: {PROBE_BATCH} in, {tuple(out.shape)} out"
-        )
-    return tuple(out.shape[1:]), out.dtype
+    return _signature(out, where)
 
 
 def probe_output_shape(

@@ -37,6 +37,22 @@ BRICK_CASES: dict[str, tuple[dict[str, Any], tuple[int, ...], tuple[int, ...]]] 
     "basic_block": ({"in_chans": 4, "width": 8, "stride": 2}, (2, 4, 8, 8), (2, 8, 4, 4)),
     "bottleneck": ({"in_chans": 8, "width": 4, "stride": 1}, (2, 8, 6, 6), (2, 16, 6, 6)),
     "self_attention2d": ({"channels": 16}, (2, 16, 5, 7), (2, 16, 5, 7)),
+    "convtranspose2d": (
+        {"in_channels": 3, "out_channels": 4, "kernel_size": 2, "stride": 2},
+        (2, 3, 4, 5),
+        (2, 4, 8, 10),
+    ),
+    "zeropad2d": ({"padding": [1, 2, 0, 1]}, (2, 3, 4, 4), (2, 3, 5, 7)),
+    "upsample": ({"scale_factor": 2, "mode": "nearest"}, (2, 3, 4, 4), (2, 3, 8, 8)),
+}
+# Bricks of several inputs (merges) or outputs (splits): name → (arguments, input shapes, output
+# shapes). Every registered brick has a row here or in BRICK_CASES.
+JOINT_CASES: dict[str, tuple[dict[str, Any], list[tuple[int, ...]], list[tuple[int, ...]]]] = {
+    "concat": ({"dim": 1}, [(2, 3, 4), (2, 5, 4)], [(2, 8, 4)]),
+    "add": ({}, [(2, 3, 4), (2, 3, 1)], [(2, 3, 4)]),
+    "mul": ({}, [(2, 3, 4, 4), (2, 3, 1, 1), (2, 3, 4, 4)], [(2, 3, 4, 4)]),
+    "split": ({"sizes": [2, 3]}, [(2, 5, 4)], [(2, 2, 4), (2, 3, 4)]),
+    "chunk": ({"chunks": 2, "dim": -1}, [(2, 3, 4)], [(2, 3, 2), (2, 3, 2)]),
 }
 
 # model name → (small arguments, per-sample input, per-sample output for n_classes=n).
@@ -69,20 +85,29 @@ COMPILE = (
 
 
 def test_every_registered_brick_and_model_has_a_case() -> None:
-    assert sorted(BRICK_CASES) == BRICKS.names()
+    assert sorted([*BRICK_CASES, *JOINT_CASES]) == BRICKS.names()
     assert sorted(MODEL_CASES) == MODELS.names() == list_models()
 
 
 def _assert_trains(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    if x.is_floating_point():
-        x.requires_grad_()  # so that bricks without parameters can run backward too
-    out = model(x)
-    assert torch.isfinite(out).all()
-    out.float().pow(2).mean().backward()
+    (out,) = _assert_trains_all(model, [x])
+    return out
+
+
+def _assert_trains_all(model: nn.Module, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Every output finite; every parameter and floating-point input gets a finite gradient."""
+    for x in xs:
+        if x.is_floating_point():
+            x.requires_grad_()  # so that bricks without parameters can run backward too
+    out = model(*xs)
+    outs = list(out) if isinstance(out, tuple) else [out]
+    assert all(torch.isfinite(o).all() for o in outs)
+    sum(o.float().pow(2).mean() for o in outs).backward()  # type: ignore[union-attr]
     for name, p in model.named_parameters():
         assert p.grad is not None, f"{name} got no gradient"
         assert torch.isfinite(p.grad).all(), name
-    return out
+    assert all(x.grad is not None for x in xs if x.is_floating_point())
+    return outs
 
 
 @pytest.mark.parametrize("name", sorted(BRICK_CASES))
@@ -101,6 +126,22 @@ def test_brick_is_clean_for_the_doctor(name: str) -> None:
     kwargs, in_shape, _ = BRICK_CASES[name]
     dtype = torch.long if BRICKS.size_rule(name).int_input else None
     report = doctor(BRICKS.build((name, kwargs)), in_shape[1:], input_dtype=dtype)
+    assert report.findings == [], str(report)
+
+
+@pytest.mark.parametrize("name", sorted(JOINT_CASES))
+def test_brick_of_several_inputs_or_outputs(name: str) -> None:
+    kwargs, in_shapes, out_shapes = JOINT_CASES[name]
+    brick = BRICKS.build((name, kwargs))
+    outs = _assert_trains_all(brick, [torch.randn(shape) for shape in in_shapes])
+    assert [tuple(o.shape) for o in outs] == out_shapes
+
+
+@pytest.mark.parametrize("name", sorted(JOINT_CASES))
+def test_brick_of_several_inputs_or_outputs_is_clean_for_the_doctor(name: str) -> None:
+    kwargs, in_shapes, _ = JOINT_CASES[name]
+    data = tuple(torch.randn(shape) for shape in in_shapes)
+    report = doctor(BRICKS.build((name, kwargs)), input_data=data)
     assert report.findings == [], str(report)
 
 

@@ -7,7 +7,13 @@ from torch import nn
 import brickwork
 from brickwork import Encoder
 from brickwork.errors import ConfigError, ShapeError
-from brickwork.shapes import dtype_name, parse_dtype, parse_shape, probe_output_shape
+from brickwork.shapes import (
+    dtype_name,
+    parse_dtype,
+    parse_shape,
+    probe_output_shape,
+    probe_outputs,
+)
 
 
 @pytest.mark.parametrize(
@@ -130,3 +136,50 @@ def test_sizes_too_big_to_index_are_refused_before_anything_is_made(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize(
+    ("module", "input_shape", "message"),
+    [  # modules whose shapes the probe knows without a run are still refused what they cannot take
+        (nn.BatchNorm2d(4), (3, 5, 5), r"^m cannot take input of shape \(3, 5, 5\): "),
+        (nn.BatchNorm1d(4), (4, 2, 2), r"^m cannot take input of shape \(4, 2, 2\): "),
+        (nn.GroupNorm(2, 4), (6, 5), r"^m cannot take input of shape \(6, 5\): "),
+        (nn.Linear(5, 2), (3, 4), r"^m cannot take input of shape \(3, 4\): "),
+        (
+            nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(4, 2)),
+            (4,),
+            r"^m cannot take input of shape \(4,\): ",  # the whole module's shape, not a child's
+        ),
+    ],
+)
+def test_the_probe_refuses_what_a_module_cannot_take(
+    module: nn.Module, input_shape: tuple[int, ...], message: str
+) -> None:
+    with pytest.raises(ShapeError, match=message):
+        probe_output_shape(module, input_shape, "m")
+
+
+@pytest.mark.parametrize(
+    ("module", "input_shape", "expected"),
+    [
+        (nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.GELU()), (4,), (3,)),
+        (nn.Sequential(nn.Conv2d(3, 8, 3), nn.GroupNorm(4, 8), nn.Flatten()), (3, 5, 5), (72,)),
+        (nn.Linear(4, 3), (7, 4), (7, 3)),
+        (nn.Sequential(), (2, 3), (2, 3)),
+    ],
+)
+def test_the_probe_knows_simple_modules_shapes(
+    module: nn.Module, input_shape: tuple[int, ...], expected: tuple[int, ...]
+) -> None:
+    assert probe_output_shape(module, input_shape, "m") == expected
+
+
+def test_probe_outputs_takes_several_inputs_and_gives_several_outputs() -> None:
+    class Both(nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return a @ b, b.sum(-1)
+
+    shapes = probe_outputs(Both(), [((3, 4), torch.float32), ((4, 5), torch.float32)], "both")
+    assert shapes == [((3, 5), torch.float32), ((4,), torch.float32)]
+    with pytest.raises(ShapeError, match=r"^both cannot take input of shape \(3, 4\) and \(3, 5\)"):
+        probe_outputs(Both(), [((3, 4), torch.float32), ((3, 5), torch.float32)], "both")

@@ -24,6 +24,7 @@ for _name, _module, _sizes in [
     ("linear", nn.Linear, FEATURES),
     ("conv1d", nn.Conv1d, replace(CHANNELS, ranks=(2,))),
     ("conv2d", nn.Conv2d, replace(CHANNELS, ranks=(3,))),
+    ("convtranspose2d", nn.ConvTranspose2d, replace(CHANNELS, ranks=(3,))),
     ("batchnorm", batchnorm, NORM),
     ("batchnorm1d", nn.BatchNorm1d, SizeRule(in_arg="num_features", ranks=(1, 2))),
     ("batchnorm2d", nn.BatchNorm2d, SizeRule(in_arg="num_features", ranks=(3,))),
@@ -36,5 +37,7 @@ for _name, _module, _sizes in [
     ("maxpool2d", nn.MaxPool2d, SizeRule(ranks=(3,))),
     ("avgpool2d", nn.AvgPool2d, SizeRule(ranks=(3,))),
     ("adaptiveavgpool2d", nn.AdaptiveAvgPool2d, SizeRule(ranks=(3,))),
+    ("zeropad2d", nn.ZeroPad2d, SizeRule(ranks=(3,))),
+    ("upsample", nn.Upsample, SizeRule(ranks=(2, 3, 4))),
 ]:
     BRICKS.register(_name, _module, sizes=_sizes)

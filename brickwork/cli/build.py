@@ -16,7 +16,7 @@ from brickwork.inspect import count_params, tree
 from brickwork.layers import ACTIVATIONS, NORMS
 from brickwork.models import create_model, list_models
 from brickwork.registry import BRICKS, MODELS, Registry, closest_entry, normalize_name
-from brickwork.spec import CONTAINERS, build, describe_ranks, save_spec, to_spec
+from brickwork.spec import CONTAINERS, build, describe_io, describe_ranks, save_spec, to_spec
 
 KINDS: dict[str, Registry[Any]] = {
     "bricks": BRICKS,
@@ -37,10 +37,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     model = build(args.spec, input_shape=args.input_shape, device="meta")  # no memory needed
     spec = to_spec(model)
     print(tree(model))
-    print(
-        f"\ninput {tuple(spec['input'])} -> output {tuple(spec['output'])}, "
-        f"{count_params(model):,} parameters"
-    )
+    print(f"\n{describe_io(spec)}, {count_params(model):,} parameters")
     if args.out:
         save_spec(spec, args.out, overwrite=args.overwrite)
         print(f"normalised spec written to {args.out}")
@@ -121,6 +118,8 @@ def _describe(kind: str, registry: Registry[Any], name: str) -> None:
         print(f"  takes per-sample input {describe_ranks(rule.ranks)}")
     if rule.int_input:
         print("  takes integer ids (set input_dtype: long)")
+    if rule.merge:
+        print("  takes two or more inputs, named in a graph spec: from: [a, b]")
     arguments = arguments_of(factory)
     if arguments is None:
         print("  arguments: any")

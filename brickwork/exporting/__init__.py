@@ -26,7 +26,7 @@ from brickwork.exporting.arguments import (
     SUFFIXES,
     check_format,
     file_metadata,
-    input_of,
+    inputs_of,
     is_written_export,
     model_source,
     output_path,
@@ -39,8 +39,9 @@ from brickwork.exporting.check import (
     expected_outputs,
     random_inputs,
 )
-from brickwork.exporting.formats import EXPORTERS, METADATA_FILE
+from brickwork.exporting.formats import EXPORTERS, METADATA_FILE, Names
 from brickwork.files import atomic_write, check_replace
+from brickwork.spec import output_names
 from brickwork.train.weights import load, model_file
 
 __all__ = [
@@ -106,12 +107,13 @@ def export(
     target = output_path(out, fmt, source)
     check_replace(target, is_written_export, f"{fmt} export", overwrite)
     name = type(model).__name__ if source is None else str(source)
-    shape, dtype = input_of(name, spec, input_shape, input_dtype)
-    info = file_metadata(stored, metadata, shape, dtype)
+    inputs = inputs_of(name, spec, input_shape, input_dtype)
+    info = file_metadata(stored, metadata, inputs)
     module = model if isinstance(model, nn.Module) else load(model_file(Path(model)), verify=verify)
+    names = Names(tuple(i.name for i in inputs), output_names(module))
     with cpu_eval(module) as ready:
-        inputs = random_inputs(ready, shape, dtype)
-        check = Check(fmt, target, inputs, expected_outputs(ready, inputs))
-        exporter = EXPORTERS[fmt](ready, inputs[EXPORT_BATCH], info)
+        batches = random_inputs(ready, inputs)
+        check = Check(fmt, target, batches, expected_outputs(ready, batches))
+        exporter = EXPORTERS[fmt](ready, batches[EXPORT_BATCH], names, info)
         atomic_write(target, lambda tmp: check.write(exporter, tmp))
     return target

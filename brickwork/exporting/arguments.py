@@ -17,7 +17,7 @@ from torch import nn
 from brickwork._version import __version__
 from brickwork.errors import ConfigError, SpecError, unknown_name_message
 from brickwork.shapes import dtype_name, parse_dtype, parse_shape
-from brickwork.spec import to_spec
+from brickwork.spec import SpecInput, spec_inputs, to_spec
 from brickwork.train.weights import model_file, read_metadata
 
 FORMATS = ("onnx", "pt2", "torchscript")
@@ -110,39 +110,53 @@ def is_written_export(path: Path) -> bool:
         return False
 
 
-def input_of(
+def inputs_of(
     what: str,
     spec: Mapping[str, Any] | None,
     input_shape: Sequence[int] | None,
     input_dtype: torch.dtype | str | None,
-) -> tuple[tuple[int, ...], torch.dtype]:
-    """The per-sample input shape and dtype: as given, else from the spec."""
-    if input_shape is None:
-        if spec is None:
+) -> list[SpecInput]:
+    """The model's inputs (name, per-sample shape, dtype): as given, else from the spec."""
+    if spec is None:
+        if input_shape is None:
             raise ConfigError(
                 f"input_shape: {what} has no brickwork spec to give its input shape; pass "
                 "input_shape (one sample, no batch dimension), e.g. (1, 28, 28)"
             )
-        input_shape = spec["input"]
-    shape = parse_shape(input_shape)
-    if input_dtype is None:
-        input_dtype = (spec or {}).get("input_dtype", "float32")
-    return shape, parse_dtype(input_dtype)
+        dtype = parse_dtype(input_dtype) if input_dtype is not None else torch.float32
+        return [SpecInput("input", parse_shape(input_shape), dtype)]
+    inputs = spec_inputs(spec, None if input_shape is None else parse_shape(input_shape))
+    if input_dtype is not None:
+        if len(inputs) != 1:
+            raise ConfigError(
+                f"input_dtype: {what} has {len(inputs)} inputs, each with its dtype in the spec"
+            )
+        inputs = [SpecInput(inputs[0].name, inputs[0].shape, parse_dtype(input_dtype))]
+    return inputs
 
 
 def file_metadata(
-    stored: Mapping[str, Any],
-    metadata: Mapping[str, Any] | None,
-    shape: tuple[int, ...],
-    dtype: torch.dtype,
+    stored: Mapping[str, Any], metadata: Mapping[str, Any] | None, inputs: Sequence[SpecInput]
 ) -> dict[str, Any]:
-    """What goes with the file: training metadata, the caller's entries, the input."""
+    """What goes with the file: training metadata, the caller's entries, the input shape and
+    dtype (``inputs``, by name, for a model of several)."""
+    described: dict[str, Any]
+    if len(inputs) == 1:
+        described = {
+            "input_shape": list(inputs[0].shape),
+            "input_dtype": dtype_name(inputs[0].dtype),
+        }
+    else:
+        described = {
+            "inputs": {
+                i.name: {"shape": list(i.shape), "dtype": dtype_name(i.dtype)} for i in inputs
+            }
+        }
     info: dict[str, Any] = {
         **{key: stored[key] for key in TRAINING_KEYS if key in stored},
         **dict(metadata or {}),
         "brickwork_version": __version__,
-        "input_shape": list(shape),
-        "input_dtype": dtype_name(dtype),
+        **described,
     }
     try:
         json.dumps(info)

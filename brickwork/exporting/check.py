@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from torch import nn
 
 from brickwork.errors import BrickworkError, ConfigError, ExportError, ShapeError, first_line
 from brickwork.inspect import device_of
+from brickwork.spec import SpecInput
 
 EXPORT_BATCH = 2
 CHECK_BATCHES = (3, 1)
@@ -26,8 +27,10 @@ run to 10⁴, where float32 rounding alone exceeds 1e-4)."""
 
 Writer = Callable[[Path], None]
 """Writes the exported file."""
-Call = Callable[[torch.Tensor], list[torch.Tensor]]
-"""Runs an exported file on a batch: the output's tensors."""
+Call = Callable[..., list[torch.Tensor]]
+"""Runs an exported file on a batch of each input: the output's tensors."""
+Batch = tuple[torch.Tensor, ...]
+"""One batch of each of a model's inputs, in order."""
 Runner = Callable[[Path], Call]
 """Reads an exported file back, ready to run."""
 
@@ -48,36 +51,39 @@ def cpu_eval(model: nn.Module) -> Iterator[nn.Module]:
             module.training = mode
 
 
-def random_inputs(
-    model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype
-) -> dict[int, torch.Tensor]:
-    """Random batches, the same on every call: export batch first, then the check batches."""
+def random_inputs(model: nn.Module, inputs: Sequence[SpecInput]) -> dict[int, Batch]:
+    """Random batches of every input, the same on every call: export batch first, then the
+    check batches."""
     generator = torch.Generator().manual_seed(0)
     vocabulary = min(  # token ids that every embedding takes
         (m.num_embeddings for m in model.modules() if isinstance(m, nn.Embedding)), default=2
     )
 
-    def batch(size: int) -> torch.Tensor:
+    def batch(size: int, spec: SpecInput) -> torch.Tensor:
+        shape, dtype = (size, *spec.shape), spec.dtype
         if dtype.is_floating_point:
-            return torch.randn((size, *shape), generator=generator, dtype=dtype)
-        return torch.randint(0, vocabulary, (size, *shape), generator=generator, dtype=dtype)
+            return torch.randn(shape, generator=generator, dtype=dtype)
+        return torch.randint(0, vocabulary, shape, generator=generator, dtype=dtype)
 
-    return {b: batch(b) for b in (EXPORT_BATCH, *CHECK_BATCHES)}
+    return {b: tuple(batch(b, spec) for spec in inputs) for b in (EXPORT_BATCH, *CHECK_BATCHES)}
 
 
-def expected_outputs(model: nn.Module, inputs: dict[int, torch.Tensor]) -> dict[int, Any]:
+def expected_outputs(model: nn.Module, inputs: dict[int, Batch]) -> dict[int, Any]:
     """PyTorch's outputs for each batch: what the exported file must give."""
     expected = {}
-    for batch, x in inputs.items():
+    for batch, xs in inputs.items():
         try:
             with torch.no_grad():
-                expected[batch] = model(x)
+                expected[batch] = model(*xs)
         except BrickworkError:  # brickwork's models say what they take
             raise
         except Exception as err:
+            given = " and ".join(
+                f"{str(x.dtype).removeprefix('torch.')} input of shape {tuple(x.shape)}" for x in xs
+            )
             raise ShapeError(
-                f"{type(model).__name__} fails on a random {str(x.dtype).removeprefix('torch.')} "
-                f"input of shape {tuple(x.shape)} ({first_line(err, with_type=True)})",
+                f"{type(model).__name__} fails on a random {given} "
+                f"({first_line(err, with_type=True)})",
                 hint="check input_shape: one sample's shape, without the batch dimension",
             ) from err
         leaves(expected[batch])  # tensors only
@@ -108,7 +114,7 @@ class Check:
 
     fmt: str
     target: Path
-    inputs: dict[int, torch.Tensor]
+    inputs: dict[int, Batch]
     expected: dict[int, Any]
 
     def write(self, exporter: tuple[Writer, Runner], tmp: Path) -> None:
@@ -130,15 +136,15 @@ class Check:
                 f"{self.target}: the exported {self.fmt} file cannot be read back "
                 f"({first_line(err, with_type=True)}); it was not written"
             ) from err
-        for batch, x in self.inputs.items():
-            self.compare(call, batch, x)
+        for batch, xs in self.inputs.items():
+            self.compare(call, batch, xs)
 
-    def compare(self, call: Call, batch: int, x: torch.Tensor) -> None:
-        """Run the exported file on ``x``; its outputs must match PyTorch's."""
+    def compare(self, call: Call, batch: int, xs: Batch) -> None:
+        """Run the exported file on ``xs``; its outputs must match PyTorch's."""
         fmt, target = self.fmt, self.target
         want = leaves(self.expected[batch])
         try:
-            got = call(x)
+            got = call(*xs)
         except Exception as err:  # the runtime refuses the file or this batch size
             raise ExportError(
                 f"{target}: the exported {fmt} file fails at batch size {batch} "

@@ -8,6 +8,7 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,37 @@ import torch
 from torch import nn
 
 from brickwork.errors import ExportError, first_line
-from brickwork.exporting.check import Call, Runner, Writer, leaves
+from brickwork.exporting.check import Batch, Call, Runner, Writer, leaves
 
 METADATA_FILE = "brickwork.json"
 """Name of the extra file that holds the metadata in ``.pt2`` and TorchScript archives."""
-Exporter = Callable[[nn.Module, torch.Tensor, dict[str, Any]], tuple[Writer, Runner]]
-"""Exports a model at one batch: how to write the file, and how to read it back."""
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names an exported file gives its inputs and outputs (ONNX shows them).
+
+    Attributes:
+        inputs: one per input, in order.
+        outputs: one per output tensor, in order; ``None`` lets the exporter choose.
+    """
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...] | None
+
+
+Exporter = Callable[[nn.Module, Batch, Names, dict[str, Any]], tuple[Writer, Runner]]
+"""Exports a model at one batch of each input: how to write the file, how to read it back."""
+
+
+def batch_dims(model: nn.Module, xs: Batch) -> Any:
+    """``dynamic_shapes`` that make dimension 0 of every input one dynamic batch size, whatever
+    the forward's signature (``forward(x)``, or a graph's ``forward(*inputs)``)."""
+    batch = torch.export.Dim("batch")
+    shapes = torch.export.ShapesCollection()  # type: ignore[no-untyped-call]
+    for x in xs:
+        shapes[x] = {0: batch}
+    return shapes.dynamic_shapes(model, xs)  # type: ignore[no-untyped-call]
 
 
 @contextmanager
@@ -34,6 +60,8 @@ def quiet() -> Iterator[None]:
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch|onnx")
         warnings.filterwarnings("ignore", message=r".*LeafSpec", category=FutureWarning)
+        # every input's dimension 0 is the one batch, by design: not worth a warning
+        warnings.filterwarnings("ignore", message=r"# The axis name: batch will not be used")
         for logger in loggers:
             logger.setLevel(logging.ERROR)
         try:
@@ -60,21 +88,21 @@ def module_runner(read: Callable[[Path], Any]) -> Runner:
         with quiet():
             loaded = read(tmp)
 
-        def call(x: torch.Tensor) -> list[torch.Tensor]:
+        def call(*xs: torch.Tensor) -> list[torch.Tensor]:
             with torch.no_grad(), quiet():
-                return leaves(loaded(x))
+                return leaves(loaded(*xs))
 
         return call
 
     return run
 
 
-def pt2(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writer, Runner]:
-    batch = torch.export.Dim("batch")
+def pt2(model: nn.Module, xs: Batch, names: Names, info: dict[str, Any]) -> tuple[Writer, Runner]:
+    del names  # a .pt2 program takes its inputs by position
     with exporting(
         f"torch.export cannot export {type(model).__name__} with a dynamic batch dimension"
     ):
-        program = torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
+        program = torch.export.export(model, xs, dynamic_shapes=batch_dims(model, xs))
 
     def write(tmp: Path) -> None:
         buffer = io.BytesIO()  # torch.export.save wants a buffer or a name ending in .pt2
@@ -88,9 +116,13 @@ def pt2(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writer
     return write, module_runner(read)
 
 
-def torchscript(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writer, Runner]:
+def torchscript(
+    model: nn.Module, xs: Batch, names: Names, info: dict[str, Any]
+) -> tuple[Writer, Runner]:
+    del names  # TorchScript takes its inputs by position
     with torch.no_grad(), exporting(f"torch.jit.trace cannot trace {type(model).__name__}"):
-        traced = torch.jit.trace(model, (x,), check_trace=False)  # type: ignore[no-untyped-call]
+        # strict=False: a graph may return a dict of tensors, which tracing keeps as it is
+        traced = torch.jit.trace(model, xs, check_trace=False, strict=False)  # type: ignore[no-untyped-call]
 
     def write(tmp: Path) -> None:
         with quiet():
@@ -102,19 +134,19 @@ def torchscript(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tupl
     return write, module_runner(read)
 
 
-def onnx(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Writer, Runner]:
+def onnx(model: nn.Module, xs: Batch, names: Names, info: dict[str, Any]) -> tuple[Writer, Runner]:
     import onnxruntime
 
     with torch.no_grad():
-        single = isinstance(model(x), torch.Tensor)
+        single = isinstance(model(*xs), torch.Tensor)
     with exporting(f"torch.onnx.export cannot export {type(model).__name__}"):
         program = torch.onnx.export(
             model,
-            (x,),
+            xs,
             dynamo=True,
-            dynamic_shapes=({0: torch.export.Dim("batch")},),
-            input_names=["input"],
-            output_names=["output"] if single else None,
+            dynamic_shapes=batch_dims(model, xs),
+            input_names=list(names.inputs),
+            output_names=["output"] if single else names.outputs and list(names.outputs),
             verbose=False,
         )
     if program is None:  # only for the legacy exporter; keeps the type checker content
@@ -128,10 +160,11 @@ def onnx(model: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> tuple[Write
 
     def run(tmp: Path) -> Call:
         session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
+        inputs = [i.name for i in session.get_inputs()]
 
-        def call(x: torch.Tensor) -> list[torch.Tensor]:
-            return [torch.from_numpy(out) for out in session.run(None, {name: x.numpy()})]
+        def call(*xs: torch.Tensor) -> list[torch.Tensor]:
+            feed = {name: x.numpy() for name, x in zip(inputs, xs, strict=True)}
+            return [torch.from_numpy(out) for out in session.run(None, feed)]
 
         return call
 

@@ -37,7 +37,7 @@ from brickwork.inspect.inspection import Inspection, RunMode
 from brickwork.inspect.meta_copy import type_name, unwrap_compiled
 from brickwork.inspect.source import assigned_at, ignored_on_line
 from brickwork.inspect.static_checks import static_findings
-from brickwork.inspect.summary import resolve_model
+from brickwork.inspect.summary import resolve_model, spec_input_data
 from brickwork.inspect.watch import Watch
 
 NEEDS_A_FULL_PASS: tuple[FindingCode, ...] = (
@@ -90,7 +90,8 @@ def doctor(
     if any(f.code == "missing-forward" and f.path == "" for f in report.findings):
         report.not_run = list(NEEDS_A_FULL_PASS)
     else:
-        inputs = make_inputs(shape, input_data, batch_size, dtype)
+        given = input_data if shape is not None else spec_input_data(model, input_data, batch_size)
+        inputs = make_inputs(shape, given, batch_size, dtype)
         with Inspection(model, inputs, run) as inspection:
             _forward_checks(report, inspection, batch_known=input_data is None)
     return silence(report, model, ignored, selected)

@@ -26,9 +26,17 @@ from brickwork.inspect.meta_run import MetaRun, SummaryRow, shapes_of
 from brickwork.inspect.render import render, summary_table, summary_totals
 from brickwork.registry import MODELS
 from brickwork.shapes import parse_dtype, parse_shape
-from brickwork.spec import build, load_spec, to_spec
+from brickwork.spec import Graph, build, example_inputs, spec_inputs, to_spec
 
-__all__ = ["ADAM_STATES", "COLUMNS", "Summary", "SummaryRow", "resolve_model", "summary"]
+__all__ = [
+    "ADAM_STATES",
+    "COLUMNS",
+    "Summary",
+    "SummaryRow",
+    "resolve_model",
+    "spec_input_data",
+    "summary",
+]
 
 COLUMNS = ("input_shape", "output_shape", "params", "trainable", "macs")
 """The columns a summary table can show."""
@@ -129,7 +137,8 @@ def summary(
             raise ConfigError(unknown_name_message("summary column", column, COLUMNS))
     batch = 1 if batch_size is None else positive_int(batch_size, "batch_size")
     model, input_shape, dtype = resolve_model(model_or_spec, input_shape, input_dtype)
-    inputs = make_inputs(input_shape, input_data, batch, dtype)
+    given = input_data if input_shape is not None else spec_input_data(model, input_data, batch)
+    inputs = make_inputs(input_shape, given, batch, dtype)
     with Inspection(model, inputs, run) as inspection:
         watched = inspection.forward()
     notes = []
@@ -138,7 +147,8 @@ def summary(
             "batch 2: batch 1 fails in training mode (batch norm needs more than one value per "
             "channel); pass batch_size to choose"
         )
-        inputs = make_inputs(input_shape, None, 2, dtype)
+        given = None if input_shape is not None else spec_input_data(model, None, 2)
+        inputs = make_inputs(input_shape, given, 2, dtype)
         with Inspection(model, inputs, run) as inspection:
             watched = inspection.forward()
     result = _gather(inspection, watched, inputs)
@@ -190,6 +200,14 @@ def _gather(inspection: Inspection, run: MetaRun, inputs: Inputs) -> Summary:
     )
 
 
+def spec_input_data(model: nn.Module, input_data: Any, batch_size: int) -> Any:
+    """``input_data`` as given; else, for a model a graph spec built, a meta batch of each of
+    its inputs, in order (other models need ``input_shape`` or ``input_data``)."""
+    if input_data is not None or not isinstance(model, Graph):
+        return input_data
+    return example_inputs(to_spec(model), batch_size)
+
+
 def resolve_model(
     model_or_spec: Any, input_shape: Sequence[int] | None, input_dtype: torch.dtype | str | None
 ) -> tuple[nn.Module, tuple[int, ...] | None, torch.dtype]:
@@ -219,11 +237,11 @@ def resolve_model(
             )
         model_or_spec = {"input": list(input_shape), "model": model_or_spec}
     if isinstance(model_or_spec, Mapping | str | os.PathLike):
-        spec = load_spec(model_or_spec)
-        model = build(spec, input_shape=input_shape, device="meta")
-        if input_dtype is None:
-            dtype = parse_dtype(spec.get("input_dtype", "float32"))
-        return model, tuple(to_spec(model)["input"]), dtype
+        model = build(model_or_spec, input_shape=input_shape, device="meta")
+        inputs = spec_inputs(to_spec(model))
+        if len(inputs) > 1:  # a graph of several inputs: see spec_input_data
+            return model, None, dtype
+        return model, inputs[0].shape, inputs[0].dtype if input_dtype is None else dtype
     raise ArgumentError(
         f"summary takes an nn.Module, a spec or a family name, got {type(model_or_spec).__name__}"
     )

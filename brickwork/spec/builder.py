@@ -5,14 +5,20 @@ For each item the builder fills in the argument that takes the incoming size (``
 shape by running it on ``meta`` tensors. Containers: a list is sequential; ``{residual: [...]}``
 adds the input to the branch's output; ``{repeat: {times: N, body: [...]}}`` repeats a body;
 ``{sequential: [...]}`` groups items. Any item may carry ``name:``.
+
+A list whose items read named values (``from:``) or run an earlier item's module again
+(``use:``), or a spec with ``inputs:`` or ``outputs:``, is a graph: its references are checked
+first (:mod:`~brickwork.spec.wiring`), then each item is built from the values it reads, kept by
+name, and the list becomes a :class:`~brickwork.spec.graph.Graph`. Before anything is built, the
+spec's size is checked (:mod:`~brickwork.spec.limits`).
 """
 
 from __future__ import annotations
 
-import math
 import os
+import warnings
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -25,24 +31,41 @@ from brickwork.errors import (
     BrickworkError,
     ShapeError,
     SpecError,
-    positive_int,
+    SpecWarning,
     unknown_name_message,
 )
-from brickwork.layers import ACTIVATIONS
-from brickwork.registry import BRICKS, MODELS, Registry, closest_entry, normalize_name
-from brickwork.shapes import DTYPES, dtype_name, parse_shape, probe_output
+from brickwork.registry import BRICKS, SizeRule, normalize_name
+from brickwork.shapes import dtype_name, probe_outputs
+from brickwork.spec.graph import Graph, Ref, Step, output_refs
+from brickwork.spec.inputs import normal_inputs, output_shapes, spec_inputs, written_outputs
 from brickwork.spec.io import load_spec
-from brickwork.spec.sizes import Flow, check_arguments, check_input, fill_sizes
+from brickwork.spec.items import (
+    INPUT,
+    Item,
+    jsonable,
+    lookup,
+    parse_item,
+    parse_items,
+)
+from brickwork.spec.limits import check_bricks, repeat_times
+from brickwork.spec.merging import check_merge
+from brickwork.spec.sizes import (
+    Flow,
+    Value,
+    check_arguments,
+    check_input,
+    fill_sizes,
+    projection,
+)
+from brickwork.spec.wiring import check_in_place, check_unique, wire
 
-SPEC_KEYS = ("input", "input_dtype", "model", "output")
+SPEC_KEYS = ("input", "input_dtype", "inputs", "model", "outputs", "output")
 """The keys a spec may have."""
-CONTAINERS = ("residual", "repeat", "sequential")
-"""The item names that hold other items rather than name a registered brick."""
 SPEC_ATTR = "_brickwork_spec"
 """Attribute under which a built model keeps its normalised spec (read by :func:`to_spec`)."""
 
-Built = tuple[nn.Module, Any, Flow]
-"""What building an item gives: the module, its normalised spec, and the outgoing flow."""
+Built = tuple[nn.Module, Any, Value]
+"""What building an item gives: the module, its normalised spec, and the outgoing value."""
 
 
 def build(
@@ -54,18 +77,21 @@ def build(
 
     Args:
         spec: a dict, YAML or JSON text, or the path of a ``.yaml``/``.yml``/``.json`` file.
-        input_shape: per-sample input shape (no batch dimension); overrides the spec's ``input``.
+        input_shape: per-sample input shape (no batch dimension); overrides the spec's ``input``
+            (or its one entry of ``inputs``).
         device: where the parameters are created (``"cpu"``, ``"cuda"``, ``"meta"`` for a model
             that takes no memory). Default: PyTorch's default device. Parameters are initialised
             as PyTorch initialises those modules, ready for an optimizer; there are no lazy modules.
 
     Returns:
-        The model: an ``nn.Sequential`` for a brick list, the family's class for a family.
-        :func:`to_spec` gives back its normalised spec.
+        The model: an ``nn.Sequential`` for a brick list, a :class:`~brickwork.spec.graph.Graph`
+        for a list whose items use ``from:`` or ``use:`` (or a spec with ``inputs:`` or
+        ``outputs:``), the family's class for a family. :func:`to_spec` gives back its
+        normalised spec.
 
     Raises:
-        SpecError: anything that does not fit, with the spec path (``model[3].conv_block.out``),
-            the incoming shape and what would fit.
+        SpecError: anything that does not fit, with the spec path (``model[3].conv_block.out``,
+            ``model.up3.from``), the incoming shape and what would fit.
     """
     raw = load_spec(spec)
     unknown = [key for key in raw if key not in SPEC_KEYS]
@@ -73,32 +99,31 @@ def build(
         raise SpecError(unknown_name_message("spec key", str(unknown[0]), SPEC_KEYS))
     if "model" not in raw:
         raise SpecError("spec has no 'model': give a list of bricks or {family: {arguments}}")
-    shape = _input_shape(raw.get("input") if input_shape is None else input_shape)
-    dtype = dtype_name(raw.get("input_dtype", "float32"), SpecError)
+    inputs = spec_inputs(raw, input_shape)
+    check_bricks(raw["model"])
     builder = _Builder(torch.device(device) if device is not None else None)
-    model, normalised_model, out = builder.model(raw["model"], Flow(shape, DTYPES[dtype]))
-    if "output" in raw and list(raw["output"] or []) != list(out.shape):
+    flows = {i.name: Flow(i.shape, i.dtype) for i in inputs}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpecWarning)  # each spec's own, however often seen
+        if "inputs" in raw or "outputs" in raw:
+            items = parse_items(raw["model"], "model")
+            model, normalised_model, out = builder.graph(items, flows, raw.get("outputs"))
+        else:
+            model, normalised_model, out = builder.model(raw["model"], flows[INPUT])
+    for warning in caught:  # told where build was called, not deep inside the builder
+        warnings.warn(warning.message, warning.category, stacklevel=2)
+    output = output_shapes(model, out)
+    if "output" in raw and jsonable(raw["output"]) != output:
         raise SpecError(
-            f"output: the spec says {raw['output']} but the model gives {list(out.shape)}",
+            f"output: the spec says {raw['output']} but the model gives {output}",
             hint="remove 'output' from the spec to accept the inferred shape",
         )
-    normalised: dict[str, Any] = {"input": list(shape)}
-    if dtype != "float32":
-        normalised["input_dtype"] = dtype
-    normalised["model"] = normalised_model
-    normalised["output"] = list(out.shape)
+    normalised = normal_inputs(inputs, named="inputs" in raw) | {"model": normalised_model}
+    if "outputs" in raw and isinstance(model, Graph):
+        normalised["outputs"] = written_outputs(model.outputs)
+    normalised["output"] = output
     setattr(model, SPEC_ATTR, normalised)
     return model
-
-
-def _input_shape(value: object) -> tuple[int, ...]:
-    """The spec's per-sample input shape; one is needed to infer the sizes."""
-    if value is None:
-        raise SpecError(
-            "input: the spec has no input shape, and one is needed to infer the sizes",
-            hint="add e.g. `input: [1, 28, 28]` (one sample, no batch) or pass input_shape",
-        )
-    return parse_shape(value, "input", SpecError)
 
 
 class _Builder:
@@ -106,12 +131,13 @@ class _Builder:
 
     Sizes flow as values: every method takes the :class:`Flow` that reaches its item (the
     per-sample shape and dtype) and returns what it built (:data:`Built`): the module, the item's
-    normalised spec (each inferred size written out) and the flow that leaves it, which the
+    normalised spec (each inferred size written out) and the value that leaves it, which the
     caller hands to the next item. A brick's sizes come from its :class:`SizeRule` and the
     incoming flow (:func:`fill_sizes`); the flow that leaves it is learnt by running it on
-    ``meta`` tensors (:meth:`_probe`). Containers thread the flow through their items; a repeat
-    builds each copy from the flow the previous copy gave. The builder holds nothing but the
-    device, so building one spec never changes another's.
+    ``meta`` tensors (:meth:`_probe`). A chain threads the flow through its items; a graph keeps
+    each named value and hands each item the ones it reads; a repeat builds each copy from the
+    flow the previous copy gave. The builder holds nothing but the device, so building one spec
+    never changes another's.
 
     Args:
         device: where modules are constructed; ``None`` for PyTorch's default device.
@@ -127,75 +153,133 @@ class _Builder:
         if isinstance(node, list):
             return self.sequence(node, "model", flow)
         if isinstance(node, Mapping):
-            return self.item(node, "model", flow)
+            item = parse_item(node, "model", 0)
+            if item.wired or item.key is None:
+                raise SpecError("model: from: and use: belong to the items of a list of bricks")
+            module, normalised, out = self.node(item.key, item.value, "model", flow)
+            return module, _with_wiring(normalised, item), out
         raise SpecError(
             f"model: expected a list of bricks, a family name or {{family: {{arguments}}}}, "
             f"got {node!r}"
         )
 
-    # -- containers
+    # -- lists: chains and graphs
 
     def sequence(self, nodes: object, path: str, flow: Flow) -> Built:
-        """A list of items, each fed by the one before: an ``nn.Sequential``."""
-        if not isinstance(nodes, list) or not nodes:
-            raise SpecError(f"{path}: expected a non-empty list of bricks, got {nodes!r}")
+        """A list of items: an ``nn.Sequential`` when each reads the one before, else a
+        :class:`Graph` whose input is called ``input``."""
+        items = parse_items(nodes, path)
+        if any(item.wired for item in items):
+            return self.graph(items, {INPUT: flow}, None)
+        check_unique(items, ())
         modules: OrderedDict[str, nn.Module] = OrderedDict()
         normalised: list[Any] = []
-        for i, node in enumerate(nodes):
-            item_path = f"{path}[{i}]"
-            module, item, flow = self.item(node, item_path, flow)
-            name = str(item.get("name", i)) if isinstance(item, dict) else str(i)
-            if name in modules:
-                raise SpecError(f"{item_path}: name {name!r} is used twice in {path}")
-            modules[name] = module
-            normalised.append(item)
-        return nn.Sequential(modules), normalised, flow
+        value: Value = flow
+        for item in items:
+            previous = items[item.index - 1].path if item.index else "the input"
+            incoming = _single(value, item.path, previous)
+            module, spec, value = self.node(item.key or "", item.value, item.path, incoming)
+            modules[item.value_key] = module
+            normalised.append(_with_wiring(spec, item))
+        return nn.Sequential(modules), normalised, value
 
-    def item(self, node: object, path: str, flow: Flow) -> Built:
-        """One item: a brick name, or ``{brick: {arguments}}`` (optionally with ``name:``)."""
-        key, value, name = _parse_item(node, path)
+    def graph(self, items: list[Item], inputs: Mapping[str, Flow], outputs: object) -> Built:
+        """Items that read named values (``from:``) or run an earlier item's module (``use:``).
+
+        Args:
+            items: the list's items.
+            inputs: the values it starts from, by name, with their flows.
+            outputs: the spec's ``outputs:``, or ``None`` for the last item's output.
+        """
+        wiring = wire(items, list(inputs), outputs)
+        values: dict[str, Value] = dict(inputs)
+        modules: OrderedDict[str, nn.Module] = OrderedDict()
+        steps: list[Step] = []
+        normalised: list[Any] = []
+        for item, refs, used in zip(items, wiring.sources, wiring.modules, strict=True):
+            flows = [_read(values, ref, item.path) for ref in refs]
+            if item.use is not None:
+                module = modules[used]
+                spec: dict[str, Any] = {"use": item.use}
+                value = self._probe_all(module, f"{item.path}.use", flows)
+            else:
+                module, spec, value = self.wired_item(item, refs, flows)
+                modules[item.value_key] = module
+            values[item.value_key] = value
+            steps.append(Step(item.value_key, used, refs))
+            normalised.append(_with_wiring(spec, item))
+        check_in_place(items, wiring, modules)
+        graph = Graph(modules, list(inputs), steps, wiring.outputs)
+        out = [
+            _single(_read(values, ref, "outputs"), "outputs", str(ref))
+            for ref in output_refs(wiring.outputs)
+        ]
+        return graph, normalised, out[0] if isinstance(wiring.outputs, Ref) else tuple(out)
+
+    def wired_item(self, item: Item, refs: Sequence[Ref], flows: Sequence[Value]) -> Built:
+        """An item of a graph: a merge of the values it reads, or a brick or container of one."""
+        key = item.key or ""
+        if key in BRICKS and BRICKS.size_rule(key).merge:
+            singles = [_single(v, item.path, str(r)) for v, r in zip(flows, refs, strict=True)]
+            return self.merge(key, item, refs, singles)
+        if len(flows) != 1:
+            raise SpecError(
+                f"{item.path}.from: {key} takes one input, but from: names {len(flows)} "
+                f"({', '.join(map(str, refs))})",
+                hint="merge them first with concat, add or mul",
+            )
+        return self.node(key, item.value, item.path, _single(flows[0], item.path, str(refs[0])))
+
+    # -- containers
+
+    def node(self, key: str, value: object, path: str, flow: Flow) -> Built:
+        """One brick or container, fed ``flow``: its module, normalised spec and output."""
         container = normalize_name(key)
-        module: nn.Module
-        normalised: dict[str, Any]
         if container == "sequential":
             module, items, out = self.sequence(value, f"{path}.sequential", flow)
-            normalised = {"sequential": items}
-        elif container == "residual":
-            module, normalised, out = self.residual(value, path, flow)
-        elif container == "repeat":
-            module, normalised, out = self.repeat(value, path, flow)
-        else:
-            module, normalised, out = self.brick(key, value, path, flow)
-        if name is not None:
-            normalised["name"] = name
-        return module, normalised, out
+            return module, {"sequential": items}, out
+        if container == "residual":
+            return self.residual(value, path, flow)
+        if container == "repeat":
+            return self.repeat(value, path, flow)
+        if key in BRICKS and BRICKS.size_rule(key).merge:
+            raise SpecError(
+                f"{path}.{BRICKS.canonical(key)}: merges two or more inputs; name them with "
+                "from: [a, b]"
+            )
+        return self.brick(key, value, path, flow)
 
     def residual(self, value: object, path: str, flow: Flow) -> Built:
         """``{residual: [items]}``: the items' output plus the input (projected if need be)."""
+        where = f"{path}.residual"
         if not flow.dtype.is_floating_point:
             raise SpecError(
-                f"{path}.residual: adds its input to its output, so it takes floating-point "
+                f"{where}: adds its input to its output, so it takes floating-point "
                 f"values, but receives {dtype_name(flow.dtype, SpecError)} ids of shape "
                 f"{flow.shape}",
                 hint="put an embedding before it",
             )
-        body, items, out = self.sequence(value, f"{path}.residual", flow)
+        body, items, value_out = self.sequence(value, where, flow)
+        out = _single(value_out, where, "its last item")
         with self._device():
-            module = Residual(body, _projection(flow.shape, out.shape, f"{path}.residual"))
-        self._probe(module, f"{path}.residual", flow)
-        return module, {"residual": items}, out
+            shortcut = projection(flow.shape, out.shape, where)
+            module = Residual(body, shortcut)
+        # The projection gives the body's shape by construction: only the dtype is left to learn.
+        dtype = torch.promote_types(flow.dtype, out.dtype)
+        return module, {"residual": items}, Flow(out.shape, dtype)
 
     def repeat(self, value: object, path: str, flow: Flow) -> Built:
         """``{repeat: {times: N, body: [items]}}``: N copies, each fed by the one before."""
         where = f"{path}.repeat"
         if not isinstance(value, Mapping) or set(value) != {"times", "body"}:
             raise SpecError(f"{where}: expected {{times: N, body: [bricks]}}, got {value!r}")
-        times = positive_int(value["times"], f"{where}.times:", SpecError)
+        times = repeat_times(value["times"], where)
         copies: OrderedDict[str, nn.Module] = OrderedDict()
         items: list[Any] = []
         for i in range(times):
             try:
-                module, body_items, flow = self.sequence(value["body"], f"{where}.body", flow)
+                module, body_items, out = self.sequence(value["body"], f"{where}.body", flow)
+                flow = _single(out, f"{where}.body", "its last item")
             except SpecError as err:
                 raise SpecError(f"{err} (in copy {i + 1} of {times})", hint=err.hint) from err
             copies[str(i)] = module
@@ -206,129 +290,124 @@ class _Builder:
 
     def brick(self, key: str, value: object, path: str, flow: Flow) -> Built:
         """A registered brick, family or activation, its sizes filled in from ``flow``."""
-        registry, canonical = _lookup(key, path)
+        registry, canonical = lookup(key, path)
         where = f"{path}.{canonical}"
-        if value is None:
-            value = {}
-        if not isinstance(value, Mapping):
-            raise SpecError(
-                f"{where}: arguments must be a mapping such as {{out: 32}}, got {value!r}"
-            )
-        kwargs = dict(value)
-        factory = registry.get(canonical)
+        kwargs = _arguments(value, where)
         rule = registry.size_rule(canonical)
         check_input(rule, where, flow)
         fill_sizes(rule, kwargs, where, flow)
-        check_arguments(factory, rule, kwargs, where)
-        try:
-            with self._device():
-                module = factory(**kwargs)
-        except BrickworkError as err:
-            raise SpecError(f"{where}: {err} (incoming shape {flow.shape})", hint=err.hint) from err
-        except Exception as err:  # a factory's own error, e.g. nn.Conv2d refusing its arguments
-            raise SpecError(
-                f"{where}: {type(err).__name__}: {err} (incoming shape {flow.shape})"
-            ) from err
-        if not isinstance(module, nn.Module):
-            raise SpecError(f"{where}: built {type(module).__name__}, not an nn.Module")
+        module = self._construct(registry.get(canonical), rule, kwargs, where, str(flow.shape))
         out = self._probe(module, where, flow)
         first = [
             a for a in (rule.in_arg, rule.shape_arg, rule.dims_arg, rule.out_arg) if a in kwargs
         ]
         ordered = {a: kwargs[a] for a in first} | kwargs  # inferred and output sizes lead
-        return module, {canonical: _jsonable(ordered)}, out
+        return module, {canonical: jsonable(ordered)}, out
 
-    def _probe(self, module: nn.Module, where: str, flow: Flow) -> Flow:
-        """The flow that leaves ``module``, learnt on ``meta`` tensors."""
+    def merge(self, key: str, item: Item, refs: Sequence[Ref], flows: Sequence[Flow]) -> Built:
+        """A merge (``concat``, ``add``, ``mul``) of the values ``from:`` names."""
+        canonical = BRICKS.canonical(key)
+        where = f"{item.path}.{canonical}"
+        if len(flows) < 2:
+            raise SpecError(f"{where}: merges two or more inputs; name them with from: [a, b]")
+        kwargs = _arguments(item.value, where)
+        shapes = [f.shape for f in flows]
+        incoming = " and ".join(map(str, shapes))
+        rule = BRICKS.size_rule(canonical)
+        module = self._construct(BRICKS.get(canonical), rule, kwargs, where, incoming)
+        check_merge(module, canonical, f"{item.path}.from", refs, shapes)
+        return module, {canonical: jsonable(kwargs)}, self._probe_all(module, where, flows)
+
+    def _construct(
+        self,
+        factory: Callable[..., Any],
+        rule: SizeRule,
+        kwargs: dict[str, Any],
+        where: str,
+        incoming: str,
+    ) -> nn.Module:
+        """``factory(**kwargs)`` on the builder's device, its errors as :class:`SpecError`."""
+        check_arguments(factory, rule, kwargs, where)
         try:
-            shape, dtype = probe_output(module, flow.shape, where, flow.dtype)
+            with self._device():
+                module = factory(**kwargs)
+        except BrickworkError as err:
+            raise SpecError(f"{where}: {err} (incoming shape {incoming})", hint=err.hint) from err
+        except Exception as err:  # a factory's own error, e.g. nn.Conv2d refusing its arguments
+            raise SpecError(
+                f"{where}: {type(err).__name__}: {err} (incoming shape {incoming})"
+            ) from err
+        if not isinstance(module, nn.Module):
+            raise SpecError(f"{where}: built {type(module).__name__}, not an nn.Module")
+        return module
+
+    def _probe(self, module: nn.Module, where: str, flow: Flow) -> Value:
+        """The value that leaves ``module`` fed ``flow``, learnt on ``meta`` tensors."""
+        return self._probe_all(module, where, [flow])
+
+    def _probe_all(self, module: nn.Module, where: str, flows: Sequence[Value]) -> Value:
+        """The value that leaves ``module`` fed ``flows``: one flow, or one per tensor of an
+        output of several (a split's)."""
+        singles = [_single(f, where, "an input") for f in flows]
+        try:
+            out = probe_outputs(module, [(f.shape, f.dtype) for f in singles], where)
         except ShapeError as err:
             raise SpecError(str(err), hint="check the sizes against the incoming shape") from err
-        if any(size < 1 for size in shape):
-            raise SpecError(f"{where}: gives an empty output {shape} for input {flow.shape}")
-        return Flow(shape, dtype)
+        for shape, _ in out if isinstance(out, list) else [out]:
+            if any(size < 1 for size in shape):
+                given = " and ".join(str(f.shape) for f in singles)
+                raise SpecError(f"{where}: gives an empty output {shape} for input {given}")
+        if isinstance(out, list):
+            return tuple(Flow(shape, dtype) for shape, dtype in out)
+        return Flow(*out)
 
     def _device(self) -> AbstractContextManager[Any]:
         """Where modules are constructed: the requested device, or PyTorch's default."""
         return self.device if self.device is not None else nullcontext()
 
 
-def _parse_item(node: object, path: str) -> tuple[str, object, str | None]:
-    """An item's brick name, its arguments (``None`` if not given) and its ``name:``."""
-    if isinstance(node, str):
-        return node, None, None
-    if not isinstance(node, Mapping):
-        raise SpecError(f"{path}: expected a brick name or {{brick: {{arguments}}}}, got {node!r}")
-    rest = dict(node)
-    name = _item_name(rest.pop("name"), path) if "name" in rest else None
-    if len(rest) != 1:
-        raise SpecError(
-            f"{path}: an item is one brick (optionally with name:), got keys {list(node)}",
-            hint="write each brick as its own list item: - conv_block: {out: 32}",
-        )
-    ((key, value),) = rest.items()
-    if not isinstance(key, str):
-        raise SpecError(f"{path}: brick names are strings, got {key!r}")
-    return key, value, name
-
-
-def _item_name(name: object, path: str) -> str:
-    if not isinstance(name, str) or not name or "." in name:
-        raise SpecError(f"{path}.name: must be a non-empty string without '.', got {name!r}")
-    return name
-
-
-def _lookup(key: str, path: str) -> tuple[Registry[Any], str]:
-    """The registry and canonical name of a brick, family or activation (bricks win)."""
-    for registry in (BRICKS, MODELS, ACTIVATIONS):
-        if key in registry:
-            return registry, registry.canonical(key)
-    names = sorted({*BRICKS.names(), *MODELS.names(), *ACTIVATIONS.names(), *CONTAINERS})
-    match = closest_entry(key, {normalize_name(n): n for n in names})
-    suggestion = f"; did you mean {match!r}?" if match else ";"
+def _single(value: Value, where: str, what: str) -> Flow:
+    """The one flow of ``value``; an output of several must be picked from first."""
+    if isinstance(value, Flow):
+        return value
+    picks = " or ".join(f"{what}.{i}" for i in range(len(value)))
     raise SpecError(
-        f"{path}: unknown brick {key!r}{suggestion} valid: {', '.join(names)}",
-        hint="`brickwork bricks` lists them with their arguments",
+        f"{where}: {what} gives {len(value)} outputs ({', '.join(str(f.shape) for f in value)}); "
+        f"pick one with from: {picks}",
+        hint="name the item that gives them (name: parts) to pick from it (from: parts.0)",
     )
 
 
-def _jsonable(value: Any) -> Any:
-    """``value`` with tuples turned into lists, as JSON and YAML write them."""
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
+def _read(values: Mapping[str, Value], ref: Ref, where: str) -> Value:
+    """The value a reference names, or the part of it ``name.0`` picks."""
+    value = values[ref.name]
+    if ref.part is None:
+        return value
+    count = 1 if isinstance(value, Flow) else len(value)
+    if isinstance(value, Flow) or ref.part >= count:
+        raise SpecError(
+            f"{where}.from: {ref}: {ref.name} gives {count} output{'s' if count > 1 else ''}, "
+            f"so its parts are {', '.join(f'{ref.name}.{i}' for i in range(count))}"
+            if count > 1
+            else f"{where}.from: {ref}: {ref.name} gives one output; write from: {ref.name}"
+        )
+    return value[ref.part]
 
 
-def _projection(
-    in_shape: tuple[int, ...], out_shape: tuple[int, ...], where: str
-) -> nn.Module | None:
-    """The shortcut that maps a residual's input shape to its branch's output shape.
+def _with_wiring(normalised: dict[str, Any], item: Item) -> dict[str, Any]:
+    """An item's normalised spec with its ``name:``, ``from:`` and ``use:`` as written."""
+    if item.name is not None:
+        normalised["name"] = item.name
+    if item.sources is not None:
+        written = [str(ref) for ref in item.sources]
+        normalised["from"] = written[0] if len(written) == 1 else written
+    return normalised
 
-    ``None`` (identity) when the shapes agree; a ``Linear`` for features; otherwise a 1×1
-    convolution with the stride that gives the branch's spatial size.
-    """
-    if in_shape == out_shape:
-        return None
-    fail = SpecError(
-        f"{where}: the branch maps {in_shape} to {out_shape}, which no 1×1 projection of the input "
-        "can match",
-        hint="keep the rank, and shrink H and W only by an integer stride",
-    )
-    if len(in_shape) != len(out_shape):
-        raise fail
-    if len(in_shape) == 1:
-        return nn.Linear(in_shape[0], out_shape[0], bias=False)
-    conv = {2: nn.Conv1d, 3: nn.Conv2d, 4: nn.Conv3d}.get(len(in_shape))
-    if conv is None:
-        raise fail
-    strides: list[int] = []
-    for size_in, size_out in zip(in_shape[1:], out_shape[1:], strict=True):
-        stride = math.ceil(size_in / size_out)
-        if (size_in - 1) // stride + 1 != size_out:
-            raise fail
-        strides.append(stride)
-    per_dim: Any = tuple(strides)  # one stride per spatial dimension
-    shortcut: nn.Module = conv(in_shape[0], out_shape[0], kernel_size=1, stride=per_dim, bias=False)
-    return shortcut
+
+def _arguments(value: object, where: str) -> dict[str, Any]:
+    """A brick's arguments as written (a copy: the spec is never changed)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{where}: arguments must be a mapping such as {{out: 32}}, got {value!r}")
+    return dict(value)

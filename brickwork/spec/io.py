@@ -1,7 +1,9 @@
 """Reading and writing spec files: YAML (with the safe loader) or JSON.
 
 Parse errors say where they are (``bad.yaml: line 3, column 5: ...``); YAML tags that would build
-Python objects are refused, so reading a spec never imports or runs code.
+Python objects are refused, so reading a spec never imports or runs code. A document too long, too
+deeply nested or too big once its aliases are expanded is refused before it costs time or memory
+(:mod:`~brickwork.spec.limits`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ import yaml
 
 from brickwork.errors import SpecError
 from brickwork.files import atomic_write
+from brickwork.spec.limits import MAX_DEPTH, check_length, check_values, depth_error
+
+EXACT_MESSAGES_UP_TO = 32_000
+"""A YAML document up to this length that fails to parse is parsed again by PyYAML's Python
+loader, for its more precise message (a second parse of a longer one would cost seconds)."""
 
 
 def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
@@ -28,20 +35,23 @@ def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, A
         source: a mapping (copied, never changed), spec text, or the path of a spec file.
 
     Raises:
-        SpecError: a missing file, malformed YAML/JSON (with line and column), or a spec that is
-            not a mapping.
+        SpecError: a missing file, malformed YAML/JSON (with line and column), a spec that is
+            not a mapping, or one beyond the limits of :mod:`~brickwork.spec.limits`.
     """
     if isinstance(source, Mapping):
-        spec: object = copy.deepcopy(dict(source))
         where = "spec"
+        check_values(source, where)
+        spec: object = copy.deepcopy(dict(source))
     elif isinstance(source, os.PathLike) or _looks_like_path(source):
         path = Path(source)
         if not path.is_file():
             raise SpecError(f"spec file not found: {path}")
         where = str(path)
+        check_length(path.stat().st_size, where)
         spec = _parse(path.read_text(encoding="utf-8"), where, is_json=path.suffix == ".json")
     elif isinstance(source, str):
         where = "spec text"
+        check_length(len(source), where)
         spec = _parse(source, where, is_json=False)
     else:
         raise SpecError(
@@ -57,6 +67,8 @@ def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, A
             f"{where}: a spec must be a mapping with 'model' (and 'input'), got {got}",
             hint="e.g. {'input': [1, 28, 28], 'model': [{'linear': {'out': 10}}]}",
         )
+    if not isinstance(source, Mapping):
+        check_values(spec, where)
     return spec
 
 
@@ -98,12 +110,61 @@ def _parse(text: str, where: str, *, is_json: bool) -> object:
             return json.loads(text)
         except json.JSONDecodeError as err:
             raise SpecError(f"{where}: line {err.lineno}, column {err.colno}: {err.msg}") from err
+        except RecursionError as err:  # the decoder nests a call per level
+            raise depth_error(where) from err
+    fast = getattr(yaml, "CSafeLoader", None)  # libyaml: several times faster than PyYAML's
+    if fast is None:
+        return _parse_exactly(text, where)
     try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as err:
-        raise SpecError(f"{where}: {_yaml_problem(err)}") from err
+        return yaml.load(text, Loader=fast)  # CSafeLoader: the safe loader, in C
     except yaml.YAMLError as err:
-        raise SpecError(f"{where}: {err}") from err
+        if len(text) <= EXACT_MESSAGES_UP_TO:
+            _parse_exactly(text, where)  # raises with PyYAML's own words
+        if isinstance(err, yaml.MarkedYAMLError) and "nesting depth" in str(err.problem):
+            raise depth_error(where) from err
+        raise _yaml_error(err, where) from err
+
+
+def _parse_exactly(text: str, where: str) -> object:
+    """Parse with PyYAML's own (Python) loader, whose messages say more than libyaml's (the
+    alias that is undefined, the token found): the parser of small documents that fail."""
+    loader = _SpecLoader(text, where)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as err:
+        raise _yaml_error(err, where) from err
+    finally:
+        loader.dispose()
+
+
+def _yaml_error(err: yaml.YAMLError, where: str) -> SpecError:
+    if isinstance(err, yaml.MarkedYAMLError):
+        return SpecError(f"{where}: {_yaml_problem(err)}")
+    return SpecError(f"{where}: {err}")
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a document nested deeper than :data:`MAX_DEPTH` while it is
+    composed (PyYAML composes nodes recursively: 10,000 levels would end in ``RecursionError``).
+
+    Args:
+        text: the document.
+        where: the file or ``"spec text"``, for messages.
+    """
+
+    def __init__(self, text: str, where: str) -> None:
+        super().__init__(text)
+        self.where = where
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise depth_error(self.where)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _yaml_problem(err: yaml.MarkedYAMLError) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from brickwork.errors import REQUIRED, SpecError, arguments_of, positive_int, unknown_name_message
 from brickwork.registry import SizeRule
@@ -34,6 +35,11 @@ class Flow:
 
     shape: tuple[int, ...]
     dtype: torch.dtype = torch.float32
+
+
+Value = Flow | tuple[Flow, ...]
+"""What a spec item gives: one tensor's flow, or one per tensor of an output of several (a
+split)."""
 
 
 def describe_ranks(ranks: tuple[int, ...]) -> str:
@@ -174,3 +180,36 @@ def check_arguments(
             raise SpecError(
                 f"{where}: missing argument {'out' if name == rule.out_arg else name!r}"
             )
+
+
+def projection(
+    in_shape: tuple[int, ...], out_shape: tuple[int, ...], where: str
+) -> nn.Module | None:
+    """The shortcut that maps a residual's input shape to its branch's output shape.
+
+    ``None`` (identity) when the shapes agree; a ``Linear`` for features; otherwise a 1×1
+    convolution with the stride that gives the branch's spatial size.
+    """
+    if in_shape == out_shape:
+        return None
+    fail = SpecError(
+        f"{where}: the branch maps {in_shape} to {out_shape}, which no 1×1 projection of the input "
+        "can match",
+        hint="keep the rank, and shrink H and W only by an integer stride",
+    )
+    if len(in_shape) != len(out_shape):
+        raise fail
+    if len(in_shape) == 1:
+        return nn.Linear(in_shape[0], out_shape[0], bias=False)
+    conv = {2: nn.Conv1d, 3: nn.Conv2d, 4: nn.Conv3d}.get(len(in_shape))
+    if conv is None:
+        raise fail
+    strides: list[int] = []
+    for size_in, size_out in zip(in_shape[1:], out_shape[1:], strict=True):
+        stride = math.ceil(size_in / size_out)
+        if (size_in - 1) // stride + 1 != size_out:
+            raise fail
+        strides.append(stride)
+    per_dim: Any = tuple(strides)  # one stride per spatial dimension
+    shortcut: nn.Module = conv(in_shape[0], out_shape[0], kernel_size=1, stride=per_dim, bias=False)
+    return shortcut

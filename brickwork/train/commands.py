@@ -16,7 +16,7 @@ from brickwork.errors import CheckpointError, ConfigError, DataError, accepted_k
 from brickwork.inspect.render import format_bytes, format_count
 from brickwork.inspect.summary import summary
 from brickwork.registry import MODELS
-from brickwork.spec import build, load_spec, to_spec
+from brickwork.spec import build, load_spec, spec_inputs, to_spec, with_input_shape
 from brickwork.train import distributed
 from brickwork.train.config import MACHINE_OPTIONS, TrainConfig, resolve_device
 from brickwork.train.data import Dataset, load_dataset, read_image
@@ -85,7 +85,7 @@ def train_spec(
             raise ConfigError(f"the SPEC given differs from the run's own {run / 'spec.yaml'}")
         return saved
     spec = load_spec(spec_source) if spec_source is not None else json.loads(json.dumps(GUIDE_SPEC))
-    spec["input"] = list(dataset.input_shape)
+    spec = with_input_shape(spec, dataset.input_shape)  # refuses a model of several inputs
     family = spec["model"] if isinstance(spec["model"], dict) and len(spec["model"]) == 1 else None
     if family is not None:
         ((name, arguments),) = family.items()
@@ -164,13 +164,14 @@ def predict_files(path: str | Path, images: list[str], verify: bool = True) -> l
     file = model_file(path)
     metadata = read_metadata(file)
     model = load(file, verify=verify).eval()
-    if not {"mean", "std", "classes"} <= set(metadata) or len(metadata["spec"]["input"]) != 3:
+    inputs = spec_inputs(metadata["spec"])
+    if not {"mean", "std", "classes"} <= set(metadata) or [len(i.shape) for i in inputs] != [3]:
         raise CheckpointError(
             f"{file}: it does not say how its images were normalised, or it takes no images "
             "(saved by brickwork.save, not by a training run)",
             hint="predict from a run directory or its model.safetensors",
         )
-    channels, height, width = metadata["spec"]["input"]
+    channels, height, width = inputs[0].shape
     mean = torch.tensor(metadata["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(metadata["std"]).view(1, -1, 1, 1)
     results = []

@@ -66,10 +66,23 @@ def state_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: state[name].detach().to("cpu").contiguous() for name in kept_names(state)}
 
 
+def _sorted_keys(value: Any) -> Any:
+    """``value`` with every mapping's keys in sorted order, at every depth."""
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [_sorted_keys(v) for v in value]
+    return value
+
+
 def write_tensors(path: Path, tensors: Mapping[str, torch.Tensor], content: dict[str, Any]) -> None:
     """Write ``tensors`` with ``content`` (and their digest) as the metadata, atomically."""
     content = {**content, "sha256": tensor_digest(tensors)}
-    metadata = {METADATA_KEY: json.dumps(content, sort_keys=True)}
+    # Keys sorted, so that the file's bytes are reproducible, except the spec's: the order of a
+    # graph's inputs and outputs is the order its forward takes and returns them.
+    spec = content.pop("spec", None)
+    ordered = _sorted_keys(content) | ({} if spec is None else {"spec": spec})
+    metadata = {METADATA_KEY: json.dumps(ordered)}
     atomic_write(path, lambda tmp: save_file(dict(tensors), str(tmp), metadata=metadata))
 
 

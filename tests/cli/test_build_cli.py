@@ -78,14 +78,35 @@ def test_bricks_lists_every_kind() -> None:
         assert name in result.stdout
 
 
-def test_bricks_describes_one_entry() -> None:
-    result = run("bricks", "Conv2d")
+@pytest.mark.parametrize(
+    ("name", "lines"),
+    [
+        (
+            "Conv2d",
+            [
+                "conv2d (brick)",
+                "in_channels            inferred: the incoming channels (dimension 0)",
+                "out_channels           required; `out:` in a spec",
+                "kernel_size            required",
+                "padding                0",
+            ],
+        ),
+        (
+            "cat",
+            [
+                "concat (brick), also: cat",
+                "takes two or more inputs, named in a graph spec: from: [a, b]",
+                "dim                    1",
+            ],
+        ),
+    ],
+)
+def test_bricks_describes_one_entry(name: str, lines: list[str]) -> None:
+    result = run("bricks", name)
     assert result.returncode == 0
-    assert result.stdout.startswith("conv2d (brick)")
-    assert "in_channels            inferred: the incoming channels (dimension 0)" in result.stdout
-    assert "out_channels           required; `out:` in a spec" in result.stdout
-    assert "kernel_size            required" in result.stdout
-    assert "padding                0" in result.stdout
+    assert result.stdout.startswith(lines[0])
+    for line in lines[1:]:
+        assert line in result.stdout
 
 
 def test_build_out_replaces_only_a_spec_it_wrote(tmp_path: Path) -> None:
@@ -100,3 +121,63 @@ def test_build_out_replaces_only_a_spec_it_wrote(tmp_path: Path) -> None:
     assert brickwork.load_spec(out)["output"]
     again = run("build", spec, "--out", str(out))  # a normalised spec of brickwork's: replaced
     assert again.returncode == 0, again.stderr
+
+
+def test_build_prints_a_graphs_inputs_and_outputs() -> None:
+    result = run("build", str(EXAMPLES / "two_inputs.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "inputs image (3, 32, 32), features (8,) -> output (10,), 8,458 parameters" in (
+        result.stdout
+    )
+    assert "(joined) <- pooled, features: Concat(dim=1)" not in result.stdout  # a tree, not repr
+    assert "joined: Concat" in result.stdout
+
+
+def test_build_refuses_a_yaml_alias_bomb_at_once(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    lines = ['a: &a ["relu", "relu", "relu", "relu", "relu", "relu", "relu", "relu", "relu"]']
+    pairs = zip("abcdefgh", "bcdefghi", strict=True)
+    lines += [f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]" for p, n in pairs]
+    bomb.write_text("\n".join([*lines, "input: [4]", "model: *i"]))
+    result = run("build", str(bomb))
+    assert result.returncode == 2
+    assert f"error: {bomb}: more than 200,000 values once its aliases are expanded" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+SKIP_CLASSIFIER = """\
+inputs:
+  image: [1, 8, 8]               # the digits' shape; train sets it from the data anyway
+model:
+  - {name: stem, conv_block: {out: 8, kernel_size: 3, padding: 1}, from: image}
+  - {name: deeper, conv_block: {out: 8, kernel_size: 3, padding: 1}}
+  - {name: joined, add: null, from: [stem, deeper]}
+  - maxpool2d: {kernel_size: 2}
+  - flatten
+  - {name: head, linear: {out: 10}}
+"""
+
+
+@pytest.mark.slow  # a training run and an export, each its own process
+def test_a_graph_spec_trains_and_exports(tmp_path: Path) -> None:
+    spec = tmp_path / "skip.yaml"
+    spec.write_text(SKIP_CLASSIFIER)
+    out = tmp_path / "run"
+    result = run("train", str(spec), "--epochs", "1", "--batch-size", "256", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Graph: ")
+    model = brickwork.load(out / "model.safetensors")
+    assert isinstance(model, brickwork.spec.Graph)
+    assert next(iter(model.state_dict())) == "stem.0.weight"
+    result = run("export", str(out), "--format", "pt2")
+    assert result.returncode == 0, result.stderr
+    assert (out / "model.pt2").is_file()
+
+
+def test_train_refuses_a_model_of_two_inputs(tmp_path: Path) -> None:
+    result = run(
+        "train", str(EXAMPLES / "two_inputs.yaml"), "--epochs", "1", "--out", str(tmp_path)
+    )
+    assert result.returncode == 2
+    assert "the model takes 2 inputs (image, features)" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -390,3 +390,53 @@ def test_bad_input(
         export(models.get(source, source.format(tmp=tmp_path)), **arguments)
     assert message.format(tmp=tmp_path) in str(info.value)
     assert sorted(tmp_path.iterdir()) == before  # nothing written
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+GRAPH_CASES = [("two_inputs.yaml", "onnx"), ("two_heads.yaml", "onnx")]
+GRAPH_CASES += [("two_heads.yaml", "pt2"), ("two_inputs.yaml", "torchscript")]
+
+
+@pytest.mark.slow  # the ONNX exporter takes seconds a model on two cores
+@pytest.mark.parametrize(("example", "fmt"), GRAPH_CASES)
+def test_a_graph_of_several_inputs_or_outputs(example: str, fmt: str, tmp_path: Path) -> None:
+    needs(fmt)
+    model = brickwork.build(EXAMPLES / example)
+    inputs = brickwork.spec.example_inputs(brickwork.to_spec(model), BATCH, device="cpu")
+    xs = [torch.randn(x.shape) for x in inputs]
+    path = export(model, fmt, tmp_path / f"model{SUFFIX[fmt]}")
+    with torch.no_grad():
+        expected = model.eval()(*xs)
+    want = list(expected.values()) if isinstance(expected, dict) else [expected]
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+        got = session.run(None, {n: x.numpy() for n, x in zip(names, xs, strict=True)})
+        metadata = {
+            k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()
+        }
+        spec = brickwork.to_spec(model)
+        assert names == list(spec.get("inputs", {"input": None}))
+        if isinstance(expected, dict):
+            assert [o.name for o in session.get_outputs()] == list(expected)
+        outs = [torch.from_numpy(o) for o in got]
+    else:
+        extra = {"brickwork.json": ""}
+        if fmt == "pt2":
+            out = torch.export.load(path, extra_files=extra).module()(*xs)
+        else:
+            out = torch.jit.load(str(path), _extra_files=extra)(*xs)
+        metadata = json.loads(extra["brickwork.json"])
+        outs = list(out.values()) if isinstance(out, dict) else [out]
+    assert len(outs) == len(want)
+    for got_t, want_t in zip(outs, want, strict=True):
+        assert (got_t - want_t).abs().max() <= TOLERANCE
+    if example == "two_inputs.yaml":
+        assert metadata["inputs"] == {
+            "image": {"shape": [3, 32, 32], "dtype": "float32"},
+            "features": {"shape": [8], "dtype": "float32"},
+        }
+    else:
+        assert metadata["input_shape"] == [3, 32, 32]

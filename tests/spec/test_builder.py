@@ -6,10 +6,12 @@ from typing import Any
 import pytest
 import torch
 from guide_specs import GUIDE_FAMILY, GUIDE_YAML
+from outputs import shapes_of
 from torch import nn
 
 import brickwork
 from brickwork import CNNClassifier, SpecError, build, count_params, to_spec
+from brickwork.spec import example_inputs
 
 
 def test_the_guides_classifier_as_a_brick_list() -> None:
@@ -214,14 +216,13 @@ def test_input_shapes_are_read_as_everywhere(shape: Any) -> None:
     assert to_spec(build(GUIDE_YAML, input_shape=shape))["input"] == [1, 8, 8]
 
 
-def test_examples_build() -> None:
+def test_examples_build_and_run_to_their_inferred_shapes() -> None:
     examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
-    assert len(examples) >= 4
+    assert len(examples) >= 8
     for path in examples:
-        model = build(path)
+        model = build(path, device="meta")  # the big ones (U-Net, ResNet-50) cost no memory
         spec = to_spec(model)
-        x = torch.randn(2, *spec["input"])
-        assert model(x).shape == (2, *spec["output"]), path.name
+        assert shapes_of(model(*example_inputs(spec, 2))) == spec["output"], path.name
 
 
 # (spec, message) — every error names the spec path and what would fit
@@ -337,7 +338,7 @@ ERROR_CASES: list[tuple[Any, str]] = [
     ),
     (
         {"input": [4], "model": [{"linear": {"out": 3}, "relu": None}]},
-        r"^model\[0\]: an item is one brick \(optionally with name:\), got keys \['linear', 'relu'\]",
+        r"^model\[0\]: an item is one brick \(optionally with name: and from:\), got keys \['linear', 'relu'\]",
     ),
     (
         {"input": [4], "model": [{"linear": {"out": 3}, "name": "a.b"}]},
