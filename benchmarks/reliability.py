@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -244,11 +245,10 @@ DAMAGES = [flip_tensor_byte, flip_header_byte, truncate, garbage, pickle_file, d
 
 # ----------------------------------------------------------------------------- 3. random specs
 
-BRICKS = [
-    "conv2d", "conv_block", "linear", "dec_block", "flatten", "relu", "batchnorm", "layernorm",
-    "groupnorm", "maxpool2d", "dropout", "identity", "embedding", "gelu",
-]  # fmt: skip
-BOMBS = [
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "spec"))
+from random_specs import random_bomb, random_spec  # noqa: E402  (the property tests' generator)
+
+BOMBS: list[Any] = [
     {"input": [3, 8, 8], "model": [{"repeat": {"times": 10**9, "body": ["relu"]}}]},
     {"input": [10**18, 4], "model": ["flatten"]},
     {"input": [3, 8, 8], "model": [{"conv2d": {"out": 10**12, "kernel_size": 1}}]},
@@ -271,37 +271,18 @@ def _deep(depth: int) -> dict[str, Any]:
     return {"input": [4], "model": node}
 
 
-def random_spec(rng: random.Random) -> Any:
-    shape = rng.choice([[3, 8, 8], [1, 5, 7], [16], [2, 4]])
-    items: list[Any] = []
-    for _ in range(rng.randrange(1, 8)):
-        brick = rng.choice(BRICKS)
-        args: dict[str, Any] = {}
-        if rng.random() < 0.6:
-            args["out"] = rng.choice([1, 4, 16, 0, -3, 2.5, "x", 10**6])
-        if brick in ("conv2d", "conv_block", "maxpool2d") and rng.random() < 0.8:
-            args["kernel_size"] = rng.choice([1, 2, 3, 9, 0])
-        if rng.random() < 0.1:
-            args[rng.choice(["kernal_size", "bogus", "padding"])] = rng.choice([1, "a", None])
-        items.append({brick: args} if args else brick)
-        if rng.random() < 0.1:
-            items.append({"repeat": {"times": rng.choice([1, 3, 0, 10**7]), "body": list(items)}})
-        if rng.random() < 0.1:
-            items.append({"residual": list(items[-2:])})
-    return {"input": shape, "model": items}
-
-
 def specs(count: int, rng: random.Random) -> Counter[str]:
     """Build random specs and the bombs, each with a 5 s alarm; count what came out."""
     import brickwork
-    from brickwork.errors import SpecError
+    from brickwork.errors import SpecError, SpecWarning
 
     def over_time(signum: int, frame: Any) -> None:
         raise TimeoutError
 
     signal.signal(signal.SIGALRM, over_time)
-    cases: list[Any] = [*BOMBS, _deep(300), _deep(10_000)]
-    cases += [random_spec(rng) for _ in range(count - len(cases))]
+    warnings.simplefilter("ignore", SpecWarning)  # random graphs leave branches unread
+    cases: list[Any] = [*BOMBS, _deep(300), _deep(10_000), *(random_bomb(rng) for _ in range(50))]
+    cases += [random_spec(rng, bombs=True) for _ in range(count - len(cases))]
     counts: Counter[str] = Counter()
     for case in cases:
         before = _rss_mib()

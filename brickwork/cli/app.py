@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from brickwork._version import __version__
 from brickwork.cli import EXIT_INTERRUPTED, build, export, inspect, train
-from brickwork.cli.output import print_error, print_stop
+from brickwork.cli.output import print_error, print_stop, warning_lines
 from brickwork.cli.parser import Parser
 from brickwork.errors import (
     EXIT_BAD_INPUT,
@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        status: int = args.run(args)
+        with warning_lines():
+            status: int = args.run(args)
     except BrokenPipeError:  # the reader has gone, nothing to say
         sys.stderr.close()
         return 0

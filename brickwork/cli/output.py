@@ -8,7 +8,12 @@ printed once, by rank 0.
 from __future__ import annotations
 
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
 
+from brickwork.errors import SpecWarning
 from brickwork.train import distributed
 
 
@@ -40,3 +45,30 @@ def print_stop(message: object) -> None:
     """
     if distributed.launch_rank() == 0:
         print(message, file=sys.stderr)
+
+
+@contextmanager
+def warning_lines() -> Iterator[None]:
+    """Show brickwork's own warnings (an unread branch of a graph spec, say) as ``warning: ...``
+    lines on stderr, as errors are shown, instead of Python's ``file:line: Category:`` form."""
+    previous = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, SpecWarning):
+            if distributed.launch_rank() == 0:
+                print(f"warning: {message}", file=sys.stderr)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous

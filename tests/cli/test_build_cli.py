@@ -181,3 +181,19 @@ def test_train_refuses_a_model_of_two_inputs(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "the model takes 2 inputs (image, features)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_graph_with_an_unread_branch_builds_with_a_warning_line(tmp_path: Path) -> None:
+    spec = tmp_path / "unread.yaml"
+    spec.write_text(
+        "input: [4]\n"
+        "model:\n"
+        "  - {linear: {out: 3}, name: a}\n"
+        "  - {linear: {out: 3}, name: b, from: input}\n"
+        "  - {linear: {out: 2}, name: c, from: b}\n"
+        "outputs: c\n"
+    )
+    result = run("build", str(spec))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("warning: model.a: its output is never read")
+    assert "SpecWarning" not in result.stderr
