@@ -74,6 +74,8 @@ def rows(out: Path) -> list[dict[str, Any]]:
 
 def stage_of(out: Path) -> str:
     """Where a run was when it was killed, read off its directory."""
+    if not out.exists():
+        return "before its directory was made (the command is run again)"
     if not (out / "checkpoint.json").exists():
         return "before the first checkpoint"
     metrics = (
@@ -124,8 +126,10 @@ def kills(root: Path, trials: int, rng: random.Random) -> Counter[str]:
             ready = lambda moment=moment: time.monotonic() >= moment  # noqa: E731
         killed = kill_when(process, ready, time.monotonic() + 600)
         stage = stage_of(out) if killed else "not killed (it ended first)"
-        resumed = finished(out, "--resume") if killed else None
-        same = (out / "model.safetensors").read_bytes() == weights and rows(out) == metrics
+        # as a user would: the same command, with --resume once the run has a directory
+        resumed = (finished(out, "--resume") if out.exists() else finished(out)) if killed else None
+        model = out / "model.safetensors"
+        same = model.is_file() and model.read_bytes() == weights and rows(out) == metrics
         ok = same and (resumed is None or resumed.returncode == 0)
         counts[f"{stage}: {'identical' if ok else 'DIFFERENT'}"] += 1
         if not ok and resumed is not None:

@@ -23,7 +23,7 @@ from brickwork.train.data import Dataset, load_dataset, read_image
 from brickwork.train.evaluate import evaluate_tensors
 from brickwork.train.loop import fit
 from brickwork.train.run import Opening
-from brickwork.train.run_dir import check_new_run, check_resume
+from brickwork.train.run_dir import check_new_run, check_resume, is_unstarted
 from brickwork.train.weights import load, model_file, read_metadata
 
 GUIDE_SPEC: dict[str, Any] = {
@@ -50,6 +50,8 @@ def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> Train
     if run is None:
         raise ConfigError("--resume needs --out DIR, the run to continue")
     check_resume(run)
+    if is_unstarted(run):  # stopped before its first files: nothing saved, the options as given
+        return TrainConfig(**given)
     saved_path = run / "config.json"
     try:
         saved = json.loads(saved_path.read_text())
@@ -76,7 +78,7 @@ def train_spec(
 ) -> dict[str, Any]:
     """The spec of the model to train: the run's own when resuming, else SPEC (or the guide's
     classifier) for the dataset's input shape and class count; checked on meta tensors."""
-    if resume and run is not None:
+    if resume and run is not None and not is_unstarted(run):
         saved = load_spec(run / "spec.yaml")
         if (
             spec_source is not None

@@ -38,6 +38,7 @@ from brickwork.train.run_dir import (
     check_not_foreign,
     check_resume,
     is_run,
+    is_unstarted,
     own_files,
     read_pointer,
     stale_files,
@@ -237,7 +238,7 @@ def _claim(run: Run, opening: Opening, lock: RunLock | None) -> None:
     out = run.out
     assert out is not None
     assert lock is not None
-    if opening.resume:
+    if opening.resume and not is_unstarted(out):
         check_resume(out)
         lock.acquire()
         for path in stale_files(out, read_pointer(out), lock.previous):
@@ -245,8 +246,11 @@ def _claim(run: Run, opening: Opening, lock: RunLock | None) -> None:
         return
     check_not_foreign(out)
     lock.acquire()
-    check_new_run(out, force=opening.force)
-    if is_run(out):  # --force: brickwork's own files of the earlier run go, nothing else
+    if opening.resume:
+        run.hooks.log(f"{out} holds no run yet (it stopped before its first files): starting it")
+    else:
+        check_new_run(out, force=opening.force)
+    if is_run(out):  # --force, or a run that stopped before it began: only brickwork's files go
         for path in own_files(out, lock.previous):
             path.unlink(missing_ok=True)
     start_run_dir(out, run.model, run.config)

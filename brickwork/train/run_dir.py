@@ -105,6 +105,21 @@ def check_place(folder: Path) -> None:
         )
 
 
+def has_started(folder: Path) -> bool:
+    """Whether the run in ``folder`` has written its first files (``config.json`` with the marker,
+    then ``spec.yaml``): a run killed before has nothing to resume and starts again."""
+    return is_run(folder) and (folder / "spec.yaml").is_file()
+
+
+def is_unstarted(folder: Path) -> bool:
+    """Whether ``folder`` is a run of brickwork's stopped before its first files: it holds only
+    the lock, or a ``config.json`` with the marker and no ``spec.yaml``."""
+    if not folder.is_dir() or has_started(folder):
+        return False
+    names = {p.name for p in folder.iterdir()} - {LOCK}
+    return not names or (is_run(folder) and names <= {CONFIG})
+
+
 def check_resume(folder: Path) -> None:
     """Refuse to resume in a directory that holds no brickwork run, saying what it found.
 
@@ -113,6 +128,8 @@ def check_resume(folder: Path) -> None:
             without brickwork's marker.
     """
     check_place(folder)
+    if is_unstarted(folder):
+        return
     config = folder / CONFIG
     hint = "start the run without --resume, or give the --out of an earlier run"
     if not config.is_file():

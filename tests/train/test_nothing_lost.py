@@ -259,3 +259,27 @@ def test_a_second_train_on_the_same_directory_is_refused_with_the_firsts_pid(
     finally:
         first.kill()
         first.wait()
+
+
+@pytest.mark.parametrize("left", [("lock",), ("lock", "config")])
+def test_a_run_stopped_before_its_first_files_is_started_by_resume(
+    tmp_path: Path, digits: brickwork.train.Dataset, straight: Path, left: tuple[str, ...]
+) -> None:
+    (tmp_path / ".brickwork.lock").write_text("99999\n")  # the dead writer's PID
+    if "config" in left:
+        (tmp_path / "config.json").write_text(json.dumps({"brickwork": "0.1.0", "epochs": 2}))
+    lines: list[str] = []
+    fit(small_model(), digits, CONFIG, out=tmp_path, resume=True, log=lines.append)
+    assert "holds no run yet (it stopped before its first files): starting it" in lines[0]
+    assert (tmp_path / "model.safetensors").read_bytes() == (
+        straight / "model.safetensors"
+    ).read_bytes()
+
+
+def test_resume_of_a_directory_that_was_never_made_is_an_error(
+    tmp_path: Path, digits: brickwork.train.Dataset
+) -> None:
+    with pytest.raises(
+        ConfigError, match=r"missing: no config\.json, so there is no run to resume"
+    ):
+        fit(small_model(), digits, CONFIG, out=tmp_path / "missing", resume=True, **QUIET)
