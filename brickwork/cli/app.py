@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from brickwork._version import __version__
-from brickwork.cli import EXIT_INTERRUPTED, build, export, inspect, train
+from brickwork.cli import EXIT_INTERRUPTED, build, data, export, inspect, train
 from brickwork.cli.output import print_error, print_stop, warning_lines
 from brickwork.cli.parser import Parser
 from brickwork.errors import (
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"brickwork {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
-    for family in (build, inspect, train, export):
+    for family in (build, inspect, train, data, export):
         family.add_commands(commands)
     return parser
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from brickwork.cli.parser import add_command, add_verify_argument, positive_count
+from brickwork.cli.parser import add_command, add_verify_argument, positive_count, shape_argument
 from brickwork.train.commands import evaluate_file, predict_files, run_training
 from brickwork.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
 from brickwork.train.run import Opening
@@ -16,6 +16,7 @@ from brickwork.train.run import Opening
 TRAIN_OPTIONS = (
     "data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay",
     "label_smoothing", "augment", "device", "precision", "channels_last", "compile", "seed",
+    "image_size", "crop_scale", "mixup", "cutmix", "workers",
 )  # fmt: skip
 """The options of ``brickwork train`` that are the run's configuration."""
 
@@ -78,7 +79,8 @@ def _add_train(commands: Any) -> None:
     p.add_argument("spec", nargs="?", help="model spec (.yaml/.json); default the guide's CNN")
     p.add_argument(
         "--data",
-        help="digits (default), mnist, fashion-mnist, cifar10, folder:PATH, synthetic:C,H,W,K,N",
+        help="digits (default), mnist, fashion-mnist, cifar10, folder:PATH (an image tree), "
+        "shards:DIR (brickwork pack's), synthetic:C,H,W,K,N",
     )
     p.add_argument("--data-dir", help="where the dataset's files are (else they are downloaded)")
     p.add_argument("--epochs", type=positive_count, help="default 25")
@@ -91,8 +93,10 @@ def _add_train(commands: Any) -> None:
     p.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
-        help="random shifts (and flips for photos) on each batch; default on",
+        help="random shifts (and flips for photos) on each batch; image files: random resized "
+        "crops and flips; default on",
     )
+    _add_image_options(p)
     p.add_argument("--device", help="auto (default), cpu or cuda")
     p.add_argument(
         "--precision", choices=PRECISIONS, help="default fp32; bf16 is autocast on CPU and CUDA"
@@ -124,3 +128,26 @@ def _add_train(commands: Any) -> None:
         "deleted, nothing else",
     )
     add_verify_argument(p)
+
+
+def _add_image_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``train`` that say how image files become batches."""
+    p.add_argument(
+        "--image-size",
+        type=lambda text: list(shape_argument(text)),
+        help="image files: the size images are cropped to, S or H,W (default the first "
+        "training image's)",
+    )
+    p.add_argument(
+        "--crop-scale",
+        type=float,
+        help="image files: the smallest training crop as a share of the image's area "
+        "(default 0.08)",
+    )
+    p.add_argument("--mixup", type=float, help="Mixup's alpha, e.g. 0.2 (default 0: off)")
+    p.add_argument("--cutmix", type=float, help="CutMix's alpha, e.g. 1.0 (default 0: off)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="image files: processes decoding images (default the number of cores; 0: none)",
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -12,15 +11,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from brickwork.errors import CheckpointError, ConfigError, DataError, accepted_kwargs
+from brickwork.errors import CheckpointError, ConfigError, accepted_kwargs
 from brickwork.inspect.render import format_bytes, format_count
 from brickwork.inspect.summary import summary
 from brickwork.registry import MODELS
 from brickwork.spec import build, load_spec, spec_inputs, to_spec, with_input_shape
 from brickwork.train import distributed
 from brickwork.train.config import MACHINE_OPTIONS, TrainConfig, resolve_device
-from brickwork.train.data import Dataset, load_dataset, read_image
-from brickwork.train.evaluate import evaluate_tensors
+from brickwork.train.data import (
+    Data,
+    LoaderOptions,
+    default_workers,
+    load_dataset,
+    model_input,
+    open_batches,
+)
+from brickwork.train.evaluate import evaluate_batches
 from brickwork.train.loop import fit
 from brickwork.train.run import Opening
 from brickwork.train.run_dir import check_new_run, check_resume, is_unstarted
@@ -73,9 +79,7 @@ def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> Train
     return config
 
 
-def train_spec(
-    spec_source: Any, dataset: Dataset, run: Path | None, resume: bool
-) -> dict[str, Any]:
+def train_spec(spec_source: Any, dataset: Data, run: Path | None, resume: bool) -> dict[str, Any]:
     """The spec of the model to train: the run's own when resuming, else SPEC (or the guide's
     classifier) for the dataset's input shape and class count; checked on meta tensors."""
     if resume and run is not None and not is_unstarted(run):
@@ -103,20 +107,21 @@ def train_spec(
     return spec
 
 
-def train_model(spec_source: Any, dataset: Dataset, run: Path | None, resume: bool) -> nn.Module:
+def train_model(spec_source: Any, dataset: Data, run: Path | None, resume: bool) -> nn.Module:
     """The model :func:`train_spec` describes, with fresh weights."""
     return build(train_spec(spec_source, dataset, run, resume))
 
 
-def summary_line(model: nn.Module, dataset: Dataset, batch_size: int) -> str:
+def summary_line(model: nn.Module, dataset: Data, batch_size: int) -> str:
     with torch.device("meta"):
         shadow = build(to_spec(model))
     s = summary(shadow, dataset.input_shape, batch_size=batch_size)
     return (
         f"{type(model).__name__}: {s.total_params:,} parameters, {format_count(s.macs)} MACs per "
         f"batch of {batch_size}, {format_bytes(s.train_memory_bytes)} to train; {dataset.name}: "
-        f"{len(dataset.y_train)} train / {len(dataset.y_val)} validation / {len(dataset.y_test)} "
-        f"test images of {tuple(dataset.input_shape)}, {dataset.n_classes} classes"
+        f"{dataset.split_size('train')} train / {dataset.split_size('val')} validation / "
+        f"{dataset.split_size('test')} test images of {tuple(dataset.input_shape)}, "
+        f"{dataset.n_classes} classes"
     )
 
 
@@ -130,17 +135,20 @@ def evaluate_file(
     name = data or metadata.get("data")
     if name is None:
         raise ConfigError(f"{file} does not say which data it was trained on: pass --data")
+    crop = metadata.get("eval_transform")
     dataset = load_dataset(
         name,
         data_dir if data_dir is not None else metadata.get("data_dir"),
         metadata.get("seed", 0) if data is None else 0,
+        image_size=crop["size"] if crop is not None else None,
     )
-    mean = torch.tensor(metadata.get("mean", dataset.mean)).view(1, -1, 1, 1)
-    std = torch.tensor(metadata.get("std", dataset.std)).view(1, -1, 1, 1)
-    loss, accuracy, confusion = evaluate_tensors(
-        model, dataset.x_test, dataset.y_test, mean, std, 256
-    )
+    if "mean" in metadata and "std" in metadata:
+        dataset = dataset.with_stats(metadata["mean"], metadata["std"])
+    options = LoaderOptions(batch_size=64, augment=False, workers=default_workers())
     classes = metadata.get("classes", dataset.classes)
+    loss, accuracy, confusion = evaluate_batches(
+        model, open_batches(dataset, options).split("test"), len(classes), options.device
+    )
     per_class = {}
     for i, name_i in enumerate(classes):
         true_positive = int(confusion[i, i])
@@ -162,7 +170,8 @@ def evaluate_file(
 
 
 def predict_files(path: str | Path, images: list[str], verify: bool = True) -> list[dict[str, Any]]:
-    """The class and its probability for each image, read, resized and normalised as in training."""
+    """The class and its probability for each image, read, cropped and normalised as the
+    validation images of its training run were."""
     file = model_file(path)
     metadata = read_metadata(file)
     model = load(file, verify=verify).eval()
@@ -177,18 +186,9 @@ def predict_files(path: str | Path, images: list[str], verify: bool = True) -> l
     mean = torch.tensor(metadata["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(metadata["std"]).view(1, -1, 1, 1)
     results = []
+    crop = metadata.get("eval_transform")
     for image in images:
-        original = read_image(Path(image), channels, None)
-        h, w = original.shape[1:]
-        if not math.isclose(h / w, height / width, rel_tol=0.05):
-            raise DataError(
-                f"{image}: {w}×{h} pixels, but the model takes {width}×{height} images and "
-                "this one is not that shape",
-                hint="crop it to a square first; it is then resized"
-                if width == height
-                else f"crop it to a {width}:{height} shape first; it is then resized",
-            )
-        x = read_image(Path(image), channels, (height, width)).unsqueeze(0)
+        x = model_input(Path(image), (channels, height, width), crop)
         with torch.no_grad():
             probabilities = model((x - mean) / std).softmax(1)[0]
         best = int(probabilities.argmax())
@@ -229,7 +229,13 @@ def run_training(
         config = distributed.from_main(lambda: train_config(run, resume, given))
         config.check()
         dataset = distributed.local_first(
-            lambda: load_dataset(config.data, config.data_dir, config.seed)
+            lambda: load_dataset(
+                config.data,
+                config.data_dir,
+                config.seed,
+                image_size=config.image_size,
+                crop_scale=config.crop_scale,
+            )
         )
         model_spec = distributed.from_main(lambda: train_spec(spec, dataset, run, resume))
         torch.manual_seed(config.seed)  # the initial weights are part of the run

@@ -14,7 +14,7 @@ from brickwork.train import distributed
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("onecycle", "cosine", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
-MACHINE_OPTIONS = ("device", "channels_last", "compile")
+MACHINE_OPTIONS = ("device", "channels_last", "compile", "workers")
 """Options that say where and how fast to run, not what to compute: ``--resume`` may change them."""
 
 
@@ -37,6 +37,18 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     seed: int = 0
+    image_size: list[int] | None = None
+    """Image files: the size they are cropped to, ``[S]`` or ``[H, W]``; default the first
+    training image's."""
+    crop_scale: float | None = None
+    """Image files: the smallest training crop, as a share of the image's area (default 0.08)."""
+    mixup: float = 0.0
+    """Mixup's alpha (0: off)."""
+    cutmix: float = 0.0
+    """CutMix's alpha (0: off)."""
+    workers: int | None = None
+    """Image files: DataLoader worker processes (0: none); default the cores, shared among
+    torchrun's processes on a machine."""
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first option out of its range."""
@@ -58,6 +70,22 @@ class TrainConfig:
             raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"--seed must be in [0, 2**32), got {self.seed}")
+        self._check_data_options()
+
+    def _check_data_options(self) -> None:
+        size = self.image_size
+        if size is not None and (
+            not 1 <= len(size) <= 2 or any(isinstance(v, bool) or v < 1 for v in size)
+        ):
+            raise ConfigError(f"--image-size must be S or H,W of positive integers, got {size}")
+        if self.crop_scale is not None and not 0 < self.crop_scale <= 1:
+            raise ConfigError(f"--crop-scale must be in (0, 1], got {self.crop_scale}")
+        for name in ("mixup", "cutmix"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"--{name} must be 0 (off) or a positive alpha, got {value}")
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"--workers must be 0 or more, got {self.workers}")
 
 
 def computed_options(options: Any) -> Any:

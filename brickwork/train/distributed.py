@@ -177,6 +177,16 @@ def from_main(read: Callable[[], T]) -> T:
     return value  # type: ignore[no-any-return]
 
 
+def gather_objects(value: T) -> list[T]:
+    """``value`` of every rank, in rank order, on every rank (pickled over the CPU group)."""
+    world = current()
+    if world.size == 1:
+        return [value]
+    gathered: list[Any] = [None] * world.size
+    dist.all_gather_object(gathered, value, group=_cpu_group())
+    return gathered
+
+
 def local_first(load: Callable[[], T]) -> T:
     """``load()`` on each node's first rank, then on the others (a download happens once)."""
     world = current()

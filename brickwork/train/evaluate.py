@@ -1,12 +1,13 @@
-"""``evaluate_tensors``: loss, accuracy and confusion matrix of a model on tensors."""
+"""``evaluate_batches``: loss, accuracy and confusion matrix of a model on a split's batches."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import torch
 from torch import nn
 
 from brickwork.train import distributed
-from brickwork.train.data import batches
 
 
 def sum_dtype(device: torch.device) -> torch.dtype:
@@ -15,46 +16,33 @@ def sum_dtype(device: torch.device) -> torch.dtype:
 
 
 @torch.no_grad()
-def evaluate_tensors(
+def evaluate_batches(
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    mean: torch.Tensor,
-    std: torch.Tensor,
-    batch_size: int,
-    n_classes: int | None = None,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    n_classes: int,
+    device: torch.device,
 ) -> tuple[float, float, torch.Tensor]:
-    """Loss, accuracy and confusion matrix (rows: true class) of ``model`` on ``(x, y)``.
+    """Loss, accuracy and confusion matrix (rows: true class) of ``model`` on ``batches``.
 
-    Under torchrun each rank evaluates its share and the sums are added up (then ``n_classes``
-    must be given, so that every rank's matrix has the same size).
+    Under torchrun each rank evaluates its share and the sums are added up.
 
     Args:
         model: the model (put in eval mode).
-        x: images ``(N, C, H, W)`` in [0, 1], on the model's device.
-        y: labels ``(N,)``.
-        mean: per-channel mean ``(1, C, 1, 1)`` to normalise with.
-        std: per-channel standard deviation ``(1, C, 1, 1)``.
-        batch_size: images per forward pass.
-        n_classes: the matrix's size; ``None``: the largest label or output width.
+        batches: this process's share of the split: normalised images ``(b, C, H, W)`` and
+            labels ``(b,)`` on ``device`` (see :meth:`~brickwork.train.data.Batches.split`).
+        n_classes: the matrix's size.
+        device: where the model is.
     """
     model.eval()
-    mine = distributed.share(len(y))
-    x_here, y_here = x[mine], y[mine]
-    exact = sum_dtype(y.device)
-    loss_sum = torch.zeros((), dtype=exact, device=y.device)
-    predictions, width = [], 0
-    for index in batches(len(y_here), batch_size, None):
-        logits = model((x_here[index] - mean) / std).float()
-        width = logits.shape[1]
-        loss_sum += nn.functional.cross_entropy(logits, y_here[index], reduction="sum").to(exact)
-        predictions.append(logits.argmax(1))
-    if n_classes is None:
-        n_classes = max(int(y.max()) + 1 if len(y) else 0, width)
-    predicted = torch.cat(predictions) if predictions else y_here.new_empty(0, dtype=torch.long)
-    confusion = torch.zeros(n_classes, n_classes, dtype=torch.long, device=y.device)
-    confusion.index_put_((y_here, predicted), torch.ones_like(y_here), accumulate=True)
+    exact = sum_dtype(device)
+    sums = torch.zeros(2, dtype=exact, device=device)  # loss sum, images
+    confusion = torch.zeros(n_classes, n_classes, dtype=torch.long, device=device)
+    for x, y in batches:
+        logits = model(x).float()
+        sums[0] += nn.functional.cross_entropy(logits, y, reduction="sum").to(exact)
+        sums[1] += len(y)
+        confusion.index_put_((y, logits.argmax(1)), torch.ones_like(y), accumulate=True)
     distributed.all_reduce_sum(confusion)
-    distributed.all_reduce_sum(loss_sum)
-    accuracy = int(confusion.trace()) / len(y) if len(y) else 0.0
-    return float(loss_sum) / max(len(y), 1), accuracy, confusion.cpu()
+    loss_sum, count = distributed.all_reduce_sum(sums).tolist()
+    accuracy = int(confusion.trace()) / count if count else 0.0
+    return loss_sum / max(count, 1), accuracy, confusion.cpu()

@@ -28,8 +28,8 @@ from torch import nn
 from brickwork.errors import RunInterruptedError, TrainingError
 from brickwork.train import distributed
 from brickwork.train.config import TrainConfig
-from brickwork.train.data import Batch, Dataset, step_seed
-from brickwork.train.evaluate import evaluate_tensors, sum_dtype
+from brickwork.train.data import Batch, Data, step_seed
+from brickwork.train.evaluate import evaluate_batches, sum_dtype
 from brickwork.train.process import catch_signals, flush_denormals
 from brickwork.train.progress import progress_bar
 from brickwork.train.run import (
@@ -49,7 +49,7 @@ CHECK_EVERY = 50
 
 def fit(
     model: nn.Module,
-    data: Dataset | str = "digits",
+    data: Data | str = "digits",
     config: TrainConfig | None = None,
     out: str | Path | None = None,
     resume: bool = False,
@@ -67,7 +67,8 @@ def fit(
 
     Args:
         model: a brickwork model (its spec goes into the checkpoints).
-        data: a :class:`Dataset` or a dataset name (``"digits"``, ``"mnist"``, ...).
+        data: a :class:`Dataset` (tensors), an :class:`ImageDataset` (image files) or a
+            dataset name (``"digits"``, ``"folder:PATH"``, ...).
         config: the options; default :class:`TrainConfig()`.
         out: the run directory (spec.yaml, config.json, metrics.jsonl, model.safetensors,
             curves.png, confusion.png, the checkpoint). ``None``: nothing is written. A new run
@@ -173,15 +174,17 @@ def train_step(run: Run, epoch: int, batch: Batch, tally: Tally) -> None:
     ``tally.first_bad`` (step, loss), all without waiting for the device.
     """
     torch.manual_seed(step_seed(run.config.seed, epoch, batch.step))  # dropout
-    x = ((batch.x - run.mean) / run.std).contiguous(memory_format=run.memory_format)
+    x = batch.x.contiguous(memory_format=run.memory_format)
     y = batch.y
     with run.autocast:
         logits = run.forward(x)
-        loss = run.criterion(logits.float(), y)
+        loss = run.criterion(logits.float(), batch.target)
     # DDP averages the ranks' gradients; weighting each rank's mean by its share of the batch
     # makes that average the gradient of the whole batch's mean, even when the shares differ
+    # (an image skipped as unreadable counts as a zero loss: the batch keeps its planned size,
+    # so one process and several compute the same gradient)
     world = run.world.size
-    scaled = loss * (len(y) * world / batch.size) if world > 1 else loss
+    scaled = loss * (len(y) * world / batch.size) if world > 1 or len(y) != batch.size else loss
     run.optimizer.zero_grad(set_to_none=True)
     scaled.backward()
     run.optimizer.step()
@@ -242,10 +245,9 @@ def end_epoch(run: Run, epoch: int, tally: Tally) -> None:
     """Validate, log the epoch's row, keep the best weights, write the checkpoint and metrics."""
     check_finite(tally.first_bad, epoch)
     loss_sum, correct = distributed.all_reduce_sum(tally.sums).tolist()
-    val_loss, val_acc, _ = evaluate_tensors(
-        run.model, run.dataset.x_val, run.dataset.y_val, run.mean, run.std,
-        run.config.batch_size * 4, run.dataset.n_classes,
-    )  # fmt: skip
+    val_loss, val_acc, _ = evaluate_batches(
+        run.model, run.batches.split("val"), run.dataset.n_classes, run.device
+    )
     row = {
         "epoch": epoch + 1,
         "train_loss": loss_sum / max(tally.seen, 1),
@@ -286,11 +288,7 @@ def reload_best(run: Run) -> None:
 
 def test_scores(run: Run) -> tuple[float, float, torch.Tensor]:
     """Loss, accuracy and confusion matrix of the model on the test split."""
-    dataset = run.dataset
-    return evaluate_tensors(
-        run.model, dataset.x_test, dataset.y_test, run.mean, run.std,
-        run.config.batch_size * 4, dataset.n_classes,
-    )  # fmt: skip
+    return evaluate_batches(run.model, run.batches.split("test"), run.dataset.n_classes, run.device)
 
 
 def finish(run: Run) -> list[dict[str, Any]]:
@@ -303,7 +301,7 @@ def finish(run: Run) -> list[dict[str, Any]]:
         test_loss, test_acc, confusion = test_scores(run)
     history = [*run.history, {"test_loss": test_loss, "test_acc": test_acc}]
     run.hooks.log(
-        f"test accuracy {test_acc:.4f} ({len(dataset.y_test)} images)"
+        f"test accuracy {test_acc:.4f} ({dataset.split_size('test')} images)"
         + (f"; run in {run.out}" if run.out else "")
     )
     if run.writes:

@@ -27,7 +27,16 @@ from brickwork.spec import save_spec, to_spec
 from brickwork.train import distributed
 from brickwork.train.checkpoint import save_training_state
 from brickwork.train.config import TrainConfig, resolve_device
-from brickwork.train.data import Dataset, TensorBatches, load_dataset
+from brickwork.train.data import (
+    Batches,
+    Data,
+    LoaderOptions,
+    Mixing,
+    configure,
+    default_workers,
+    load_dataset,
+    open_batches,
+)
 from brickwork.train.optim import autocast_context, make_optimizer, make_scheduler
 from brickwork.train.resume import Expected, resume_state
 from brickwork.train.run_dir import (
@@ -83,8 +92,8 @@ class Run:
         model: the model being trained (what is saved).
         forward: what a step calls: the model, wrapped in DDP and compiled as asked.
         config: the options.
-        dataset: the data, on ``device``.
-        batches: where each epoch's training batches come from.
+        dataset: the data (its tensors on ``device``, or its image files).
+        batches: where each epoch's training batches and the evaluation batches come from.
         device: where the model and data are.
         world: this process's place in the torchrun job.
         optimizer: the optimizer.
@@ -95,16 +104,15 @@ class Run:
         history: one row of metrics per epoch done.
         best: ``[val_acc, -val_loss]`` of the best epoch so far (of the saved weights).
         start: where training starts: ``(0, 0)``, or where the resumed run stopped.
-        mean: the per-channel mean inputs are normalised with, ``(1, C, 1, 1)`` on ``device``.
-        std: the per-channel standard deviation inputs are divided by, ``(1, C, 1, 1)``.
-        criterion: the training loss (cross-entropy with ``config.label_smoothing``).
+        criterion: the training loss (cross-entropy with ``config.label_smoothing``; it takes
+            class indices or, for mixed images, class probabilities).
     """
 
     model: nn.Module
     forward: nn.Module
     config: TrainConfig
-    dataset: Dataset
-    batches: TensorBatches
+    dataset: Data
+    batches: Batches
     device: torch.device
     world: distributed.World
     optimizer: torch.optim.Optimizer
@@ -115,14 +123,10 @@ class Run:
     history: list[dict[str, Any]] = field(default_factory=list)
     best: list[float] = field(default_factory=lambda: [-1.0, -math.inf])
     start: Position = Position()
-    mean: torch.Tensor = field(init=False)
-    std: torch.Tensor = field(init=False)
     criterion: nn.Module = field(init=False)
 
     def __post_init__(self) -> None:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=self.config.label_smoothing)
-        self.mean = torch.tensor(self.dataset.mean, device=self.device).view(1, -1, 1, 1)
-        self.std = torch.tensor(self.dataset.std, device=self.device).view(1, -1, 1, 1)
 
     @property
     def writes(self) -> bool:
@@ -144,6 +148,7 @@ class Run:
             "data": self.dataset.name,
             "data_dir": self.config.data_dir,
             "seed": self.config.seed,  # evaluate splits the data as this run did
+            **self.dataset.model_metadata(),  # image files: the evaluation crop
         }
 
 
@@ -166,13 +171,13 @@ class Opening:
 
 @contextmanager
 def prepared(
-    model: nn.Module, data: Dataset | str, config: TrainConfig, opening: Opening, hooks: Hooks
+    model: nn.Module, data: Data | str, config: TrainConfig, opening: Opening, hooks: Hooks
 ) -> Iterator[Run]:
     """A run set up, with its directory held by this process for the ``with`` block.
 
     Args:
         model: the model to train.
-        data: a :class:`Dataset` or a dataset name.
+        data: a :class:`Dataset`, an :class:`ImageDataset` or a dataset name.
         config: the options.
         opening: the run directory and how to open it.
         hooks: where the run reports to.
@@ -198,7 +203,7 @@ def prepared(
 
 def _setup(
     model: nn.Module,
-    data: Dataset | str,
+    data: Data | str,
     config: TrainConfig,
     out: Path | None,
     hooks: Hooks,
@@ -215,13 +220,13 @@ def _setup(
         )
     if not world.main:
         hooks = replace(hooks, log=lambda _: None, progress=False)
-    dataset = (
-        load_dataset(data, config.data_dir, config.seed) if isinstance(data, str) else data
-    ).to(device)
+    dataset = _data(data, config).to(device)
+    for note in dataset.notes:
+        hooks.log(note)
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    batches = TensorBatches(dataset, config.batch_size, config.seed, config.augment)
+    batches = open_batches(dataset, loader_options(config, device, hooks.log))
     optimizer = make_optimizer(model, config, device)
     scheduler = make_scheduler(optimizer, config, len(batches))
     # in Run's field order: the model, what a step calls (the model until it is wrapped), ...
@@ -254,6 +259,36 @@ def _claim(run: Run, opening: Opening, lock: RunLock | None) -> None:
         for path in own_files(out, lock.previous):
             path.unlink(missing_ok=True)
     start_run_dir(out, run.model, run.config)
+
+
+def _data(data: Data | str, config: TrainConfig) -> Data:
+    """The data to train on, cropped as ``config`` says when it is image files."""
+    if isinstance(data, str):
+        return load_dataset(
+            data,
+            config.data_dir,
+            config.seed,
+            image_size=config.image_size,
+            crop_scale=config.crop_scale,
+        )
+    if config.image_size is not None or config.crop_scale is not None:
+        return configure(data, config.image_size, config.crop_scale)
+    return data
+
+
+def loader_options(
+    config: TrainConfig, device: torch.device, log: Callable[[str], None]
+) -> LoaderOptions:
+    """How ``config``'s batches are made, on ``device``."""
+    return LoaderOptions(
+        batch_size=config.batch_size,
+        seed=config.seed,
+        augment=config.augment,
+        device=device,
+        workers=default_workers() if config.workers is None else config.workers,
+        mixing=Mixing(config.mixup, config.cutmix),
+        log=log,
+    )
 
 
 def start_run_dir(run: Path, model: nn.Module, config: TrainConfig) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +31,8 @@ class Dataset:
     """Whether a horizontal flip keeps an image's class (photos yes, digits no)."""
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What loading found worth telling (nothing, for tensors)."""
 
     def __post_init__(self) -> None:
         if not self.mean:
@@ -45,23 +48,32 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.classes)
 
+    def split_size(self, split: str) -> int:
+        """The number of images in ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
+        return len(getattr(self, f"y_{split}"))
+
+    def with_stats(self, mean: list[float], std: list[float]) -> Dataset:
+        """The same dataset, normalised with ``mean`` and ``std`` (a model file's)."""
+        return replace(self, mean=list(mean), std=list(std))
+
+    def model_metadata(self) -> dict[str, Any]:
+        """What a model file keeps about how this data reaches the model: nothing more than
+        its mean and std (the images are the model's input size already)."""
+        return {}
+
     def to(self, device: torch.device | str) -> Dataset:
         """The same dataset with every tensor on ``device``."""
         moved = {
             name: getattr(self, name).to(device)
             for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
         }
-        return Dataset(
-            self.name, self.classes, **moved, flips=self.flips, mean=self.mean, std=self.std
-        )
+        return replace(self, **moved)
 
 
 def split_validation(
     x: torch.Tensor, y: torch.Tensor, fraction: float, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Carve a validation (or test) set out of a training set.
-
-    Stratified when every class has enough images for it, plainly random otherwise.
+    """Carve a validation (or test) set out of a training set (see :func:`split_indices`).
 
     Args:
         x: the images, ``(N, C, H, W)``.
@@ -71,21 +83,38 @@ def split_validation(
 
     Returns:
         ``x_train, y_train, x_val, y_val``.
+    """
+    train_idx, val_idx = split_indices(y.numpy(), fraction, seed)
+    train, val = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
+    return x[train], y[train], x[val], y[val]
+
+
+def split_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of a training set that stay, and those that go to a new split.
+
+    Stratified when every class has enough images for it, plainly random otherwise.
+
+    Args:
+        labels: the training set's labels, ``(N,)``.
+        fraction: the share of ``N`` that goes to the new set (at least one image).
+        seed: the split's seed.
+
+    Returns:
+        ``(kept, taken)``, positions into ``labels``.
 
     Raises:
         DataError: too few images to leave any for training.
     """
     from sklearn.model_selection import train_test_split
 
-    index = np.arange(len(y))
-    n_val = max(1, round(fraction * len(y)))
-    counts = np.bincount(y.numpy())
+    index = np.arange(len(labels))
+    n_val = max(1, round(fraction * len(labels)))
+    counts = np.bincount(labels)
     counts = counts[counts > 0]
-    if len(y) - n_val < 1:
-        raise DataError(f"too few images ({len(y)}) to split off a validation or test set")
-    stratify = y.numpy() if n_val >= len(counts) and counts.min() >= 2 else None
-    train_idx, val_idx = train_test_split(
+    if len(labels) - n_val < 1:
+        raise DataError(f"too few images ({len(labels)}) to split off a validation or test set")
+    stratify = labels if n_val >= len(counts) and counts.min() >= 2 else None
+    kept, taken = train_test_split(
         index, test_size=n_val, random_state=seed % 2**32, stratify=stratify
     )
-    train, val = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
-    return x[train], y[train], x[val], y[val]
+    return kept, taken

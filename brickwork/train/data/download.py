@@ -27,7 +27,8 @@ def require_dir(path: Path, kind: str, wants: str) -> None:
     """Raise if ``path`` is not a directory, saying what the dataset ``kind`` wants in it.
 
     Args:
-        path: ``--data-dir``, or a ``folder:PATH`` dataset's ``PATH`` (``kind`` ``"folder"``).
+        path: ``--data-dir``, or the ``PATH`` of ``folder:PATH`` or ``shards:PATH`` (``kind``
+            ``"folder"`` or ``"shards"``).
         kind: the dataset's name.
         wants: the files or folders expected there, for the message.
 
@@ -35,8 +36,8 @@ def require_dir(path: Path, kind: str, wants: str) -> None:
         DataError: no such directory.
     """
     if not path.is_dir():
-        if kind == "folder":
-            raise DataError(f"folder:{path}: no such directory (it should hold {wants})")
+        if kind in ("folder", "shards"):
+            raise DataError(f"{kind}:{path}: no such directory (it should hold {wants})")
         raise DataError(
             f"--data-dir {path}: no such directory (the {kind} dataset wants {wants} in it)",
             hint="give the folder that holds the files, or leave --data-dir out to download them",

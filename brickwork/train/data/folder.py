@@ -1,100 +1,224 @@
-"""``folder:PATH``: a tree ``PATH/<class>/<image>.png|jpg`` (or ``PATH/train/...`` and
-``PATH/test/...``), and :func:`read_image`, which ``predict`` uses too."""
+"""``folder:PATH``: an ImageFolder-style tree, read as training needs it.
+
+``PATH/<class>/<image>``, or ``PATH/train/<class>/<image>`` with ``PATH/val/...`` and/or
+``PATH/test/...``; the splits that are not there are carved out of train
+(:func:`~brickwork.train.data.streamed.carve_splits`). A class folder is read to any depth, in
+sorted order, following symbolic links. What a real folder holds besides images is told, not
+fatal: hidden files and folders (``.DS_Store``, ``.ipynb_checkpoints``) and files that are not
+images are left out, each kind counted in one note, as are broken links and links back to a
+folder already read (which would loop). What cannot be trained on is an error: fewer than two
+classes, a class folder without images, or splits whose classes differ.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
+from PIL import Image
 
 from brickwork.errors import DataError
-from brickwork.train.data.dataset import Dataset, split_validation
 from brickwork.train.data.download import require_dir
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-
-
-def read_image(path: Path, channels: int, size: tuple[int, int] | None) -> torch.Tensor:
-    """An image file as a ``(C, H, W)`` float tensor in [0, 1], resized to ``size`` if given."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if size is not None and image.size != (size[1], size[0]):
-                image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError) as err:
-        raise DataError(f"{path}: cannot read it as an image ({err})") from err
-    tensor = torch.from_numpy(array.copy())
-    return tensor.unsqueeze(0) if channels == 1 else tensor.permute(2, 0, 1)
+from brickwork.train.data.images import IMAGE_SUFFIXES, image_channels, open_image
+from brickwork.train.data.streamed import SPLITS, ImageDataset, carve_splits
 
 
-def folder(argument: str, data_dir: str | os.PathLike[str] | None, seed: int) -> Dataset:
-    """The images of a folder tree, each resized to the first image's size and mode.
+@dataclass
+class FileRecords:
+    """The image files of one split: paths under ``root`` (bytes, one array) and labels.
 
-    Without ``PATH/test``, a fifth of the images is the test split; validation is an eighth of
-    the rest.
+    The paths are one numpy array rather than a list of strings, so that DataLoader workers,
+    which share the parent's memory, do not copy it page by page as reference counts change.
+    """
+
+    root: Path
+    paths: np.ndarray
+    """Each file's path relative to ``root``, as bytes (``os.fsencode``), ``(N,)``."""
+    labels: np.ndarray
+    """Each file's class index, ``(N,)`` int64."""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray) -> FileRecords:
+        return FileRecords(self.root, self.paths[index], self.labels[index])
+
+    def path(self, index: int) -> Path:
+        return self.root / os.fsdecode(self.paths[index])
+
+    def open(self, index: int) -> Image.Image:
+        return open_image(self.path(index))
+
+    def where(self, index: int) -> str:
+        return str(self.path(index))
+
+
+@dataclass
+class Scan:
+    """What walking the tree found: the images of each split and what was left out."""
+
+    classes: list[str]
+    splits: dict[str, FileRecords]
+    hidden: list[Path] = field(default_factory=list)
+    not_images: list[Path] = field(default_factory=list)
+    broken_links: list[Path] = field(default_factory=list)
+    loops: list[Path] = field(default_factory=list)
+    outside: list[Path] = field(default_factory=list)
+
+    def notes(self, name: str) -> list[str]:
+        """One line per kind of thing left out, with a first example."""
+        lines = []
+        for found, what in (
+            (self.hidden, "hidden files or folders"),
+            (self.not_images, f"files that are not images ({', '.join(IMAGE_SUFFIXES)})"),
+            (self.broken_links, "links to nothing"),
+            (self.loops, "links to a folder already read (a loop)"),
+            (self.outside, "files outside the class folders"),
+        ):
+            if found:
+                lines.append(f"{name}: left out {len(found)} {what}, e.g. {found[0]}")
+        return lines
+
+
+def scan_folder(root: Path) -> Scan:
+    """Walk an image tree: its classes, each split's images, what was left out.
+
+    Raises:
+        DataError: no such folder, fewer than 2 classes, a class folder without images, or a
+            validation or test folder whose classes differ from train's.
+    """
+    require_dir(root, "folder", "one sub-folder of images per class")
+    trees = (
+        {s: root / s for s in SPLITS if (root / s).is_dir()} if (root / "train").is_dir() else {}
+    )
+    trees = trees or {"train": root}
+    scan = Scan(_classes(trees["train"]), {})
+    for split, tree in trees.items():
+        _note_loose(tree, scan)
+        if split != "train":
+            _same_classes(tree, trees["train"], scan.classes)
+        scan.splits[split] = _read_split(tree, scan)
+    return scan
+
+
+def _note_loose(tree: Path, scan: Scan) -> None:
+    """Note what lies beside the class folders of ``tree``: hidden entries and plain files."""
+    for p in sorted(tree.iterdir()):
+        if p.name.startswith("."):
+            scan.hidden.append(p)
+        elif not p.is_dir():
+            scan.outside.append(p)
+
+
+def _classes(tree: Path) -> list[str]:
+    classes = sorted(p.name for p in tree.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise DataError(
+            f"{tree}: {len(classes)} class sub-folder(s); a classifier needs at least 2 "
+            f"(expected {tree}/<class>/<image>.jpg)"
+        )
+    return classes
+
+
+def _same_classes(tree: Path, train: Path, classes: list[str]) -> None:
+    found = set(_classes(tree))
+    missing = [c for c in classes if c not in found]
+    if missing:
+        raise DataError(
+            f"{tree}: no folder for class {missing[0]!r}, which {train} has "
+            f"({len(missing)} class(es) missing); every split needs every class",
+            hint=f"add {tree / missing[0]}, or remove {tree} to carve the split out of train",
+        )
+    extra = sorted(found - set(classes))
+    if extra:
+        raise DataError(
+            f"{tree}: class folder {extra[0]!r} is not in {train}; a class without training "
+            "images cannot be learnt",
+            hint=f"add {train / extra[0]} with training images, or remove {tree / extra[0]}",
+        )
+
+
+def _read_split(tree: Path, scan: Scan) -> FileRecords:
+    paths: list[bytes] = []
+    labels: list[int] = []
+    for label, name in enumerate(scan.classes):
+        found = _images_under(tree / name, scan)
+        if not found:
+            raise DataError(
+                f"{tree / name}: a class folder without images (expected "
+                f"{', '.join(IMAGE_SUFFIXES)} files)",
+                hint=f"add images to it, or remove it if {name!r} is not a class",
+            )
+        paths += [os.fsencode(p.relative_to(tree)) for p in found]
+        labels += [label] * len(found)
+    return FileRecords(tree, np.array(paths), np.array(labels, dtype=np.int64))
+
+
+def _images_under(folder: Path, scan: Scan) -> list[Path]:
+    """The image files under ``folder`` at any depth, sorted; the rest noted in ``scan``."""
+    found: list[Path] = []
+    seen = {os.path.realpath(folder)}
+    for top, dirs, files in os.walk(folder, followlinks=True):
+        here = Path(top)
+        kept = []
+        for d in sorted(dirs):
+            real = os.path.realpath(here / d)
+            if d.startswith("."):
+                scan.hidden.append(here / d)
+            elif real in seen:
+                scan.loops.append(here / d)
+            else:
+                seen.add(real)
+                kept.append(d)
+        dirs[:] = kept
+        for f in sorted(files):
+            path = here / f
+            if f.startswith("."):
+                scan.hidden.append(path)
+            elif not path.exists():
+                scan.broken_links.append(path)
+            elif path.suffix.lower() not in IMAGE_SUFFIXES:
+                scan.not_images.append(path)
+            else:
+                found.append(path)
+    return found
+
+
+def first_image(records: FileRecords, tries: int = 20) -> Image.Image:
+    """The first of the first ``tries`` images that opens (its channels and size are the
+    dataset's defaults).
+
+    Raises:
+        DataError: none of them opens (the last one's message).
+    """
+    error: DataError | None = None
+    for index in range(min(tries, len(records))):
+        try:
+            return records.open(index)
+        except DataError as err:
+            error = err
+    raise error or DataError(f"{records.root}: no images")
+
+
+def folder(argument: str, data_dir: str | os.PathLike[str] | None, seed: int) -> ImageDataset:
+    """The images of a folder tree, read while training.
+
+    Their channels (1 if the first image is grayscale, else 3) and default size (the first
+    image's) come from the first training image; ``--image-size`` sets the size.
 
     Args:
         argument: ``PATH`` (the part after ``folder:``); empty: ``data_dir``.
         data_dir: the folder when ``argument`` is empty.
-        seed: the splits' seed.
+        seed: the seed of the carved splits and of the sample the normalisation comes from.
     """
     root = Path(argument or (data_dir or ""))
-    require_dir(root, "folder", "one sub-folder of images per class")
-    splits = {s: root / s for s in ("train", "test") if (root / s).is_dir()}
-    tree = splits.get("train", root)
-    classes = sorted(p.name for p in tree.iterdir() if p.is_dir())
-    if len(classes) < 2:
-        raise DataError(
-            f"{tree}: {len(classes)} class sub-folder(s); a classifier needs at least 2 "
-            f"(expected {tree}/<class>/<image>.png)"
-        )
-    channels, size = _first_image_format(tree, classes)
-    x, y = _read_tree(tree, classes, channels, size)
-    if "test" in splits:
-        x_test, y_test = _read_tree(splits["test"], classes, channels, size)
-    else:
-        x, y, x_test, y_test = split_validation(x, y, 0.2, seed)
-    x_train, y_train, x_val, y_val = split_validation(x, y, 0.125, seed)
-    return Dataset(
-        f"folder:{root}", classes, x_train, y_train, x_val, y_val, x_test, y_test, flips=True
+    scan = scan_folder(root)
+    splits = carve_splits(scan.splits, seed)
+    with first_image(scan.splits["train"]) as image:
+        channels, size = image_channels(image), (image.height, image.width)
+    name = f"folder:{root}"
+    return ImageDataset(
+        name, scan.classes, dict(splits), channels, size, seed=seed, notes=scan.notes(name)
     )
-
-
-def _first_image_format(tree: Path, classes: list[str]) -> tuple[int, tuple[int, int]]:
-    """The channel count and ``(H, W)`` of the tree's first image: every image gets them."""
-    first = next(
-        (
-            f
-            for c in classes
-            for f in sorted((tree / c).iterdir())
-            if f.suffix.lower() in IMAGE_SUFFIXES
-        ),
-        None,
-    )
-    if first is None:
-        raise DataError(f"{tree}: no PNG or JPG images in the class folders")
-    from PIL import Image
-
-    with Image.open(first) as image:
-        channels = 1 if image.mode in ("L", "1", "I;16") else 3
-        size = (image.size[1], image.size[0])
-    return channels, size
-
-
-def _read_tree(
-    tree: Path, classes: list[str], channels: int, size: tuple[int, int]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = [], []
-    for label, name in enumerate(classes):
-        for f in sorted((tree / name).iterdir()) if (tree / name).is_dir() else []:
-            if f.suffix.lower() in IMAGE_SUFFIXES:
-                images.append(read_image(f, channels, size))
-                labels.append(label)
-    if not images:
-        raise DataError(f"{tree}: no images")
-    return torch.stack(images), torch.tensor(labels)

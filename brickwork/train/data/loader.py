@@ -1,26 +1,31 @@
-"""How a run gets its training batches: :class:`TensorBatches` yields one epoch's
-:class:`Batch` es, each augmented and cut to this process's share, from any step on.
+"""How a run gets its batches, whatever its data: :func:`open_batches` gives a :class:`Batches`
+(tensors held in memory, or images streamed from files) that yields one epoch's training
+:class:`Batch` es, normalised, augmented and cut to this process's share, from any step on, and
+the normalised evaluation batches of a split.
 
-Every random choice is derived from ``(seed, epoch, step)`` by :func:`step_seed` (the epoch's
-order from step ``-1``), so a run resumed at a step sees the batches an uninterrupted run would.
+Every random choice is derived from ``(seed, epoch, step)`` (the epoch's order, mixing) or from
+``(seed, epoch, sample index)`` (a streamed image's crop and flip), so a run resumed at a step
+sees the batches an uninterrupted run would, with any number of DataLoader workers.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from typing import NamedTuple
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
 
 import torch
 
 from brickwork.train import distributed
 from brickwork.train.data.augment import batches, random_flip, random_shift
 from brickwork.train.data.dataset import Dataset
+from brickwork.train.data.mix import Mixing, mix
+from brickwork.train.data.sampler import epoch_order, step_seed
+from brickwork.train.data.streamed import ImageDataset
 
-
-def step_seed(seed: int, epoch: int, step: int) -> int:
-    """The seed of one step's randomness (``step=-1``: the epoch's shuffling)."""
-    return (seed * 1_000_003 + epoch * 10_007 + step) % (2**63)
+EVAL_TENSOR_BATCHES = 4
+"""A tensor split is evaluated this many steps' worth of images at a time (streamed: one)."""
 
 
 class Batch(NamedTuple):
@@ -29,51 +34,135 @@ class Batch(NamedTuple):
     step: int
     """The step within the epoch, 0-based."""
     x: torch.Tensor
-    """This process's share of the step's images, ``(b, C, H, W)`` in [0, 1], augmented."""
+    """This process's share of the step's images, ``(b, C, H, W)``, normalised and augmented."""
     y: torch.Tensor
     """Their labels, ``(b,)``."""
     size: int
-    """The whole step's number of images, over every process (``b`` summed)."""
+    """The step's number of images over every process, as planned (an image found unreadable
+    is left out of ``x`` but still counted)."""
+    target: torch.Tensor
+    """What the loss compares the outputs with: ``y``, or ``(b, classes)`` probabilities when
+    the images are mixed (Mixup, CutMix)."""
 
 
-class TensorBatches:
-    """The training batches of a :class:`Dataset` held as tensors (on the training device).
+@dataclass(frozen=True)
+class LoaderOptions:
+    """How batches are made.
 
-    Args:
-        dataset: the data; its training split is batched.
+    Attributes:
         batch_size: images a step, over every process.
         seed: the run's seed (shuffling and augmentation).
-        augment: shift each image by up to 1/8 of its width, and flip it when ``dataset.flips``.
+        augment: augment the training images (tensors: shifts and flips; files: random
+            resized crops and flips).
+        device: where batches go (and are normalised).
+        workers: DataLoader worker processes for streamed images (0: this process).
+        mixing: Mixup and CutMix.
+        log: where a streamed dataset reports unreadable images.
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int, augment: bool) -> None:
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.seed = seed
-        self.augment = augment
+    batch_size: int
+    seed: int = 0
+    augment: bool = True
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    workers: int = 0
+    mixing: Mixing = field(default_factory=Mixing)
+    log: Callable[[str], None] = lambda _: None
+
+
+class Batches(Protocol):
+    """Where a run's batches come from."""
 
     def __len__(self) -> int:
         """Steps per epoch (the last batch may be smaller)."""
-        return math.ceil(len(self.dataset.y_train) / self.batch_size)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
-        """The batches of ``epoch`` (0-based) from step ``start`` on."""
-        order = torch.Generator().manual_seed(step_seed(self.seed, epoch, -1))
-        for step, index in enumerate(batches(len(self.dataset.y_train), self.batch_size, order)):
-            if step >= start:
-                yield self._batch(epoch, step, index)
+        """The training batches of ``epoch`` (0-based) from step ``start`` on."""
+
+    def split(self, name: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This process's share of split ``name`` (``"val"``, ``"test"``): normalised images
+        ``(b, C, H, W)`` and labels ``(b,)``, on the device, in order."""
+
+
+Data = Dataset | ImageDataset
+"""What a run trains on: tensors in memory, or image files read as needed."""
+
+
+def open_batches(data: Data, options: LoaderOptions) -> Batches:
+    """The batches of ``data``: from tensors (on ``options.device``) or streamed from files."""
+    if isinstance(data, ImageDataset):
+        from brickwork.train.data.stream import StreamBatches
+
+        return StreamBatches(data, options)
+    return TensorBatches(data, options)
+
+
+def normaliser(
+    mean: list[float], std: list[float], device: torch.device
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``x ↦ (x - mean) / std`` per channel, for ``(B, C, H, W)`` images."""
+    m = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=device).view(1, -1, 1, 1)
+    return lambda x: (x - m) / s
+
+
+def make_batch(
+    epoch: int,
+    step: int,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    size: int,
+    n_classes: int,
+    options: LoaderOptions,
+) -> Batch:
+    """The :class:`Batch` of normalised images ``x`` and labels ``y``, mixed if asked (with
+    the step's own random numbers)."""
+    target = y
+    if options.mixing.on:
+        seed = step_seed(options.seed, epoch, step) ^ 0x313C
+        x, target = mix(x, y, n_classes, options.mixing, seed)
+    return Batch(step, x, y, size, target)
+
+
+class TensorBatches:
+    """The batches of a :class:`Dataset` held as tensors (on the training device).
+
+    With ``options.augment``, each image is shifted by up to 1/8 of its width, and flipped when
+    ``dataset.flips``; the whole batch is augmented in every process, so each image is shifted
+    as it would be in a single one, then each process keeps its share.
+    """
+
+    def __init__(self, dataset: Dataset, options: LoaderOptions) -> None:
+        self.dataset = dataset
+        self.options = options
+        self.normalise = normaliser(dataset.mean, dataset.std, dataset.y_train.device)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.dataset.y_train) / self.options.batch_size)
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        order = epoch_order(len(self.dataset.y_train), self.options.seed, epoch)
+        for step in range(start, len(self)):
+            index = order[step * self.options.batch_size : (step + 1) * self.options.batch_size]
+            yield self._batch(epoch, step, index)
 
     def _batch(self, epoch: int, step: int, index: torch.Tensor) -> Batch:
         index = index.to(self.dataset.y_train.device, non_blocking=True)
-        # the whole batch is augmented in every process, so each image is shifted as it would be
-        # in a single one, then each process keeps its share
         x = self._augment(self.dataset.x_train[index], epoch, step)
         mine = distributed.share(len(index))
-        return Batch(step, x[mine], self.dataset.y_train[index][mine], len(index))
+        x, y = self.normalise(x[mine]), self.dataset.y_train[index][mine]
+        return make_batch(epoch, step, x, y, len(index), self.dataset.n_classes, self.options)
 
     def _augment(self, x: torch.Tensor, epoch: int, step: int) -> torch.Tensor:
-        if not self.augment:
+        if not self.options.augment:
             return x
-        g = torch.Generator().manual_seed(step_seed(self.seed, epoch, step) ^ 0x5EED)
+        g = torch.Generator().manual_seed(step_seed(self.options.seed, epoch, step) ^ 0x5EED)
         x = random_shift(x, max(1, x.shape[-1] // 8), g)  # ±1 pixel on 8×8 digits, ±4 on 32×32
         return random_flip(x, g) if self.dataset.flips else x
+
+    def split(self, name: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        x, y = getattr(self.dataset, f"x_{name}"), getattr(self.dataset, f"y_{name}")
+        mine = distributed.share(len(y))
+        x_here, y_here = x[mine], y[mine]
+        size = self.options.batch_size * EVAL_TENSOR_BATCHES
+        for index in batches(len(y_here), size, None):
+            yield self.normalise(x_here[index]), y_here[index]

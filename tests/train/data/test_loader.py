@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from brickwork.train import distributed
-from brickwork.train.data import Batch, Dataset, TensorBatches, step_seed
+from brickwork.train.data import Batch, Dataset, LoaderOptions, TensorBatches, step_seed
 from brickwork.train.distributed import World
 
 
@@ -12,6 +12,10 @@ def dataset(n: int = 50, flips: bool = True) -> Dataset:
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(n, 3, 8, 8, generator=g), torch.arange(n) % 5
     return Dataset("noise", list("abcde"), x, y, x[:5], y[:5], x[:5], y[:5], flips=flips)
+
+
+def tensor_batches(data: Dataset, batch_size: int, seed: int, augment: bool) -> TensorBatches:
+    return TensorBatches(data, LoaderOptions(batch_size, seed, augment))
 
 
 def same(a: list[Batch], b: list[Batch]) -> bool:
@@ -25,19 +29,22 @@ def same(a: list[Batch], b: list[Batch]) -> bool:
 def test_an_epoch_has_a_step_per_batch_and_the_last_may_be_smaller(
     n: int, batch_size: int, steps: int
 ) -> None:
-    source = TensorBatches(dataset(n), batch_size, seed=0, augment=False)
+    source = tensor_batches(dataset(n), batch_size, seed=0, augment=False)
     epoch = list(source.epoch(0))
     assert len(source) == len(epoch) == steps
     assert [b.step for b in epoch] == list(range(steps))
     assert [b.size for b in epoch] == [min(batch_size, n - i * batch_size) for i in range(steps)]
 
 
-def test_without_augmentation_an_epoch_is_every_image_once_in_shuffled_order() -> None:
+def test_without_augmentation_an_epoch_is_every_image_once_in_shuffled_order_normalised() -> None:
     data = dataset()
-    epoch = list(TensorBatches(data, 16, seed=0, augment=False).epoch(0))
+    epoch = list(tensor_batches(data, 16, seed=0, augment=False).epoch(0))
     x, y = torch.cat([b.x for b in epoch]), torch.cat([b.y for b in epoch])
     order = torch.randperm(50, generator=torch.Generator().manual_seed(step_seed(0, 0, -1)))
-    assert torch.equal(x, data.x_train[order])
+    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.std).view(1, -1, 1, 1)
+    assert torch.equal(x, (data.x_train[order] - mean) / std)
+    assert all(b.target is b.y for b in epoch)  # no mixing: the loss takes the labels
     assert torch.equal(y, data.y_train[order])
 
 
@@ -45,7 +52,7 @@ def test_without_augmentation_an_epoch_is_every_image_once_in_shuffled_order() -
 def test_a_resumed_epoch_continues_with_the_batches_of_an_uninterrupted_one(
     augment: bool,
 ) -> None:
-    source = TensorBatches(dataset(), 16, seed=3, augment=augment)
+    source = tensor_batches(dataset(), 16, seed=3, augment=augment)
     whole = list(source.epoch(2))
     assert same(list(source.epoch(2, start=2)), whole[2:])
     assert same(list(source.epoch(2)), whole)  # nothing depends on what ran before
@@ -54,8 +61,8 @@ def test_a_resumed_epoch_continues_with_the_batches_of_an_uninterrupted_one(
 
 def test_augmentation_shifts_and_flips_within_the_image() -> None:
     data = dataset()
-    plain = list(TensorBatches(data, 16, seed=0, augment=False).epoch(0))
-    augmented = list(TensorBatches(data, 16, seed=0, augment=True).epoch(0))
+    plain = list(tensor_batches(data, 16, seed=0, augment=False).epoch(0))
+    augmented = list(tensor_batches(data, 16, seed=0, augment=True).epoch(0))
     assert all(torch.equal(p.y, a.y) for p, a in zip(plain, augmented, strict=True))
     assert not all(torch.equal(p.x, a.x) for p, a in zip(plain, augmented, strict=True))
     assert all(a.x.shape == p.x.shape for p, a in zip(plain, augmented, strict=True))
@@ -64,7 +71,7 @@ def test_augmentation_shifts_and_flips_within_the_image() -> None:
 def test_each_process_takes_its_share_of_the_batch_augmented_as_in_one_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    source = TensorBatches(dataset(), 15, seed=1, augment=True)
+    source = tensor_batches(dataset(), 15, seed=1, augment=True)
     alone = list(source.epoch(0))
     shares = []
     for rank in range(2):

@@ -1,0 +1,147 @@
+"""Batches of an :class:`ImageDataset`, decoded in DataLoader worker processes.
+
+The main process plans each step (:mod:`~brickwork.train.data.sampler`): the keys ``(epoch,
+index)`` of its share. Workers open each image, crop it with generators seeded from ``(seed,
+epoch, index)`` and stack the step's images as ``uint8`` ``(b, H, W, C)`` in shared memory; the
+DataLoader hands the steps back in order, pinned when the device is a GPU. On the device the
+batch becomes ``(b, C, H, W)`` floats, normalised. An image that cannot be read is left out of
+its batch and told (:class:`~brickwork.train.data.unreadable.Unreadable`).
+
+Workers inherit the training loop's signal handlers (they are forked from it), so Ctrl-C stops
+the loop at a step and the workers with it, instead of killing the workers mid-batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, get_worker_info
+
+from brickwork.errors import DataError
+from brickwork.train.data.loader import Batch, LoaderOptions, make_batch, normaliser
+from brickwork.train.data.sampler import EVAL, EpochSampler, EvalSampler, SampleKey
+from brickwork.train.data.streamed import ImageDataset, Records
+from brickwork.train.data.transforms import Transform, sample_rng
+from brickwork.train.data.unreadable import Unreadable
+
+PREFETCH = 2
+"""Batches each worker prepares ahead."""
+
+
+def default_workers() -> int:
+    """The cores this process may use, shared among torchrun's processes on this machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, (cores or 1) // max(1, processes))
+
+
+class Skipped(NamedTuple):
+    """A sample that could not be read."""
+
+    sample: int
+    """Its index in the split."""
+    message: str
+
+
+class KeyedImages(torch.utils.data.Dataset[Any]):
+    """One split's images by key: ``images[(epoch, index)]`` is sample ``index`` cropped for
+    ``epoch`` (``(H, W, C)`` ``uint8`` and its label), or a :class:`Skipped`.
+
+    Args:
+        records: the split.
+        transform: the crop (training or evaluation).
+        seed: the run's seed.
+    """
+
+    def __init__(self, records: Records, transform: Transform, seed: int) -> None:
+        self.records, self.transform, self.seed = records, transform, seed
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: SampleKey) -> tuple[np.ndarray, int] | Skipped:
+        epoch, index = key
+        rng = sample_rng(self.seed, epoch, index) if epoch != EVAL else None
+        try:
+            with self.records.open(index) as image:
+                array = self.transform(image, rng)
+        except DataError as err:
+            return Skipped(index, str(err))
+        return array, int(self.records.labels[index])
+
+
+def collate(
+    samples: list[tuple[np.ndarray, int] | Skipped],
+) -> tuple[torch.Tensor, torch.Tensor, list[Skipped]]:
+    """Stack a step's images, ``(b, H, W, C)`` ``uint8`` (in shared memory in a worker), and
+    labels ``(b,)``; set the unreadable ones apart."""
+    good = [s for s in samples if not isinstance(s, Skipped)]
+    skipped = [s for s in samples if isinstance(s, Skipped)]
+    if not good:
+        return torch.empty(0, 0, 0, 0, dtype=torch.uint8), torch.empty(0, dtype=torch.long), skipped
+    shape = (len(good), *good[0][0].shape)
+    x = torch.empty(shape, dtype=torch.uint8)
+    if get_worker_info() is not None:
+        x.share_memory_()  # type: ignore[no-untyped-call]  # sent back without another copy
+    np.stack([a for a, _ in good], out=x.numpy())
+    return x, torch.tensor([label for _, label in good], dtype=torch.long), skipped
+
+
+class StreamBatches:
+    """The batches of an :class:`ImageDataset`, decoded by ``options.workers`` processes.
+
+    Args:
+        data: the dataset.
+        options: batch size, seed, augmentation, device, workers, mixing, log.
+    """
+
+    def __init__(self, data: ImageDataset, options: LoaderOptions) -> None:
+        self.data, self.options = data, options
+        self.normalise = normaliser(data.mean, data.std, options.device)
+        self.unreadable = {
+            split: Unreadable(split, data.split_size(split), options.log) for split in data.splits
+        }
+
+    def __len__(self) -> int:
+        return len(EpochSampler(self.data.split_size("train"), self.options.batch_size, 0, 0))
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        n = self.data.split_size("train")
+        sampler = EpochSampler(n, self.options.batch_size, self.options.seed, epoch, start)
+        transform = self.data.train_transform(self.options.augment)
+        unreadable = self.unreadable["train"]
+        for step, (x, y) in enumerate(self._load("train", transform, sampler), start):
+            size = sampler.step_size(step)
+            yield make_batch(epoch, step, x, y, size, self.data.n_classes, self.options)
+        unreadable.end(f"epoch {epoch + 1}")
+
+    def split(self, name: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        sampler = EvalSampler(self.data.split_size(name), self.options.batch_size)
+        yield from self._load(name, self.data.eval_transform(), sampler)
+        self.unreadable[name].end("validation" if name == "val" else name)
+
+    def _load(
+        self, split: str, transform: Transform, sampler: EpochSampler | EvalSampler
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The steps of ``sampler``, on the device: normalised ``(b, C, H, W)`` and labels."""
+        device, workers = self.options.device, self.options.workers
+        loader = DataLoader(
+            KeyedImages(self.data.splits[split], transform, self.options.seed),
+            batch_sampler=sampler,
+            num_workers=workers,
+            collate_fn=collate,
+            pin_memory=device.type == "cuda",
+            prefetch_factor=PREFETCH if workers else None,
+        )
+        unreadable = self.unreadable[split]
+        for x, y, skipped in loader:
+            for sample in skipped:
+                unreadable.add(sample.sample, sample.message)
+            if not len(y):
+                x = torch.zeros(0, *transform.size, self.data.channels, dtype=torch.uint8)
+            x = x.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+            yield self.normalise(x), y.to(device, non_blocking=True)
