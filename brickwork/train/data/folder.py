@@ -112,8 +112,12 @@ def _note_loose(tree: Path, scan: Scan) -> None:
             scan.outside.append(p)
 
 
+def _class_folders(tree: Path) -> list[str]:
+    return sorted(p.name for p in tree.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def _classes(tree: Path) -> list[str]:
-    classes = sorted(p.name for p in tree.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = _class_folders(tree)
     if len(classes) < 2:
         raise DataError(
             f"{tree}: {len(classes)} class sub-folder(s); a classifier needs at least 2 "
@@ -123,7 +127,7 @@ def _classes(tree: Path) -> list[str]:
 
 
 def _same_classes(tree: Path, train: Path, classes: list[str]) -> None:
-    found = set(_classes(tree))
+    found = set(_class_folders(tree))
     missing = [c for c in classes if c not in found]
     if missing:
         raise DataError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import warnings
 from pathlib import Path
 from typing import IO
@@ -48,23 +49,16 @@ def open_image(source: Path | bytes, where: str | None = None) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(fp)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _bomb(name, None) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        pixels = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        raise DataError(
+            f"{name}: {pixels}, more than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} "
+            "(PIL.Image.MAX_IMAGE_PIXELS); refused as a possible decompression bomb"
+        ) from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
         raise DataError(f"{name}: cannot read it as an image ({_reason(err)})") from None
-    limit = Image.MAX_IMAGE_PIXELS
-    if limit is not None and image.width * image.height > limit:
-        image.close()
-        raise _bomb(name, image.size)
     return image
-
-
-def _bomb(name: str, size: tuple[int, int] | None) -> DataError:
-    shown = f"{size[0]}×{size[1]} = {size[0] * size[1]:,} pixels" if size else "too many pixels"
-    return DataError(
-        f"{name}: {shown}, more than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} "
-        "(PIL.Image.MAX_IMAGE_PIXELS); refused as a possible decompression bomb"
-    )
 
 
 def _reason(err: BaseException) -> str:
@@ -97,7 +91,7 @@ def decode(image: Image.Image, box: Box, size: tuple[int, int], channels: int) -
         box = _draft(image, box, size, channels)
         converted = to_mode(image, channels)
         resized = converted.resize((width, height), Image.Resampling.BILINEAR, box=box)
-        array = np.asarray(resized, dtype=np.uint8)
+        array = np.array(resized, dtype=np.uint8)  # writable, for torch.from_numpy
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         where = getattr(image, "filename", "") or "image"
         raise DataError(f"{where}: cannot decode it ({_reason(err)})") from None

@@ -102,8 +102,10 @@ class StreamBatches:
     def __init__(self, data: ImageDataset, options: LoaderOptions) -> None:
         self.data, self.options = data, options
         self.normalise = normaliser(data.mean, data.std, options.device)
+        everything = sum(data.split_size(split) for split in data.splits)
         self.unreadable = {
-            split: Unreadable(split, data.split_size(split), options.log) for split in data.splits
+            split: Unreadable(split, data.split_size(split), everything, options.log)
+            for split in data.splits
         }
 
     def __len__(self) -> int:

@@ -1,5 +1,5 @@
-"""Images that cannot be read: each told once by name and skipped, counted at the end of an
-epoch, and fatal past :data:`LIMIT` of a split.
+"""Images that cannot be read: each told once by name and skipped, counted at the end of each
+pass over a split, and fatal when one pass finds more than :data:`LIMIT` of the dataset.
 
 Under torchrun each rank reads its own share: a rank tells what it finds as it finds it (rank 0
 speaks), and at the end of the epoch the ranks pool their lists, so rank 0 tells the others'
@@ -14,7 +14,7 @@ from brickwork.errors import DataError
 from brickwork.train import distributed
 
 LIMIT = 0.01
-"""The share of a split that may be unreadable: more stops the run."""
+"""The share of the dataset's images that may be unreadable: more stops the run."""
 SHOWN = 5
 """How many of the unreadable images an error names."""
 
@@ -25,11 +25,12 @@ class Unreadable:
     Args:
         split: the split's name, for messages.
         total: the split's number of images.
+        dataset: the dataset's number of images, all splits together (the limit's base).
         log: where each image is told (once per run) and each epoch's count.
     """
 
-    def __init__(self, split: str, total: int, log: Callable[[str], None]) -> None:
-        self.split, self.total, self.log = split, total, log
+    def __init__(self, split: str, total: int, dataset: int, log: Callable[[str], None]) -> None:
+        self.split, self.total, self.dataset, self.log = split, total, dataset, log
         self.found: dict[int, str] = {}
         """This epoch's finds on this process: sample index → message."""
         self.told: set[int] = set()
@@ -38,7 +39,7 @@ class Unreadable:
         """Note sample ``index`` as unreadable (``message`` names it and says why).
 
         Raises:
-            DataError: this process alone has found more than :data:`LIMIT` of the split.
+            DataError: this process alone has found more than :data:`LIMIT` of the dataset.
         """
         self.found[index] = message
         if index not in self.told:
@@ -53,7 +54,7 @@ class Unreadable:
             when: ``"epoch 3"``, ``"validation"``: what the count is of.
 
         Raises:
-            DataError: more than :data:`LIMIT` of the split is unreadable.
+            DataError: more than :data:`LIMIT` of the dataset is unreadable in this split.
         """
         pooled: dict[int, str] = {}
         for found in distributed.gather_objects(self.found):
@@ -70,12 +71,12 @@ class Unreadable:
         self._check(pooled)
 
     def _check(self, found: dict[int, str]) -> None:
-        if len(found) <= LIMIT * self.total:
+        if len(found) <= LIMIT * self.dataset:
             return
         shown = "; ".join(found[i] for i in sorted(found)[:SHOWN])
         more = f"; and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
         raise DataError(
             f"{len(found)} of the {self.total} images of the {self.split} split are unreadable, "
-            f"more than {LIMIT:.0%}: {shown}{more}",
+            f"more than {LIMIT:.0%} of the dataset's {self.dataset}: {shown}{more}",
             hint="repair or remove these files (up to 1% are skipped with a message)",
         )
