@@ -89,6 +89,14 @@ def _score(value: object) -> bool:
     return isinstance(value, list) and len(value) == 2 and all(map(_number_or_inf, value))
 
 
+def _eval_transform(value: object) -> bool:
+    if not isinstance(value, dict) or set(value) != {"size", "crop_fraction"}:
+        return False
+    size, fraction = value["size"], value["crop_fraction"]
+    sizes_ok = isinstance(size, list) and len(size) == 2 and all(_count(v) and v > 0 for v in size)
+    return sizes_ok and _number(fraction) and 0 < fraction <= 1
+
+
 def _mapping_or_none(value: object) -> bool:
     return value is None or isinstance(value, dict)
 
@@ -109,6 +117,7 @@ FIELDS: dict[str, Field] = {
     "data_dir": (_folder_or_none, "a folder or null"),
     "seed": (_count, "a non-negative integer"),
     "val_acc": (_fraction, "a number in [0, 1]"),
+    "eval_transform": (_eval_transform, "{'size': [H, W], 'crop_fraction': a number in (0, 1]}"),
     "training": (_mapping, "a mapping"),
     # a checkpoint's training state (its "training" field)
     "epoch": (_count, "a non-negative integer"),

@@ -28,6 +28,7 @@ GOOD_MODEL: dict[str, Any] = {
     "data_dir": None,
     "seed": 0,
     "val_acc": 0.9,
+    "eval_transform": {"size": [8, 8], "crop_fraction": 0.875},
 }
 GOOD_STATE: dict[str, Any] = {
     "epoch": 1,
@@ -64,6 +65,26 @@ def test_good_metadata_and_state_pass() -> None:
         ("val_acc", 7, r"'val_acc' is 7, not a number in \[0, 1\]"),
         ("data_dir", ["x"], r"'data_dir' is \['x'\], not a folder or null"),
         ("brickwork_version", 1, r"'brickwork_version' is 1, not a version string"),
+        (
+            "eval_transform",
+            {"size": [8, 8]},
+            r"'eval_transform' is \{'size': \[8, 8\]\}, not \{'size': \[H, W\], 'crop_fraction'",
+        ),
+        (
+            "eval_transform",
+            {"size": [8, 0], "crop_fraction": 0.875},
+            r"'eval_transform' is .*, not \{'size'",
+        ),
+        (
+            "eval_transform",
+            {"size": [8, 8], "crop_fraction": 1.5},
+            r"'eval_transform' is .*, not \{'size'",
+        ),
+        (
+            "eval_transform",
+            {"size": "8", "crop_fraction": 0.5},
+            r"'eval_transform' is .*, not \{'size'",
+        ),
     ],
 )
 def test_damaged_model_metadata(key: str, value: object, message: str) -> None:

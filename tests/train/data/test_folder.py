@@ -108,10 +108,19 @@ def test_symlinked_class_folders_and_nested_folders_are_read(tmp_path: Path) -> 
     [
         ({"train/a": 3, "train/b": 0}, r"train/b: a class folder without images \(expected .jpg"),
         ({"a": 3, "b": 0}, r"/b: a class folder without images"),
-        ({"train/a": 3, "train/b": 3, "val/a": 2}, r"val: no folder for class 'b', which .*/train has"),
-        ({"train/a": 3, "train/b": 3, "test/a": 2, "test/b": 2, "test/c": 1}, r"test: class folder 'c' is not in .*/train"),
+        (
+            {"train/a": 3, "train/b": 3, "val/a": 2},
+            r"val: no folder for class 'b', which .*/train has",
+        ),
+        (
+            {"train/a": 3, "train/b": 3, "test/a": 2, "test/b": 2, "test/c": 1},
+            r"test: class folder 'c' is not in .*/train",
+        ),
         ({"only": 3}, r"1 class sub-folder\(s\); a classifier needs at least 2"),
-        ({"train/a": 3, "train/b": 3, "val/a": 2, "val/b": 0}, r"val/b: a class folder without images"),
+        (
+            {"train/a": 3, "train/b": 3, "val/a": 2, "val/b": 0},
+            r"val/b: a class folder without images",
+        ),
     ],
 )
 def test_trees_that_cannot_be_trained_on_are_one_clear_line(

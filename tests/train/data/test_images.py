@@ -20,7 +20,9 @@ def saved(image: Image.Image, path: Path, **options: object) -> Path:
 
 def whole(path: Path, channels: int) -> np.ndarray:
     with open_image(path) as image:
-        return decode(image, (0, 0, image.width, image.height), (image.height, image.width), channels)
+        return decode(
+            image, (0, 0, image.width, image.height), (image.height, image.width), channels
+        )
 
 
 @pytest.mark.parametrize(

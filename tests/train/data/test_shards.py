@@ -50,9 +50,7 @@ def test_shards_are_tar_files_as_webdataset_reads_them(packed: tuple[Path, Path]
     assert index["splits"]["train"]["source"][0] == "a/000.jpg"
 
 
-def test_packing_twice_gives_the_same_bytes(
-    packed: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_packing_twice_gives_the_same_bytes(packed: tuple[Path, Path], tmp_path: Path) -> None:
     root, out = packed
     pack(f"folder:{root}", tmp_path / "again", 8000)
     for path in out.iterdir():
@@ -73,7 +71,9 @@ def test_shards_train_on_the_same_batches_as_the_folder(packed: tuple[Path, Path
         assert torch.equal(f.x, s.x)
         assert torch.equal(f.y, s.y)
     for (fx, fy), (sx, sy) in zip(
-        open_batches(folder, options).split("val"), open_batches(shards, options).split("val"), strict=True
+        open_batches(folder, options).split("val"),
+        open_batches(shards, options).split("val"),
+        strict=True,
     ):
         assert torch.equal(fx, sx)
         assert torch.equal(fy, sy)
@@ -102,9 +102,15 @@ def test_a_damaged_image_in_a_shard_is_named_by_shard_and_source(
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        ("no-index", r"index.json: no such file; shards:DIR reads a folder written by brickwork pack"),
+        (
+            "no-index",
+            r"index.json: no such file; shards:DIR reads a folder written by brickwork pack",
+        ),
         ("bad-json", r"index.json: damaged \("),
-        ("short-shard", r"train-000000.tar: \d+ bytes, the index needs \d+; the shards are incomplete"),
+        (
+            "short-shard",
+            r"train-000000.tar: \d+ bytes, the index needs \d+; the shards are incomplete",
+        ),
         ("missing-shard", r"train-000001.tar: missing; the shards are incomplete"),
         ("bad-label", r"index.json: damaged \(a label of split 'train' is not a class\)"),
         ("escape", r"index.json: damaged \(split 'train' names a shard outside the folder\)"),
@@ -141,7 +147,9 @@ def test_a_damaged_shard_folder_is_one_clear_line(
 def test_pack_writes_only_into_a_new_or_empty_folder(packed: tuple[Path, Path]) -> None:
     root, out = packed
     before = sorted(p.name for p in out.iterdir())
-    with pytest.raises(ConfigError, match=r"--out .*: not empty; pack writes its shards into a new or empty folder"):
+    with pytest.raises(
+        ConfigError, match=r"--out .*: not empty; pack writes its shards into a new or empty folder"
+    ):
         pack(f"folder:{root}", out, 10**9)
     assert sorted(p.name for p in out.iterdir()) == before
     with pytest.raises(ConfigError, match=r"'cifar10': brickwork pack reads folder:PATH"):
@@ -150,7 +158,13 @@ def test_pack_writes_only_into_a_new_or_empty_folder(packed: tuple[Path, Path]) 
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("1GB", 10**9), ("500MB", 500 * 10**6), ("256MiB", 256 * 2**20), ("4096", 4096), ("1.5 kb", 1500)],
+    [
+        ("1GB", 10**9),
+        ("500MB", 500 * 10**6),
+        ("256MiB", 256 * 2**20),
+        ("4096", 4096),
+        ("1.5 kb", 1500),
+    ],
 )
 def test_shard_sizes_are_read_with_their_units(text: str, size: int) -> None:
     assert parse_bytes(text) == size

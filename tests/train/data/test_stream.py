@@ -22,7 +22,9 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> ImageDataset:
     return data
 
 
-def epoch(data: ImageDataset, workers: int, number: int = 1, start: int = 0, **kw: object) -> list[Batch]:
+def epoch(
+    data: ImageDataset, workers: int, number: int = 1, start: int = 0, **kw: object
+) -> list[Batch]:
     options = LoaderOptions(batch_size=8, seed=5, workers=workers, **kw)  # type: ignore[arg-type]
     return list(open_batches(data, options).epoch(number, start))
 
@@ -65,7 +67,8 @@ def test_augmentation_is_random_resized_crops_and_without_it_the_eval_crop(
 
 def test_images_travel_as_bytes_and_are_normalised_on_the_device(folder: ImageDataset) -> None:
     images = KeyedImages(folder.splits["train"], folder.eval_transform(), seed=0)
-    x, y, skipped = collate([images[(-1, 0)], images[(-1, 1)]])
+    x, labels, skipped = collate([images[(-1, 0)], images[(-1, 1)]])
+    assert labels.tolist() == [0, 0]
     assert x.dtype == torch.uint8
     assert x.shape == (2, 16, 16, 3)
     assert skipped == []
@@ -112,7 +115,11 @@ def test_an_unreadable_image_is_told_once_and_skipped_with_a_count(damaged: Path
     lines: list[str] = []
     options = LoaderOptions(batch_size=16, seed=0, workers=2, log=lines.append)
     batches = open_batches(data, options)
-    where = next(s for s in data.splits if str(bad) in [data.splits[s].where(i) for i in range(data.split_size(s))])
+    where = next(
+        s
+        for s in data.splits
+        if str(bad) in [data.splits[s].where(i) for i in range(data.split_size(s))]
+    )
     for number in range(2):
         if where == "train":
             assert sum(len(b.y) for b in batches.epoch(number)) == data.split_size("train") - 1
@@ -130,7 +137,10 @@ def test_more_than_one_percent_unreadable_stops_with_the_list(damaged: Path) -> 
     data = load_dataset(f"folder:{damaged}", image_size=[8], seed=0)
     assert isinstance(data, ImageDataset)
     batches = open_batches(data, LoaderOptions(batch_size=16, workers=0))
-    with pytest.raises(DataError, match=r"of the \d+ images of the train split are unreadable, more than 1% of the dataset's 120: ") as info:
+    with pytest.raises(
+        DataError,
+        match=r"of the \d+ images of the train split are unreadable, more than 1% of the dataset's 120: ",
+    ) as info:
         list(batches.epoch(0))
     named = [p for p in bad if str(p) in str(info.value)]
     assert 1 <= len(named) <= 5

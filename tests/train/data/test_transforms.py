@@ -6,13 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from image_trees import photo
 from PIL import Image
 
 from brickwork.errors import DataError
 from brickwork.train.data.images import open_image
 from brickwork.train.data.transforms import EvalTransform, TrainTransform, model_input, sample_rng
-
-from image_trees import photo
 
 
 @pytest.mark.parametrize(
@@ -61,8 +60,12 @@ def test_the_flip_mirrors_the_crop() -> None:
     image = Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1)))
     flipped = unflipped = 0
     for index in range(40):
-        kept = TrainTransform((8, 8), 1, scale=(1.0, 1.0), flip=True)(image, sample_rng(0, 0, index))
-        plain = TrainTransform((8, 8), 1, scale=(1.0, 1.0), flip=False)(image, sample_rng(0, 0, index))
+        kept = TrainTransform((8, 8), 1, scale=(1.0, 1.0), flip=True)(
+            image, sample_rng(0, 0, index)
+        )
+        plain = TrainTransform((8, 8), 1, scale=(1.0, 1.0), flip=False)(
+            image, sample_rng(0, 0, index)
+        )
         if np.array_equal(kept, plain[:, ::-1]) and not np.array_equal(kept, plain):
             flipped += 1
         elif np.array_equal(kept, plain):

@@ -9,7 +9,9 @@ from PIL import Image
 def photo(rng: np.random.Generator, height: int, width: int, tint: int) -> Image.Image:
     """A smooth picture with some noise, tinted by class, so crops differ from each other."""
     y, x = np.mgrid[0:height, 0:width]
-    base = np.stack([x * 255 // max(width, 1), y * 255 // max(height, 1), np.full_like(x, tint)], -1)
+    base = np.stack(
+        [x * 255 // max(width, 1), y * 255 // max(height, 1), np.full_like(x, tint)], -1
+    )
     noise = rng.integers(0, 40, (height, width, 3))
     return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8), "RGB")
 
