@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from image_trees import make_tree
 from safetensors.torch import load_file
 
 from brickwork.train import distributed
+from brickwork.train.data import pack
 from brickwork.train.distributed import World
 
 # No batch norm (its statistics are per rank) and no dropout: two processes then compute the
@@ -169,3 +171,33 @@ def test_a_killed_rank_stops_the_run_with_a_message(spec: Path, tmp_path: Path) 
     assert "rank 0 of 2 lost contact with another rank" in stderr, stderr[-3000:]
     assert "continue with --resume" in stderr
     assert (out / "model.safetensors").is_file()  # what was saved is kept
+
+
+@pytest.mark.slow
+def test_two_processes_stopped_and_resumed_on_shards_with_workers_end_as_a_straight_run(
+    spec: Path, tmp_path: Path
+) -> None:
+    shards = tmp_path / "shards"  # ten classes, as the spec's last layer has
+    photos = make_tree(tmp_path / "photos", {f"c{i}": 8 for i in range(10)}, sizes=(10, 20))
+    pack(f"folder:{photos}", shards, 8000)
+    options = ["--data", f"shards:{shards}", "--image-size", "8", "--epochs", "4"]
+    options += ["--batch-size", "9", "--seed", "3", "--workers", "1"]
+    straight = tmp_path / "straight"
+    result = train(torchrun("train", str(spec), *options, "--out", str(straight)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        torchrun("train", str(spec), *options, "--out", str(out)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
+    )  # fmt: skip
+    deadline = time.monotonic() + TIMEOUT
+    while not (out / "checkpoint.json").exists():  # stop it once the first epoch is saved
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=TIMEOUT)
+    assert "interrupted" in stderr, stderr[-3000:]
+    result = train(torchrun("train", str(spec), "--out", str(out), "--resume"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "model.safetensors").read_bytes() == (straight / "model.safetensors").read_bytes()
