@@ -9,7 +9,7 @@ from brickwork.train.config import MACHINE_OPTIONS, TrainConfig, computed_option
 
 
 def test_machine_options_do_not_count_as_what_a_run_computes() -> None:
-    fast = asdict(TrainConfig(device="cpu", channels_last=True, compile=True))
+    fast = asdict(TrainConfig(device="cpu", channels_last=True, compile=True, workers=3))
     assert computed_options(fast) == computed_options(asdict(TrainConfig()))
     assert not set(MACHINE_OPTIONS) & set(computed_options(fast))
     assert computed_options(asdict(TrainConfig(lr=0.1))) != computed_options(fast)
@@ -26,6 +26,13 @@ def test_machine_options_do_not_count_as_what_a_run_computes() -> None:
         ({"weight_decay": -1.0}, "--weight-decay must be 0 or more"),
         ({"label_smoothing": 1.0}, r"--label-smoothing must be in \[0, 1\)"),
         ({"seed": -1}, r"--seed must be in \[0, 2\*\*32\)"),
+        ({"image_size": [0]}, r"--image-size must be S or H,W of positive integers, got \[0\]"),
+        ({"image_size": [8, 8, 8]}, r"--image-size must be S or H,W .*, got \[8, 8, 8\]"),
+        ({"crop_scale": 0.0}, r"--crop-scale must be in \(0, 1\], got 0.0"),
+        ({"crop_scale": 1.5}, r"--crop-scale must be in \(0, 1\], got 1.5"),
+        ({"mixup": -1.0}, r"--mixup must be 0 \(off\) or a positive alpha, got -1.0"),
+        ({"cutmix": float("inf")}, r"--cutmix must be 0 \(off\) or a positive alpha, got inf"),
+        ({"workers": -2}, "--workers must be 0 or more, got -2"),
     ],
 )
 def test_bad_options_are_named(options: dict[str, object], message: str) -> None:
