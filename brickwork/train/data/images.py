@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from brickwork.errors import DataError
 
@@ -56,8 +56,9 @@ def open_image(source: Path | bytes, where: str | None = None) -> Image.Image:
             f"{name}: {pixels}, more than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} "
             "(PIL.Image.MAX_IMAGE_PIXELS); refused as a possible decompression bomb"
         ) from None
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
+    except Exception as err:  # a damaged file makes Pillow's parsers raise almost anything
         raise DataError(f"{name}: cannot read it as an image ({_reason(err)})") from None
+    image.filename = name  # what decode's messages call it
     return image
 
 
@@ -92,7 +93,7 @@ def decode(image: Image.Image, box: Box, size: tuple[int, int], channels: int) -
         converted = to_mode(image, channels)
         resized = converted.resize((width, height), Image.Resampling.BILINEAR, box=box)
         array = np.array(resized, dtype=np.uint8)  # writable, for torch.from_numpy
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+    except Exception as err:  # a damaged file makes Pillow's decoders raise almost anything
         where = getattr(image, "filename", "") or "image"
         raise DataError(f"{where}: cannot decode it ({_reason(err)})") from None
     return array.reshape(height, width, channels)

@@ -174,3 +174,24 @@ def test_shard_sizes_are_read_with_their_units(text: str, size: int) -> None:
 def test_a_bad_shard_size_is_refused(text: str) -> None:
     with pytest.raises(ConfigError, match=rf"--shard-size '{text}': expected a size such as 1GB"):
         parse_bytes(text)
+
+
+def test_a_truncated_image_in_a_shard_is_named_when_decoded(
+    packed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, out = packed
+    for path in out.iterdir():
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    index_path = tmp_path / "index.json"
+    index = json.loads(index_path.read_text())
+    index["splits"]["train"]["length"][0] -= 200  # the record ends before the image does
+    index_path.write_text(json.dumps(index))
+    data = loaded(f"shards:{tmp_path}")
+    shard = tmp_path / index["splits"]["train"]["shards"][0]
+    where = next(
+        i
+        for i in range(data.split_size("train"))
+        if data.splits["train"].where(i) == f"{shard}:a/000.jpg"
+    )
+    with pytest.raises(DataError, match=rf"^{shard}:a/000.jpg: cannot decode it \("):
+        data.eval_transform()(data.splits["train"].open(where))
