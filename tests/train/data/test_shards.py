@@ -4,6 +4,7 @@ the folder they were packed from."""
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -32,6 +33,14 @@ def loaded(name: str) -> ImageDataset:
     data = load_dataset(name, seed=3, image_size=[12])
     assert isinstance(data, ImageDataset)
     return data
+
+
+def copied(out: Path, folder: Path) -> dict[str, Any]:
+    """The shards of ``out`` copied into ``folder``; their index, to damage."""
+    folder.mkdir(exist_ok=True)
+    for path in out.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    return json.loads((folder / "index.json").read_text())  # type: ignore[no-any-return]
 
 
 def test_shards_are_tar_files_as_webdataset_reads_them(packed: tuple[Path, Path]) -> None:
@@ -84,10 +93,7 @@ def test_a_damaged_image_in_a_shard_is_named_by_shard_and_source(
 ) -> None:
     _, out = packed
     copy = tmp_path / "copy"
-    copy.mkdir()
-    for path in out.iterdir():
-        (copy / path.name).write_bytes(path.read_bytes())
-    index = json.loads((copy / "index.json").read_text())
+    index = copied(out, copy)
     offset = index["splits"]["val"]["offset"][0]
     shard = copy / index["splits"]["val"]["shards"][index["splits"]["val"]["shard"][0]]
     content = bytearray(shard.read_bytes())
@@ -119,11 +125,8 @@ def test_a_damaged_image_in_a_shard_is_named_by_shard_and_source(
 def test_a_damaged_shard_folder_is_one_clear_line(
     packed: tuple[Path, Path], tmp_path: Path, damage: str, message: str
 ) -> None:
-    _, out = packed
-    for path in out.iterdir():
-        (tmp_path / path.name).write_bytes(path.read_bytes())
+    index = copied(packed[1], tmp_path)
     index_path = tmp_path / "index.json"
-    index = json.loads(index_path.read_text())
     if damage == "no-index":
         index_path.unlink()
     elif damage == "bad-json":
@@ -179,13 +182,9 @@ def test_a_bad_shard_size_is_refused(text: str) -> None:
 def test_a_truncated_image_in_a_shard_is_named_when_decoded(
     packed: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    _, out = packed
-    for path in out.iterdir():
-        (tmp_path / path.name).write_bytes(path.read_bytes())
-    index_path = tmp_path / "index.json"
-    index = json.loads(index_path.read_text())
+    index = copied(packed[1], tmp_path)
     index["splits"]["train"]["length"][0] -= 200  # the record ends before the image does
-    index_path.write_text(json.dumps(index))
+    (tmp_path / "index.json").write_text(json.dumps(index))
     data = loaded(f"shards:{tmp_path}")
     shard = tmp_path / index["splits"]["train"]["shards"][0]
     where = next(
