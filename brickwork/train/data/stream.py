@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, get_worker_info
 
 from brickwork.errors import DataError
-from brickwork.train.data.loader import Batch, LoaderOptions, make_batch, normaliser
+from brickwork.train.data.loader import Batch, LoaderOptions, make_batch
 from brickwork.train.data.sampler import EVAL, EpochSampler, EvalSampler, SampleKey
 from brickwork.train.data.streamed import ImageDataset, Records
 from brickwork.train.data.transforms import Transform, sample_rng
@@ -101,7 +101,9 @@ class StreamBatches:
 
     def __init__(self, data: ImageDataset, options: LoaderOptions) -> None:
         self.data, self.options = data, options
-        self.normalise = normaliser(data.mean, data.std, options.device)
+        # (x / 255 - mean) / std, as (x - 255 mean) * (1 / (255 std)) on the device
+        self.shift = torch.tensor(data.mean, device=options.device).view(1, -1, 1, 1) * 255
+        self.scale = 1 / (torch.tensor(data.std, device=options.device).view(1, -1, 1, 1) * 255)
         everything = sum(data.split_size(split) for split in data.splits)
         self.unreadable = {
             split: Unreadable(split, data.split_size(split), everything, options.log)
@@ -145,5 +147,13 @@ class StreamBatches:
                 unreadable.add(sample.sample, sample.message)
             if not len(y):
                 x = torch.zeros(0, *transform.size, self.data.channels, dtype=torch.uint8)
-            x = x.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
-            yield self.normalise(x), y.to(device, non_blocking=True)
+            yield self._normalised(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
+
+    def _normalised(self, x: torch.Tensor) -> torch.Tensor:
+        """``uint8`` ``(b, H, W, C)`` → normalised ``float32`` ``(b, C, H, W)``, contiguous, in
+        three passes: the conversion with the transpose, then a subtraction and a product."""
+        out = torch.empty(
+            (x.shape[0], x.shape[3], x.shape[1], x.shape[2]), dtype=torch.float32, device=x.device
+        )
+        out.copy_(x.permute(0, 3, 1, 2))
+        return out.sub_(self.shift).mul_(self.scale)
