@@ -7,13 +7,15 @@ DataLoader hands the steps back in order, pinned when the device is a GPU. On th
 batch becomes ``(b, C, H, W)`` floats, normalised. An image that cannot be read is left out of
 its batch and told (:class:`~brickwork.train.data.unreadable.Unreadable`).
 
-Workers inherit the training loop's signal handlers (they are forked from it), so Ctrl-C stops
-the loop at a step and the workers with it, instead of killing the workers mid-batch.
+A terminal sends Ctrl-C, and torchrun its SIGTERM, to the whole process group, workers included.
+Workers ignore both (:func:`leave_signals_to_the_loop`): the training loop stops at the end of a
+step, saves, and then stops its workers, instead of finding them dead in the middle of a batch.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -37,6 +39,16 @@ def default_workers() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return max(1, (cores or 1) // max(1, processes))
+
+
+def leave_signals_to_the_loop(worker_id: int) -> None:
+    """A worker's start: ignore SIGINT and SIGTERM (PyTorch's workers die of SIGTERM).
+
+    Args:
+        worker_id: the worker's number (unused).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class Skipped(NamedTuple):
@@ -138,6 +150,7 @@ class StreamBatches:
             batch_sampler=sampler,
             num_workers=workers,
             collate_fn=collate,
+            worker_init_fn=leave_signals_to_the_loop,
             pin_memory=device.type == "cuda",
             prefetch_factor=PREFETCH if workers else None,
         )

@@ -1,6 +1,9 @@
 """Streamed batches: the same with any number of workers, from any step, in any process's
 share; unreadable images told once and skipped, and fatal past 1%."""
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -146,3 +149,32 @@ def test_more_than_one_percent_unreadable_stops_with_the_list(damaged: Path) -> 
     assert 1 <= len(named) <= 5
     assert "\n" not in str(info.value)
     assert "repair or remove" in (info.value.hint or "")
+
+
+def children() -> list[int]:
+    """The processes this one started that are still running (here: DataLoader workers)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if int(fields.get("PPid", "0").strip() or 0) == os.getpid():
+            found.append(int(status.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_workers_leave_sigterm_and_ctrl_c_to_the_training_loop(folder: ImageDataset) -> None:
+    # a terminal's Ctrl-C and torchrun's SIGTERM reach the whole process group: the workers
+    # must keep going until the loop stops at a step, or the loop finds them dead mid-batch
+    batches = open_batches(folder, LoaderOptions(batch_size=4, workers=2)).epoch(0)
+    first = next(batches)
+    workers = children()
+    assert len(workers) == 2
+    for pid in workers:
+        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGINT)
+    time.sleep(0.3)
+    rest = list(batches)
+    assert [b.step for b in [first, *rest]] == list(range(7))
