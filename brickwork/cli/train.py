@@ -11,12 +11,13 @@ from typing import Any
 from brickwork.cli.parser import add_command, add_verify_argument, positive_count, shape_argument
 from brickwork.train.commands import evaluate_file, predict_files, run_training
 from brickwork.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
+from brickwork.train.data import set_pixel_limit
 from brickwork.train.run import Opening
 
 TRAIN_OPTIONS = (
     "data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay",
     "label_smoothing", "augment", "device", "precision", "channels_last", "compile", "seed",
-    "image_size", "crop_scale", "mixup", "cutmix", "workers",
+    "image_size", "crop_scale", "mixup", "cutmix", "workers", "max_pixels",
 )  # fmt: skip
 """The options of ``brickwork train`` that are the run's configuration."""
 
@@ -38,6 +39,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Accuracy, per-class precision/recall and confusion matrix of a saved model."""
+    if args.max_pixels is not None:
+        set_pixel_limit(args.max_pixels)
     result = evaluate_file(args.model, args.data, args.data_dir, args.verify)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -54,6 +57,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Class and probability for image files."""
+    if args.max_pixels is not None:
+        set_pixel_limit(args.max_pixels)
     for result in predict_files(args.model, args.images, args.verify):
         print(f"{result['image']}: {result['class']} ({result['probability']:.1%})")
     return 0
@@ -67,10 +72,12 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--data", help="dataset (default: the one it was trained on)")
     p.add_argument("--data-dir", help="where the dataset's files are")
     p.add_argument("--json", action="store_true", help="print JSON, with accuracy at top level")
+    add_max_pixels_argument(p)
     add_verify_argument(p)
     p = add_command(commands, "predict", cmd_predict)
     p.add_argument("model", help="a run directory or a .safetensors file")
     p.add_argument("images", nargs="+", help="PNG or JPG files")
+    add_max_pixels_argument(p)
     add_verify_argument(p)
 
 
@@ -130,6 +137,16 @@ def _add_train(commands: Any) -> None:
     add_verify_argument(p)
 
 
+def add_max_pixels_argument(p: argparse.ArgumentParser) -> None:
+    """``--max-pixels``: the largest image opened, for files the user trusts."""
+    p.add_argument(
+        "--max-pixels",
+        type=positive_count,
+        help="image files: open images of up to N pixels (default Pillow's limit, 89,478,485); "
+        "larger ones are refused as possible decompression bombs",
+    )
+
+
 def _add_image_options(p: argparse.ArgumentParser) -> None:
     """The options of ``train`` that say how image files become batches."""
     p.add_argument(
@@ -146,6 +163,7 @@ def _add_image_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--mixup", type=float, help="Mixup's alpha, e.g. 0.2 (default 0: off)")
     p.add_argument("--cutmix", type=float, help="CutMix's alpha, e.g. 1.0 (default 0: off)")
+    add_max_pixels_argument(p)
     p.add_argument(
         "--workers",
         type=int,

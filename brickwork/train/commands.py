@@ -25,6 +25,7 @@ from brickwork.train.data import (
     load_dataset,
     model_input,
     open_batches,
+    set_pixel_limit,
 )
 from brickwork.train.evaluate import evaluate_batches
 from brickwork.train.loop import fit
@@ -228,6 +229,8 @@ def run_training(
         distributed.from_main(lambda: check_run_dir(opening))
         config = distributed.from_main(lambda: train_config(run, resume, given))
         config.check()
+        if config.max_pixels is not None:
+            set_pixel_limit(config.max_pixels)
         dataset = distributed.local_first(
             lambda: load_dataset(
                 config.data,

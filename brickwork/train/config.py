@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from brickwork.errors import ConfigError
+from brickwork.errors import ConfigError, positive_int
 from brickwork.train import distributed
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -46,6 +46,9 @@ class TrainConfig:
     """Mixup's alpha (0: off)."""
     cutmix: float = 0.0
     """CutMix's alpha (0: off)."""
+    max_pixels: int | None = None
+    """Image files: open images of up to this many pixels (default Pillow's limit, 89.5 M):
+    larger ones are refused as possible decompression bombs."""
     workers: int | None = None
     """Image files: DataLoader worker processes (0: none); default the cores, shared among
     torchrun's processes on a machine."""
@@ -84,6 +87,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"--{name} must be 0 (off) or a positive alpha, got {value}")
+        if self.max_pixels is not None:
+            positive_int(self.max_pixels, "--max-pixels")
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"--workers must be 0 or more, got {self.workers}")
 

@@ -104,3 +104,16 @@ def test_bad_data_options_are_one_line_and_status_2(
     assert first.startswith("error: ")
     assert message in first, first
     assert not (tmp_path / "x").exists()
+
+
+def test_max_pixels_reaches_the_workers_and_is_saved_with_the_run(
+    photos: Path, spec: str, tmp_path: Path
+) -> None:
+    base = ["train", spec, "--data", f"folder:{photos}", *QUICK, "--epochs", "1"]
+    lowered = run(*base, "--max-pixels", "100", "--out", str(tmp_path / "low"))
+    assert lowered.returncode == 2, lowered.stderr
+    assert "more than Pillow's limit of 100 (PIL.Image.MAX_IMAGE_PIXELS)" in lowered.stderr
+    assert "Traceback" not in lowered.stderr
+    raised = run(*base, "--max-pixels", "200000000", "--out", str(tmp_path / "high"))
+    assert raised.returncode == 0, raised.stderr
+    assert json.loads((tmp_path / "high" / "config.json").read_text())["max_pixels"] == 200_000_000

@@ -179,6 +179,30 @@ def test_predict_refuses_an_image_of_another_shape(trained: Path, tmp_path: Path
     assert "40×8 pixels, but the model takes 8×8 images" in result.stderr
 
 
+def test_predict_refuses_a_decompression_bomb_unless_its_limit_is_raised(
+    trained: Path, tmp_path: Path
+) -> None:
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (12000, 12000)).save(bomb)  # 144 M pixels in a file of a few hundred KB
+    assert bomb.stat().st_size < 1_000_000
+    refused = run("predict", str(trained), str(bomb))
+    assert refused.returncode == 2
+    error, hint = refused.stderr.splitlines()
+    assert error == (
+        f"error: {bomb}: 144,000,000 pixels, more than Pillow's limit of 89,478,485 "
+        "(PIL.Image.MAX_IMAGE_PIXELS); refused as a possible decompression bomb"
+    )
+    assert "--max-pixels N" in hint
+    trusted = run("predict", str(trained), str(bomb), "--max-pixels", "150000000")
+    assert trusted.returncode == 0, trusted.stderr
+    assert trusted.stdout.startswith(f"{bomb}: ")
+    small = tmp_path / "small.png"
+    Image.new("L", (32, 32)).save(small)
+    lowered = run("predict", str(trained), str(small), "--max-pixels", "100")
+    assert lowered.returncode == 2
+    assert "1,024 pixels, more than Pillow's limit of 100" in lowered.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -190,6 +214,7 @@ def test_predict_refuses_an_image_of_another_shape(trained: Path, tmp_path: Path
         (("--device", "foo"), "--device 'foo': choose auto, cpu or cuda"),
         (("--device", "meta"), "cannot train there"),
         (("--epochs", "0"), "--epochs: expected a positive integer, got '0'"),
+        (("--max-pixels", "0"), "--max-pixels: expected a positive integer, got '0'"),
         (("--data", "synthetic:1,8,8,2,8"), "N ≥ 10·K"),
     ],
 )

@@ -33,6 +33,8 @@ def test_machine_options_do_not_count_as_what_a_run_computes() -> None:
         ({"mixup": -1.0}, r"--mixup must be 0 \(off\) or a positive alpha, got -1.0"),
         ({"cutmix": float("inf")}, r"--cutmix must be 0 \(off\) or a positive alpha, got inf"),
         ({"workers": -2}, "--workers must be 0 or more, got -2"),
+        ({"max_pixels": 0}, "--max-pixels must be a positive integer, got 0"),
+        ({"max_pixels": 1.5e8}, "--max-pixels must be a positive integer, got 150000000.0"),
     ],
 )
 def test_bad_options_are_named(options: dict[str, object], message: str) -> None:

@@ -11,6 +11,7 @@ from brickwork.train.data.augment import batches, random_flip, random_shift
 from brickwork.train.data.dataset import Dataset, split_indices, split_validation
 from brickwork.train.data.datasets import DATASETS, DatasetLoader, configure, load_dataset
 from brickwork.train.data.idx import read_idx
+from brickwork.train.data.images import set_pixel_limit
 from brickwork.train.data.loader import (
     Batch,
     Batches,
@@ -50,6 +51,7 @@ __all__ = [
     "random_flip",
     "random_shift",
     "read_idx",
+    "set_pixel_limit",
     "split_indices",
     "split_validation",
     "step_seed",

@@ -8,6 +8,7 @@ formats, decoded at reduced size when only a smaller region is wanted.
   while decoding, by as much as keeps the wanted region at least as large as the output.
 - An image with more pixels than Pillow's limit (``PIL.Image.MAX_IMAGE_PIXELS``) is refused
   from its header, before any of it is decoded: a small file may hold a decompression bomb.
+  :func:`set_pixel_limit` raises the limit for files the user trusts (``--max-pixels``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import IO
 import numpy as np
 from PIL import Image
 
-from brickwork.errors import DataError
+from brickwork.errors import ConfigError, DataError, positive_int
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 """The file names read as images (any case); other files in a class folder are left out."""
@@ -54,12 +55,24 @@ def open_image(source: Path | bytes, where: str | None = None) -> Image.Image:
         pixels = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
         raise DataError(
             f"{name}: {pixels}, more than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} "
-            "(PIL.Image.MAX_IMAGE_PIXELS); refused as a possible decompression bomb"
+            "(PIL.Image.MAX_IMAGE_PIXELS); refused as a possible decompression bomb",
+            hint="if you trust the file, raise the limit: --max-pixels N on the command line, "
+            "PIL.Image.MAX_IMAGE_PIXELS = N in Python",
         ) from None
     except Exception as err:  # a damaged file makes Pillow's parsers raise almost anything
         raise DataError(f"{name}: cannot read it as an image ({_reason(err)})") from None
     image.filename = name  # what decode's messages call it
     return image
+
+
+def set_pixel_limit(pixels: int) -> None:
+    """Open images of up to ``pixels`` pixels (Pillow's ``MAX_IMAGE_PIXELS``, for this process and
+    the DataLoader workers it starts afterwards).
+
+    Raises:
+        ConfigError: ``pixels`` is not a positive integer.
+    """
+    Image.MAX_IMAGE_PIXELS = positive_int(pixels, "--max-pixels", ConfigError)
 
 
 def _reason(err: BaseException) -> str:
