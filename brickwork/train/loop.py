@@ -5,46 +5,36 @@ step)``, so a run resumed from any checkpoint continues exactly as the uninterru
 have: on the CPU the final weights are bit-identical. A checkpoint is written after every epoch,
 and at the current step on Ctrl-C or SIGTERM.
 
-``fit`` reads as the run goes: :func:`~brickwork.train.run.prepare` sets the :class:`Run` up,
-then each epoch is :func:`train_epoch` (one :func:`train_step` per batch) and
+``fit`` reads as the run goes: :func:`~brickwork.train.setup.prepared` sets the :class:`Run` up,
+then each epoch is :func:`train_epoch` (one
+:func:`~brickwork.train.step.train_step` per batch) and
 :func:`end_epoch` (validation, the best weights, the checkpoint), and :func:`finish` tests the
 best weights.
 """
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
 from torch import nn
 
-from brickwork.errors import RunInterruptedError, TrainingError
+from brickwork.errors import RunInterruptedError
 from brickwork.train import distributed
 from brickwork.train.config import TrainConfig
-from brickwork.train.data import Batch, Data, step_seed
-from brickwork.train.evaluate import evaluate_batches, sum_dtype
+from brickwork.train.data import Data
+from brickwork.train.evaluate import evaluate_batches
 from brickwork.train.process import catch_signals, flush_denormals
 from brickwork.train.progress import progress_bar
-from brickwork.train.run import (
-    Hooks,
-    Opening,
-    Position,
-    Run,
-    prepared,
-    save_checkpoint,
-    write_metrics,
-)
+from brickwork.train.run import Hooks, Opening, Position, Run, save_checkpoint, write_metrics
+from brickwork.train.setup import prepared
+from brickwork.train.step import CHECK_EVERY, Tally, check_finite, start_tally, train_step
 from brickwork.train.weights import load_weights, save
-
-CHECK_EVERY = 50
-"""Steps between looks at the loss for NaN or inf (each look waits for the device to catch up)."""
 
 
 def fit(
@@ -102,39 +92,6 @@ def fit(
         return finish(run)
 
 
-@dataclass
-class Tally:
-    """One epoch's running sums on this process, kept on the device: reading them would wait for
-    every step.
-
-    Attributes:
-        sums: loss sum and correct count, ``(2,)``.
-        first_bad: step and loss of the first non-finite loss, ``(2,)``; ``inf`` while none.
-        seen: the images of the whole job counted in the epoch so far.
-        seen_here: this process's share of ``seen`` (the progress bar's denominator).
-        began: when the epoch began (``time.perf_counter()``).
-    """
-
-    sums: torch.Tensor
-    first_bad: torch.Tensor
-    seen: int
-    seen_here: int = 0
-    began: float = field(default_factory=time.perf_counter)
-
-
-def start_tally(run: Run, epoch: int) -> Tally:
-    """The sums at the start of ``epoch``: the saved ones when the run resumes inside it."""
-    loss0, correct0, seen = run.start.running if epoch == run.start.epoch else (0.0, 0, 0)
-    if not run.world.main:  # the saved sums are the whole job's: rank 0 carries them on
-        loss0, correct0 = 0.0, 0
-    exact = sum_dtype(run.device)
-    return Tally(
-        sums=torch.tensor([loss0, correct0], device=run.device, dtype=exact),
-        first_bad=torch.full((2,), math.inf, device=run.device, dtype=exact),
-        seen=seen,
-    )
-
-
 def train_epoch(run: Run, epoch: int, caught: list[int]) -> Tally:
     """Train on the batches of ``epoch`` (from the resumed step on); its sums.
 
@@ -165,56 +122,6 @@ def train_epoch(run: Run, epoch: int, caught: list[int]) -> Tally:
             if distributed.any_rank(bool(caught)):
                 _interrupt_step(run, epoch, batch.step, tally, caught)
     return tally
-
-
-def train_step(run: Run, epoch: int, batch: Batch, tally: Tally) -> None:
-    """One optimizer step on this process's share of the batch.
-
-    Adds to ``tally.sums`` (loss sum, correct count) and records the first non-finite loss in
-    ``tally.first_bad`` (step, loss), all without waiting for the device.
-    """
-    torch.manual_seed(step_seed(run.config.seed, epoch, batch.step))  # dropout
-    x = batch.x.contiguous(memory_format=run.memory_format)
-    y = batch.y
-    with run.autocast:
-        logits = run.forward(x)
-        loss = run.criterion(logits.float(), batch.target)
-    # DDP averages the ranks' gradients; weighting each rank's mean by its share of the batch
-    # makes that average the gradient of the whole batch's mean, even when the shares differ
-    # (an image skipped as unreadable counts as a zero loss: the batch keeps its planned size,
-    # so one process and several compute the same gradient)
-    world = run.world.size
-    scaled = loss * (len(y) * world / batch.size) if world > 1 or len(y) != batch.size else loss
-    run.optimizer.zero_grad(set_to_none=True)
-    scaled.backward()
-    run.optimizer.step()
-    with torch.no_grad():
-        detached = logits.detach().float()
-        # the reported loss is plain cross-entropy, comparable with validation's
-        plain = nn.functional.cross_entropy(detached, y, reduction="sum")
-        correct = (detached.argmax(1) == y).sum()
-        sums, first_bad = tally.sums, tally.first_bad
-        sums += torch.stack([plain.to(sums.dtype), correct.to(sums.dtype)])
-        bad = ~torch.isfinite(loss) & ~torch.isfinite(first_bad[0])
-        found = torch.stack([first_bad.new_tensor(batch.step), loss.detach().to(first_bad.dtype)])
-        first_bad.copy_(torch.where(bad, found, first_bad))
-    tally.seen_here += len(y)
-
-
-def check_finite(first_bad: torch.Tensor, epoch: int) -> None:
-    """Raise if any rank saw a non-finite loss (this waits for the device).
-
-    Raises:
-        TrainingError: names the epoch and step of the first one.
-    """
-    step = distributed.all_reduce_min(first_bad[:1].clone()).item()
-    if math.isfinite(step):
-        value = first_bad[1].item() if math.isfinite(first_bad[0].item()) else math.nan
-        raise TrainingError(
-            f"the loss is {value} at epoch {epoch + 1}, step {int(step) + 1}: "
-            "training stopped; the last good checkpoint is kept",
-            hint="lower --lr, or check the data for NaN or huge values",
-        )
 
 
 def _interrupt_step(run: Run, epoch: int, step: int, tally: Tally, caught: list[int]) -> NoReturn:

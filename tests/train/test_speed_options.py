@@ -9,9 +9,9 @@ import torch
 
 import brickwork
 from brickwork.train import Dataset, TrainConfig, fit, load_dataset
-from brickwork.train.loop import CHECK_EVERY
 from brickwork.train.optim import make_optimizer
 from brickwork.train.progress import ProgressBar
+from brickwork.train.step import CHECK_EVERY
 
 SYNCING = ("item", "tolist", "__bool__", "__int__", "__float__", "cpu", "numpy")
 """Tensor methods that make the host wait for the device."""
