@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_PIN)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,export]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,export,tensorboard]'
 	touch $@
 
 # The main job on the embedded default data: the guide's classifier on scikit-learn's digits.
@@ -33,7 +33,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,export,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,export,tensorboard,bench]'
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/build.py
 	$(BIN)/python benchmarks/summary.py

@@ -13,11 +13,13 @@ from brickwork.train.commands import evaluate_file, predict_files, run_training
 from brickwork.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
 from brickwork.train.data import set_pixel_limit
 from brickwork.train.run import Opening
+from brickwork.train.runs import list_runs, runs_table
 
 TRAIN_OPTIONS = (
     "data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay",
     "label_smoothing", "augment", "device", "precision", "channels_last", "compile", "seed",
-    "image_size", "crop_scale", "mixup", "cutmix", "workers", "max_pixels",
+    "image_size", "crop_scale", "mixup", "cutmix", "workers", "max_pixels", "ema", "accumulate",
+    "patience", "warmup_epochs", "tensorboard",
 )  # fmt: skip
 """The options of ``brickwork train`` that are the run's configuration."""
 
@@ -64,9 +66,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List the runs in a folder: task, best validation score, test score, epochs, time."""
+    found = list_runs(Path(args.folder))
+    if args.json:
+        print(json.dumps(found, indent=2))
+    elif not found:
+        print(f"no runs in {args.folder}")
+    else:
+        print("\n".join(runs_table(found)))
+    return 0
+
+
 def add_commands(commands: Any) -> None:
-    """Add ``train``, ``evaluate`` and ``predict`` to the subparsers ``commands``."""
+    """Add ``train``, ``evaluate``, ``predict`` and ``runs`` to the subparsers ``commands``."""
     _add_train(commands)
+    p = add_command(commands, "runs", cmd_runs)
+    p.add_argument("folder", nargs="?", default="runs", help="a folder of runs (default runs)")
+    p.add_argument("--json", action="store_true", help="print JSON, one object per run")
     p = add_command(commands, "evaluate", cmd_evaluate)
     p.add_argument("model", help="a run directory or a .safetensors file")
     p.add_argument("--data", help="dataset (default: the one it was trained on)")
@@ -104,9 +121,12 @@ def _add_train(commands: Any) -> None:
         "crops and flips; default on",
     )
     _add_image_options(p)
+    _add_trainer_options(p)
     p.add_argument("--device", help="auto (default), cpu or cuda")
     p.add_argument(
-        "--precision", choices=PRECISIONS, help="default fp32; bf16 is autocast on CPU and CUDA"
+        "--precision",
+        choices=PRECISIONS,
+        help="default fp32; bf16 and fp16 are autocast (fp16 with a gradient scaler)",
     )
     p.add_argument(
         "--channels-last",
@@ -168,4 +188,39 @@ def _add_image_options(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         help="image files: processes decoding images (default the number of cores; 0: none)",
+    )
+
+
+def _add_trainer_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``train`` that every trainer is expected to have."""
+    p.add_argument(
+        "--ema",
+        type=float,
+        metavar="DECAY",
+        help="keep a moving average of the weights (e.g. 0.999), validated beside them; the "
+        "model file holds the better (default 0: off)",
+    )
+    p.add_argument(
+        "--accumulate",
+        type=positive_count,
+        metavar="K",
+        help="compute each step's --batch-size in K micro-batches (default 1)",
+    )
+    p.add_argument(
+        "--patience",
+        type=positive_count,
+        metavar="N",
+        help="stop when the validation score has not improved for N epochs (default: never)",
+    )
+    p.add_argument(
+        "--warmup-epochs",
+        type=int,
+        metavar="W",
+        help="epochs of linear learning-rate warmup before the schedule (default 0)",
+    )
+    p.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        help="TensorBoard event files in the run directory (default: when tensorboard is "
+        "installed)",
     )

@@ -27,8 +27,12 @@ from brickwork.train.weights import (
     read_metadata,
     read_tensors,
     save,
+    state_tensors,
     write_tensors,
 )
+
+EMA = "ema."
+"""The prefix of the moving average's tensors in a checkpoint's state file."""
 
 
 def save_training_state(
@@ -36,6 +40,7 @@ def save_training_state(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     metadata: dict[str, Any],
+    ema: nn.Module | None = None,
 ) -> None:
     """Write the next checkpoint pair and point ``checkpoint.json`` at it; then drop the pair
     before it.
@@ -45,12 +50,15 @@ def save_training_state(
         model: the model; its weights and spec go into the weights file.
         optimizer: its state goes into the state file, with the RNG states.
         metadata: the training state (epoch, step, running sums, history, best, scheduler,
-            config), kept in the weights file's metadata under ``training``.
+            gradient scaler, config), kept in the weights file's metadata under ``training``.
+        ema: the moving average of the weights (``--ema``), kept in the state file.
     """
     previous = read_pointer(folder)
     n = (previous or 0) + 1
     weights, state = pair_names(n)
     tensors, plain = _optimizer_tensors(optimizer)
+    if ema is not None:
+        tensors.update({EMA + name: t for name, t in state_tensors(ema).items()})
     write_tensors(folder / state, tensors, {"optimizer": plain})
     save(model, folder / weights, extra={"training": metadata})
     atomic_write(folder / POINTER, lambda tmp: tmp.write_text(json.dumps(pointer_content(n))))
@@ -83,7 +91,11 @@ def has_checkpoint(folder: Path) -> bool:
 
 
 def load_training_state(
-    folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, verify: bool = True
+    folder: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    verify: bool = True,
+    ema: nn.Module | None = None,
 ) -> dict[str, Any]:
     """Restore weights, optimizer and RNG states from ``folder``'s checkpoint pair.
 
@@ -92,6 +104,7 @@ def load_training_state(
         model: its weights are replaced by the checkpoint's.
         optimizer: its state is replaced by the checkpoint's.
         verify: check both files' SHA-256. Default ``True``.
+        ema: the moving average of the weights, replaced by the checkpoint's.
 
     Returns:
         The training state, its fields checked (types only: the position is checked against
@@ -109,14 +122,18 @@ def load_training_state(
         raise CheckpointError(f"{weights}: a model file without a training state")
     check_training_state(training, weights)
     load_weights(model, weights, verify)
-    _load_optimizer(state, optimizer, verify)
+    _load_state(state, optimizer, verify, ema)
     return training
 
 
-def _load_optimizer(path: Path, optimizer: torch.optim.Optimizer, verify: bool) -> None:
-    """Load the state file's optimizer and RNG states."""
+def _load_state(
+    path: Path, optimizer: torch.optim.Optimizer, verify: bool, ema: nn.Module | None
+) -> None:
+    """Load the state file's optimizer, RNG states and moving average."""
     content = read_header(path)
     tensors = read_tensors(path, content.get("sha256") if verify else None)
+    if ema is not None:
+        _load_ema(path, ema, {k[len(EMA) :]: v for k, v in tensors.items() if k.startswith(EMA)})
     try:
         meta = content["optimizer"]
         param_groups, plain_state = meta["param_groups"], meta["plain_state"]
@@ -136,3 +153,20 @@ def _load_optimizer(path: Path, optimizer: torch.optim.Optimizer, verify: bool) 
         ) from err
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
+
+
+def _load_ema(path: Path, ema: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Load the moving average's tensors (a tied weight comes back through its tie)."""
+    if not tensors:
+        raise CheckpointError(f"{path}: no moving average of the weights (--ema) in it")
+    try:
+        missing, unexpected = ema.load_state_dict(tensors, strict=False)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: its moving average is not this model's ({err})") from err
+    kept = set(state_tensors(ema))
+    absent = [name for name in missing if name in kept]
+    if absent or unexpected:
+        raise CheckpointError(
+            f"{path}: its moving average is not this model's "
+            f"(missing {absent[:3]}, unexpected {unexpected[:3]})"
+        )

@@ -14,8 +14,9 @@ from brickwork.train import distributed
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("onecycle", "cosine", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
-MACHINE_OPTIONS = ("device", "channels_last", "compile", "workers")
-"""Options that say where and how fast to run, not what to compute: ``--resume`` may change them."""
+MACHINE_OPTIONS = ("device", "channels_last", "compile", "workers", "tensorboard")
+"""Options that say where and how fast to run, or what is logged, not what to compute:
+``--resume`` may change them."""
 
 
 @dataclass
@@ -52,6 +53,16 @@ class TrainConfig:
     workers: int | None = None
     """Image files: DataLoader worker processes (0: none); default the cores, shared among
     torchrun's processes on a machine."""
+    ema: float = 0.0
+    """The decay of an exponential moving average of the weights, in ``(0, 1)`` (0: off)."""
+    accumulate: int = 1
+    """Micro-batches a step's batch is computed in (gradients accumulated, one optimizer step)."""
+    patience: int | None = None
+    """Stop when the validation score has not improved for this many epochs (``None``: never)."""
+    warmup_epochs: int = 0
+    """Epochs of linear learning-rate warmup before the schedule."""
+    tensorboard: bool | None = None
+    """TensorBoard event files in the run directory: ``None`` when the package is installed."""
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first option out of its range."""
@@ -73,7 +84,26 @@ class TrainConfig:
             raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"--seed must be in [0, 2**32), got {self.seed}")
+        self._check_trainer_options()
         self._check_data_options()
+
+    def _check_trainer_options(self) -> None:
+        if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
+            raise ConfigError(f"--ema must be a decay in (0, 1), or 0 (off), got {self.ema}")
+        if self.accumulate < 1:
+            raise ConfigError(f"--accumulate must be at least 1, got {self.accumulate}")
+        if self.accumulate > self.batch_size:
+            raise ConfigError(
+                f"--accumulate {self.accumulate} splits --batch-size {self.batch_size} into "
+                "empty micro-batches: it must be at most the batch size"
+            )
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"--patience must be at least 1 epoch, got {self.patience}")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ConfigError(
+                f"--warmup-epochs must be 0 or more and less than --epochs {self.epochs}, "
+                f"got {self.warmup_epochs}"
+            )
 
     def _check_data_options(self) -> None:
         size = self.image_size

@@ -34,6 +34,7 @@ from brickwork.train.progress import progress_bar
 from brickwork.train.run import Hooks, Opening, Position, Run, save_checkpoint, write_metrics
 from brickwork.train.setup import prepared
 from brickwork.train.step import CHECK_EVERY, Tally, check_finite, start_tally, train_step
+from brickwork.train.stopping import best_weights, stop_reason
 from brickwork.train.weights import load_weights, save
 
 
@@ -85,6 +86,10 @@ def fit(
     with flush_denormals(), prepared(model, data, config or TrainConfig(), opening, hooks) as run:
         with catch_signals() as caught, distributed.lost_ranks_reported():
             for epoch in range(run.start.epoch, run.config.epochs):
+                reason = stop_reason(run.history, run.config.patience)
+                if reason is not None:
+                    run.hooks.log(reason)
+                    break
                 tally = train_epoch(run, epoch, caught)
                 end_epoch(run, epoch, tally)
                 if distributed.any_rank(bool(caught)):  # a signal during validation
@@ -149,38 +154,52 @@ def _interrupted(when: str, caught: list[int]) -> NoReturn:
 
 
 def end_epoch(run: Run, epoch: int, tally: Tally) -> None:
-    """Validate, log the epoch's row, keep the best weights, write the checkpoint and metrics."""
+    """Validate (the moving average too), log the epoch's row, keep the best weights, write the
+    checkpoint, the metrics and the curves."""
     check_finite(tally.first_bad, epoch)
     loss_sum, correct = distributed.all_reduce_sum(tally.sums).tolist()
-    val_loss, val_acc, _ = evaluate_batches(
-        run.model, run.batches.split("val"), run.dataset.n_classes, run.device
-    )
+    seconds = time.perf_counter() - tally.began
     row = {
         "epoch": epoch + 1,
         "train_loss": loss_sum / max(tally.seen, 1),
         "train_acc": correct / max(tally.seen, 1),
-        "val_loss": val_loss,
-        "val_acc": val_acc,
+        **_validate(run, run.model, ""),
+        **(_validate(run, run.ema.module, "ema_") if run.ema is not None else {}),
         "lr": run.optimizer.param_groups[0]["lr"],
-        "seconds": round(time.perf_counter() - tally.began, 3),
+        "seconds": round(seconds, 3),
     }
     run.history.append(row)
     run.hooks.log(
         f"epoch {epoch + 1}/{run.config.epochs}  loss {row['train_loss']:.4f}  "
-        f"acc {row['train_acc']:.4f}  val_loss {val_loss:.4f}  val_acc {val_acc:.4f}"
+        f"acc {row['train_acc']:.4f}  val_loss {row['val_loss']:.4f}  "
+        f"val_acc {row['val_acc']:.4f}"
+        + (f"  ema_val_acc {row['ema_val_acc']:.4f}" if run.ema is not None else "")
     )
-    # best = highest validation accuracy, ties going to the lower validation loss: a small
-    # validation set reaches its top accuracy early, long before the model is done
-    score = [val_acc, -val_loss]
+    score, weights = best_weights(row)
     if score > run.best:
         run.best = score
         if run.writes:
             assert run.out is not None
-            save(run.model, run.out / "model.safetensors", extra={**run.extra, "val_acc": val_acc})
+            model = run.ema.module if weights == "ema" and run.ema is not None else run.model
+            extra = {**run.extra, "val_acc": score[0], "weights": weights}
+            save(model, run.out / "model.safetensors", extra=extra)
     save_checkpoint(run, Position(epoch + 1, 0, (0.0, 0, 0)))
     if run.writes:
         assert run.out is not None
         write_metrics(run.out, run.history)
+        from brickwork.train.plots import plot_curves
+
+        plot_curves(run.history, run.out / "curves.png")
+    if run.board is not None:
+        run.board.epoch(row, tally.seen / max(seconds, 1e-9))
+
+
+def _validate(run: Run, model: nn.Module, prefix: str) -> dict[str, float]:
+    """``model``'s validation loss and accuracy, named with ``prefix``."""
+    loss, acc, _ = evaluate_batches(
+        model, run.batches.split("val"), run.dataset.n_classes, run.device
+    )
+    return {f"{prefix}val_loss": loss, f"{prefix}val_acc": acc}
 
 
 def reload_best(run: Run) -> None:

@@ -8,8 +8,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from brickwork.errors import ConfigError
 from brickwork.train.config import TrainConfig
+
+WARMUP_START = 1e-3
+"""The share of the schedule's first learning rate that warmup starts from."""
 
 
 def make_optimizer(
@@ -43,31 +45,46 @@ def make_optimizer(
 def make_scheduler(
     optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """The schedule ``config.schedule`` names over the whole run (stepped once per step), or
-    ``None`` for ``none``.
+    """The schedule ``config.schedule`` names over the whole run (stepped once per step), after
+    ``config.warmup_epochs`` of linear warmup; ``None`` for ``none`` without warmup.
+
+    The warmup rises linearly from nearly 0 to the rate the schedule starts at, and the schedule
+    then runs over the epochs left.
 
     Args:
         optimizer: the run's optimizer.
-        config: its ``schedule``, ``lr`` and ``epochs`` are used.
+        config: its ``schedule``, ``lr``, ``epochs`` and ``warmup_epochs`` are used.
         steps_per_epoch: batches per epoch.
     """
-    total = config.epochs * steps_per_epoch
+    lr_scheduler = torch.optim.lr_scheduler
+    warmup_steps = config.warmup_epochs * steps_per_epoch
+    warmup = (
+        lr_scheduler.LinearLR(optimizer, start_factor=WARMUP_START, total_iters=warmup_steps)
+        if warmup_steps
+        else None
+    )
+    total = config.epochs * steps_per_epoch - warmup_steps
+    main: lr_scheduler.LRScheduler | None = None
     if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
-    if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-    return None
+        main = lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
+    elif config.schedule == "cosine":
+        main = lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    if warmup is None or main is None:
+        return warmup or main
+    return lr_scheduler.SequentialLR(optimizer, [warmup, main], milestones=[warmup_steps])
 
 
 def autocast_context(device: torch.device, precision: str) -> AbstractContextManager[Any]:
-    """What the forward pass runs under: nothing for ``fp32``, else ``torch.autocast``.
-
-    Raises:
-        ConfigError: ``fp16`` off CUDA (the CPU has bf16).
-    """
+    """What the forward pass runs under: nothing for ``fp32``, else ``torch.autocast`` (fp16
+    on the CPU too, as PyTorch 2.13 has it there)."""
     if precision == "fp32":
         return nullcontext()
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("--precision fp16 needs a CUDA device; on the CPU use bf16")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """The gradient scaler of a run: on for ``fp16`` (whose small gradients would underflow
+    to 0), otherwise off (its ``scale``, ``step`` and ``update`` then do nothing more than
+    backward and the optimizer's step)."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")

@@ -40,8 +40,9 @@ def resume_state(
     optimizer: torch.optim.Optimizer,
     expected: Expected,
     verify: bool = True,
+    ema: nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Load the run's training state into ``model`` and ``optimizer``.
+    """Load the run's training state into ``model``, ``optimizer`` and ``ema``.
 
     A run stopped before its first checkpoint starts again from the beginning (its initial
     weights come from its seed); a run stopped after its last epoch but before its test line
@@ -53,11 +54,13 @@ def resume_state(
         optimizer: the run's optimizer (its state is replaced).
         expected: the run's options, schedule and epoch length, which the checkpoint must fit.
         verify: check the checkpoint files' SHA-256.
+        ema: the moving average of the weights (``--ema``), replaced too.
 
     Returns:
         The training metadata the checkpoint holds (epoch, step, running sums, history, best,
-        scheduler, config); with the model's and optimizer's states (on the CPU) under
-        ``"model"`` and ``"optimizer"`` for the other ranks when there are several.
+        scheduler, gradient scaler, config); with the model's, optimizer's and moving
+        average's states (on the CPU) under ``"model"``, ``"optimizer"`` and ``"ema"`` for the
+        other ranks when there are several.
 
     Raises:
         CheckpointError: a damaged checkpoint, or one written with other options than
@@ -66,8 +69,8 @@ def resume_state(
     """
     config = expected.config
     if not has_checkpoint(run):
-        return _with_weights(_start_state(expected), model, optimizer)
-    state = load_training_state(run, model, optimizer, verify)
+        return _with_weights(_start_state(expected), model, optimizer, ema)
+    state = load_training_state(run, model, optimizer, verify, ema)
     where = run / "checkpoint.json"
     if computed_options(state.get("config")) != computed_options(asdict(config)):
         raise CheckpointError(
@@ -84,17 +87,21 @@ def resume_state(
             f"{run}: the run is complete ({config.epochs} epochs); nothing to resume",
             hint="start a new run in another --out to train longer",
         )
-    return _with_weights(state, model, optimizer)
+    return _with_weights(state, model, optimizer, ema)
 
 
 def _with_weights(
-    state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    ema: nn.Module | None,
 ) -> dict[str, Any]:
-    """``state``, with the model's and optimizer's states (on the CPU) for the other ranks
-    when there are several."""
+    """``state``, with the model's, optimizer's and moving average's states (on the CPU) for
+    the other ranks when there are several."""
     if distributed.current().size > 1:
         state["model"] = _to_cpu(model.state_dict())
         state["optimizer"] = _to_cpu(optimizer.state_dict())
+        state["ema"] = _to_cpu(ema.state_dict()) if ema is not None else None
     return state
 
 

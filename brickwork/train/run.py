@@ -20,9 +20,11 @@ from torch import nn
 
 from brickwork.files import atomic_write
 from brickwork.train import distributed
+from brickwork.train.board import Board
 from brickwork.train.checkpoint import save_training_state
 from brickwork.train.config import TrainConfig
 from brickwork.train.data import Batches, Data
+from brickwork.train.ema import Ema
 
 
 @dataclass
@@ -73,10 +75,14 @@ class Run:
         out: the run directory, or ``None``: nothing is written.
         hooks: where the run reports to (silent on all but rank 0).
         history: one row of metrics per epoch done.
-        best: ``[val_acc, -val_loss]`` of the best epoch so far (of the saved weights).
+        best: ``[val_acc, -val_loss]`` of the best epoch so far (of the saved weights, raw or
+            the moving average).
         start: where training starts: ``(0, 0)``, or where the resumed run stopped.
         criterion: the training loss (cross-entropy with ``config.label_smoothing``; it takes
             class indices or, for mixed images, class probabilities).
+        ema: the moving average of the weights (``--ema``), or ``None``.
+        scaler: the gradient scaler (on for ``--precision fp16``).
+        board: the TensorBoard event files (rank 0), or ``None``.
     """
 
     model: nn.Module
@@ -95,6 +101,11 @@ class Run:
     best: list[float] = field(default_factory=lambda: [-1.0, -math.inf])
     start: Position = Position()
     criterion: nn.Module = field(init=False)
+    ema: Ema | None = None
+    scaler: torch.amp.GradScaler = field(
+        default_factory=lambda: torch.amp.GradScaler("cpu", enabled=False)
+    )
+    board: Board | None = None
 
     def __post_init__(self) -> None:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=self.config.label_smoothing)
@@ -156,8 +167,10 @@ def save_checkpoint(run: Run, position: Position) -> None:
             "history": run.history,
             "best": run.best,
             "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+            "scaler": run.scaler.state_dict(),
             "config": asdict(run.config),
         },
+        ema=run.ema.module if run.ema is not None else None,
     )
 
 

@@ -40,6 +40,8 @@ RUN_FILES = (
     POINTER,
 )
 """The names every run may write (besides its checkpoint pairs)."""
+BOARD, EVENTS = "tensorboard", "events.out.tfevents.*"
+"""The folder of TensorBoard event files a run may write, and their names."""
 _PAIR = re.compile(r"checkpoint-([1-9][0-9]*)(-state)?\.safetensors")
 
 
@@ -207,6 +209,7 @@ def own_files(folder: Path, writer: int | None) -> list[Path]:
     n = read_pointer(folder)
     names = [*RUN_FILES, *(pair_names(n) if n is not None else ())]
     own = [folder / name for name in names if (folder / name).is_file()]
+    own += sorted(p for p in (folder / BOARD).glob(EVENTS) if p.is_file())
     return own + [p for p in stale_files(folder, n, writer) if p not in own]
 
 

@@ -101,6 +101,14 @@ def _mapping_or_none(value: object) -> bool:
     return value is None or isinstance(value, dict)
 
 
+def _scaler(value: object) -> bool:
+    return isinstance(value, dict) and all(_number(v) for v in value.values())
+
+
+def _which_weights(value: object) -> bool:
+    return value in ("raw", "ema")
+
+
 Field = tuple[Callable[[object], bool], str]
 """A field's test and what it should be (for the message)."""
 
@@ -117,6 +125,7 @@ FIELDS: dict[str, Field] = {
     "data_dir": (_folder_or_none, "a folder or null"),
     "seed": (_count, "a non-negative integer"),
     "val_acc": (_fraction, "a number in [0, 1]"),
+    "weights": (_which_weights, "'raw' or 'ema'"),
     "eval_transform": (_eval_transform, "{'size': [H, W], 'crop_fraction': a number in (0, 1]}"),
     "training": (_mapping, "a mapping"),
     # a checkpoint's training state (its "training" field)
@@ -126,6 +135,7 @@ FIELDS: dict[str, Field] = {
     "history": (_rows, "a list of metric rows"),
     "best": (_score, "[score, tie-break]"),
     "scheduler": (_mapping_or_none, "a scheduler state or null"),
+    "scaler": (_scaler, "a gradient scaler's state"),
     "config": (_mapping, "the run's options"),
 }
 """Every field a model file or a training state may hold: its test and what it should be."""
@@ -207,18 +217,36 @@ def check_scheduler(
     """
     if saved is None and fresh is None:
         return
-    if saved is None or fresh is None or set(saved) != set(fresh):
+    if saved is None or fresh is None:
         raise CheckpointError(
             f"{where}: damaged training state: the scheduler's state is not this run's"
         )
-    for key, value in fresh.items():
-        if key not in SCHEDULER_PROGRESS and saved[key] != value:
-            raise CheckpointError(
-                f"{where}: damaged training state: the scheduler's {key!r} is "
-                f"{_shown(saved[key])}, this run's {_shown(value)}"
-            )
+    _same_schedule(saved, fresh, where)
     if saved.get("last_epoch") != steps_taken:
         raise CheckpointError(
             f"{where}: damaged training state: the scheduler has taken "
             f"{_shown(saved.get('last_epoch'))} steps, the checkpoint's position {steps_taken}"
         )
+
+
+def _same_schedule(saved: Mapping[str, Any], fresh: Mapping[str, Any], where: Path | str) -> None:
+    """Check that ``saved`` is a state of the schedule ``fresh`` is, at any position; the parts
+    of a warmup's sequence (``_schedulers``) one by one."""
+    if set(saved) != set(fresh):
+        raise CheckpointError(
+            f"{where}: damaged training state: the scheduler's state is not this run's"
+        )
+    for key, value in fresh.items():
+        if key == "_schedulers":
+            parts = saved[key]
+            if not isinstance(parts, list) or len(parts) != len(value):
+                raise CheckpointError(
+                    f"{where}: damaged training state: the scheduler's warmup is not this run's"
+                )
+            for part, fresh_part in zip(parts, value, strict=True):
+                _same_schedule(part if isinstance(part, dict) else {}, fresh_part, where)
+        elif key not in SCHEDULER_PROGRESS and saved[key] != value:
+            raise CheckpointError(
+                f"{where}: damaged training state: the scheduler's {key!r} is "
+                f"{_shown(saved[key])}, this run's {_shown(value)}"
+            )

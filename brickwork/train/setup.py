@@ -16,7 +16,7 @@ from brickwork._version import __version__
 from brickwork.errors import ConfigError
 from brickwork.files import atomic_write
 from brickwork.spec import save_spec, to_spec
-from brickwork.train import distributed
+from brickwork.train import board, distributed
 from brickwork.train.config import TrainConfig, resolve_device
 from brickwork.train.data import (
     Data,
@@ -27,7 +27,13 @@ from brickwork.train.data import (
     load_dataset,
     open_batches,
 )
-from brickwork.train.optim import autocast_context, make_optimizer, make_scheduler
+from brickwork.train.ema import Ema
+from brickwork.train.optim import (
+    autocast_context,
+    grad_scaler,
+    make_optimizer,
+    make_scheduler,
+)
 from brickwork.train.resume import Expected, resume_state
 from brickwork.train.run import Hooks, Opening, Position, Run
 from brickwork.train.run_dir import (
@@ -71,8 +77,12 @@ def prepared(
             if opening.resume:
                 _resume(run, opening.verify)
         run.forward = _forward(run.model, run.world, run.device, config.compile)
+        if run.writes and run.out is not None and board.wanted(config.tensorboard):
+            run.board = board.Board(run.out)
         yield run
     finally:
+        if run.board is not None:
+            run.board.close()
         if lock is not None:
             lock.release()
 
@@ -86,13 +96,15 @@ def _setup(
 ) -> Run:
     """Check the options, place the model and data, make the optimizer and schedule."""
     config.check()
+    board.wanted(config.tensorboard)  # --tensorboard without the package: refused here
     device = resolve_device(config.device)
     autocast = autocast_context(device, config.precision)  # fp16 on a CPU: refused before any write
     world = distributed.start(device)
-    if config.batch_size < world.size:
+    if config.batch_size < world.size * config.accumulate:
         raise ConfigError(
             f"--batch-size {config.batch_size} is the whole step's batch, shared out among "
-            f"{world.size} processes: it must be at least {world.size}"
+            f"{world.size} processes in {config.accumulate} micro-batches each: it must be at "
+            f"least {world.size * config.accumulate}"
         )
     if not world.main:
         hooks = replace(hooks, log=lambda _: None, progress=False)
@@ -107,7 +119,10 @@ def _setup(
     scheduler = make_scheduler(optimizer, config, len(batches))
     # in Run's field order: the model, what a step calls (the model until it is wrapped), ...
     parts = (model, model, config, dataset, batches, device, world, optimizer, scheduler)
-    return Run(*parts, autocast, out, hooks)
+    run = Run(*parts, autocast, out, hooks, scaler=grad_scaler(device, config.precision))
+    if config.ema:
+        run.ema = Ema(model, config.ema)  # after channels_last: the copy keeps the layout
+    return run
 
 
 def _claim(run: Run, opening: Opening, lock: RunLock | None) -> None:
@@ -180,15 +195,21 @@ def _resume(run: Run, verify: bool) -> None:
     out = run.out
     fresh = run.scheduler.state_dict() if run.scheduler is not None else None
     expected = Expected(run.config, fresh, len(run.batches))
+    ema = run.ema.module if run.ema is not None else None
     state = distributed.from_main(
-        lambda: resume_state(out, run.model, run.optimizer, expected, verify)
+        lambda: resume_state(out, run.model, run.optimizer, expected, verify, ema)
     )
     if run.world.size > 1:
         run.model.load_state_dict(state.pop("model"))
         run.optimizer.load_state_dict(state.pop("optimizer"))
+        ema_state = state.pop("ema")
+        if run.ema is not None:
+            run.ema.load_state_dict(ema_state)
     scheduler_state = state.get("scheduler")
     if run.scheduler is not None and scheduler_state is not None:
         run.scheduler.load_state_dict(scheduler_state)
+    if run.scaler.is_enabled() and state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
     loss0, correct0, seen0 = state["running"]
     run.start = Position(state["epoch"], state["step"], (float(loss0), int(correct0), int(seen0)))
     run.history, run.best = state["history"], state["best"]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -57,26 +59,40 @@ def start_tally(run: Run, epoch: int) -> Tally:
 
 
 def train_step(run: Run, epoch: int, batch: Batch, tally: Tally) -> None:
-    """One optimizer step on this process's share of the batch.
+    """One optimizer step on this process's share of the batch, in ``config.accumulate``
+    micro-batches whose gradients add up to the whole share's (under DDP, the ranks' gradients
+    are averaged on the last one only); then the moving average of the weights, if any.
 
     Adds to ``tally.sums`` (loss sum, correct count) and records the first non-finite loss in
     ``tally.first_bad`` (step, loss), all without waiting for the device.
     """
     torch.manual_seed(step_seed(run.config.seed, epoch, batch.step))  # dropout
-    x = batch.x.contiguous(memory_format=run.memory_format)
-    y = batch.y
+    run.optimizer.zero_grad(set_to_none=True)
+    parts = max(1, min(run.config.accumulate, len(batch.y)))
+    pieces = zip(*(t.tensor_split(parts) for t in (batch.x, batch.y, batch.target)), strict=True)
+    for i, (x, y, target) in enumerate(pieces):
+        with nullcontext() if i == parts - 1 else _no_sync(run.forward):
+            _micro_step(run, batch, (x, y, target), tally)
+    run.scaler.step(run.optimizer)  # without fp16: the optimizer's step
+    run.scaler.update()
+    if run.ema is not None:
+        run.ema.update(run.model)
+
+
+def _micro_step(
+    run: Run, batch: Batch, part: tuple[torch.Tensor, torch.Tensor, torch.Tensor], tally: Tally
+) -> None:
+    """Forward and backward on ``part`` (images, labels, targets) of ``batch``; its sums."""
+    x, y, target = part
     with run.autocast:
-        logits = run.forward(x)
-        loss = run.criterion(logits.float(), batch.target)
-    # DDP averages the ranks' gradients; weighting each rank's mean by its share of the batch
+        logits = run.forward(x.contiguous(memory_format=run.memory_format))
+        loss = run.criterion(logits.float(), target)
+    # DDP averages the ranks' gradients; weighting each part's mean by its share of the batch
     # makes that average the gradient of the whole batch's mean, even when the shares differ
     # (an image skipped as unreadable counts as a zero loss: the batch keeps its planned size,
     # so one process and several compute the same gradient)
-    world = run.world.size
-    scaled = loss * (len(y) * world / batch.size) if world > 1 or len(y) != batch.size else loss
-    run.optimizer.zero_grad(set_to_none=True)
-    scaled.backward()
-    run.optimizer.step()
+    weight = len(y) * run.world.size / batch.size
+    run.scaler.scale(loss if weight == 1 else loss * weight).backward()
     with torch.no_grad():
         detached = logits.detach().float()
         # the reported loss is plain cross-entropy, comparable with validation's
@@ -88,6 +104,15 @@ def train_step(run: Run, epoch: int, batch: Batch, tally: Tally) -> None:
         found = torch.stack([first_bad.new_tensor(batch.step), loss.detach().to(first_bad.dtype)])
         first_bad.copy_(torch.where(bad, found, first_bad))
     tally.seen_here += len(y)
+
+
+def _no_sync(forward: nn.Module) -> AbstractContextManager[Any]:
+    """DDP's ``no_sync`` (gradients kept on each rank, not averaged) when ``forward`` is DDP,
+    compiled or not; otherwise nothing."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    module = getattr(forward, "_orig_mod", forward)
+    return module.no_sync() if isinstance(module, DistributedDataParallel) else nullcontext()
 
 
 def check_finite(first_bad: torch.Tensor, epoch: int) -> None:

@@ -35,6 +35,20 @@ def test_machine_options_do_not_count_as_what_a_run_computes() -> None:
         ({"workers": -2}, "--workers must be 0 or more, got -2"),
         ({"max_pixels": 0}, "--max-pixels must be a positive integer, got 0"),
         ({"max_pixels": 1.5e8}, "--max-pixels must be a positive integer, got 150000000.0"),
+        ({"ema": 1.5}, r"--ema must be a decay in \(0, 1\), or 0 \(off\), got 1.5"),
+        ({"ema": 1.0}, r"--ema must be a decay in \(0, 1\), or 0 \(off\), got 1.0"),
+        ({"ema": -0.1}, r"--ema must be a decay in \(0, 1\), or 0 \(off\), got -0.1"),
+        ({"accumulate": 0}, "--accumulate must be at least 1, got 0"),
+        ({"accumulate": 65}, "--accumulate 65 splits --batch-size 64 into empty micro-batches"),
+        ({"patience": 0}, "--patience must be at least 1 epoch, got 0"),
+        (
+            {"warmup_epochs": -1},
+            "--warmup-epochs must be 0 or more and less than --epochs 25, got -1",
+        ),
+        (
+            {"warmup_epochs": 3, "epochs": 3},
+            "--warmup-epochs must be .* less than --epochs 3, got 3",
+        ),
     ],
 )
 def test_bad_options_are_named(options: dict[str, object], message: str) -> None:
