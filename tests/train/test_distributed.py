@@ -108,6 +108,21 @@ def test_two_processes_match_one_with_the_same_global_batch(
 
 
 @pytest.mark.slow
+def test_accumulated_micro_batches_under_ddp_end_as_whole_batches(
+    two_processes: Path, spec: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "accumulated"
+    result = train(torchrun("train", str(spec), *OPTIONS, "--accumulate", "3", "--out", str(out)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    ours, theirs = (
+        load_file(out / "model.safetensors"),
+        load_file(two_processes / "model.safetensors"),
+    )
+    for name in ours:
+        torch.testing.assert_close(ours[name], theirs[name], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.slow
 def test_an_interrupted_two_process_run_resumes_to_the_same_weights(
     two_processes: Path, spec: Path, tmp_path: Path
 ) -> None:
