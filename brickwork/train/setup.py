@@ -101,10 +101,10 @@ def _setup(
     autocast = autocast_context(device, config.precision)  # fp16 on a CPU: refused before any write
     world = distributed.start(device)
     if config.batch_size < world.size * config.accumulate:
+        micro = f" in {config.accumulate} micro-batches each" if config.accumulate > 1 else ""
         raise ConfigError(
             f"--batch-size {config.batch_size} is the whole step's batch, shared out among "
-            f"{world.size} processes in {config.accumulate} micro-batches each: it must be at "
-            f"least {world.size * config.accumulate}"
+            f"{world.size} processes{micro}: it must be at least {world.size * config.accumulate}"
         )
     if not world.main:
         hooks = replace(hooks, log=lambda _: None, progress=False)

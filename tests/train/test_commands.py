@@ -91,3 +91,9 @@ def test_a_batch_smaller_than_the_number_of_processes_is_refused(
     ):
         fit(model, digits, TrainConfig(batch_size=3), out=tmp_path / "run", log=lambda _: None)
     assert not (tmp_path / "run").exists()
+    with pytest.raises(
+        ConfigError,
+        match="--batch-size 9 is the whole step's batch, shared out among 4 processes in 3 micro-batches each: it must be at least 12",
+    ):
+        fit(model, digits, TrainConfig(batch_size=9, accumulate=3), out=tmp_path / "run", log=lambda _: None)  # fmt: skip
+    assert not (tmp_path / "run").exists()
