@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -126,13 +126,17 @@ class TrainConfig:
 def computed_options(options: Any) -> Any:
     """The options that decide what a run computes: all but :data:`MACHINE_OPTIONS`.
 
+    An option missing from ``options`` has its default: a run saved by an earlier version, before
+    the option existed, computed what the default computes.
+
     Args:
         options: a config as a dict (``asdict(config)``, a saved ``config.json``); anything
             else is returned as it is.
     """
     if not isinstance(options, dict):
         return options
-    return {k: v for k, v in options.items() if k not in MACHINE_OPTIONS}
+    every = {**asdict(TrainConfig()), **options}
+    return {k: v for k, v in every.items() if k not in MACHINE_OPTIONS}
 
 
 def resolve_device(name: str) -> torch.device:

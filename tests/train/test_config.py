@@ -16,6 +16,13 @@ def test_machine_options_do_not_count_as_what_a_run_computes() -> None:
     assert computed_options(None) is None  # a checkpoint without saved options
 
 
+def test_an_option_an_older_run_did_not_save_counts_as_its_default() -> None:
+    saved = asdict(TrainConfig(lr=0.1))
+    older = {k: v for k, v in saved.items() if k not in ("ema", "max_pixels", "accumulate")}
+    assert computed_options(older) == computed_options(saved)
+    assert computed_options({**older, "ema": 0.99}) != computed_options(saved)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
