@@ -19,13 +19,15 @@ LIBRARY_DIRS = (
 """torch's and brickwork's own folders: a user's line is outside both."""
 
 
-def user_frame(frame: FrameType | None) -> str | None:
+def user_frame(frame: FrameType | None, stop: FrameType | None = None) -> str | None:
     """``file:line`` of the innermost frame of the user's code, from ``frame`` outwards.
 
     Args:
         frame: the frame to start from (``sys._getframe(1)``); ``None`` finds nothing.
+        stop: a frame not to look at or beyond (the caller that started a forward, so that a
+            call made by library code inside it is not pinned on whoever called the library).
     """
-    while frame is not None:
+    while frame is not None and frame is not stop:
         filename = str(Path(frame.f_code.co_filename).resolve())
         if not filename.startswith(LIBRARY_DIRS) and not filename.startswith("<"):
             return f"{frame.f_code.co_filename}:{frame.f_lineno}"
