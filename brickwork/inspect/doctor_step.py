@@ -181,7 +181,7 @@ class _Steps:
         if self.budget >= NEAR_ZERO_STEPS:  # only a long run is asked to get near the floor
             self.floor = loss_floor(self.work.loss, output, self.target)
         if self._backward(value):
-            found = gradient_findings(self.work.model, record.layers, record.activations)
+            found = gradient_findings(self.work.model, record)
             self.findings += found + bias_before_norm_findings(self.work.model, record.feeds)
             if any(f.severity == "error" for f in found):  # gradients that are not finite
                 self.halt("the gradients are not finite", ("frozen-but-updating", "cannot-overfit"))

@@ -11,7 +11,8 @@ mode around the forward that sees every ReLU, sigmoid, tanh and softmax, from a 
   pass); each such output is kept until the watch's record is dropped, so that its storage
   cannot be reused by another tensor meanwhile;
 - the layers with a weight matrix in the order they first run;
-- each norm whose input is, as it is, the output of a convolution or linear layer with a bias.
+- the layers whose output goes, as it is, into a norm that normalises it in this mode (their
+  weights' scale then does not matter), and for those with a bias, the norm.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ ACTIVATION_MODULES = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.Softmax, nn.LogSoftmax)
 """Modules that are an activation the watch measures, named by their own path."""
 NORMS = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, nn.GroupNorm)
 """Norms that subtract a mean per channel (per group for ``GroupNorm``)."""
+RUNNING = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
+"""Norms that, in eval mode with running statistics, only scale and shift."""
 SATURATION = 0.01
 """A sigmoid output within this of 0 or 1, or a tanh output within twice this of -1 or 1, is
 in a flat tail: its gradient is under 1% of its largest."""
@@ -102,7 +105,16 @@ class ForwardRecord:
     activations: dict[Site, Activation] = field(default_factory=dict)
     producers: dict[int, Producer] = field(default_factory=dict)
     layers: list[str] = field(default_factory=list)
+    normalised: set[str] = field(default_factory=set)
     feeds: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _normalises(module: nn.Module) -> bool:
+    """Whether ``module`` normalises its input as it runs now (a norm on batch or per-sample
+    statistics, or layer norm)."""
+    if isinstance(module, RUNNING):
+        return bool(module.training or not module.track_running_stats)
+    return isinstance(module, (*NORMS, nn.LayerNorm))
 
 
 def layer_weight(module: nn.Module) -> nn.Parameter | None:
@@ -133,7 +145,7 @@ class ForwardWatch:
         self.record = ForwardRecord()
         self._stack: list[nn.Module] = []
         self._paths: dict[int, str] = {id(m): p for p, m in model.named_modules()}
-        self._biased: dict[int, tuple[torch.Tensor, str]] = {}  # outputs of layers with a bias
+        self._outputs: dict[int, tuple[torch.Tensor, str, bool]] = {}  # layers' outputs, biased?
         self._handles: list[Any] = []
         self._mode = _Mode(self)
         self.stop: FrameType | None = None
@@ -154,7 +166,7 @@ class ForwardWatch:
         self._mode.__exit__(*exc)  # type: ignore[no-untyped-call]
         for handle in self._handles:
             handle.remove()
-        self._biased.clear()
+        self._outputs.clear()
         self._stack.clear()
 
     def path_of(self, module: nn.Module) -> str:
@@ -176,21 +188,21 @@ class ForwardWatch:
         weight = layer_weight(module)
         if weight is not None and weight.requires_grad and path not in self.record.layers:
             self.record.layers.append(path)
-        if isinstance(module, NORMS) and args and isinstance(args[0], torch.Tensor):
-            found = self._biased.get(id(args[0]))
+        if _normalises(module) and args and isinstance(args[0], torch.Tensor):
+            found = self._outputs.get(id(args[0]))
             if found is not None and found[0] is args[0]:
-                self.record.feeds.append((found[1], path))
+                self.record.normalised.add(found[1])
+                if found[2] and not isinstance(module, nn.LayerNorm):
+                    self.record.feeds.append((found[1], path))
 
     def _post(self, module: nn.Module, args: Any, output: Any) -> None:
         if self._stack and self._stack[-1] is module:
             self._stack.pop()
-        bias = getattr(module, "bias", None)
-        if (
-            isinstance(module, nn.modules.conv._ConvNd | nn.Linear)
-            and isinstance(bias, nn.Parameter)
-            and isinstance(output, torch.Tensor)
+        if isinstance(module, nn.modules.conv._ConvNd | nn.Linear) and isinstance(
+            output, torch.Tensor
         ):
-            self._biased[id(output)] = (output, self.path_of(module))
+            biased = isinstance(getattr(module, "bias", None), nn.Parameter)
+            self._outputs[id(output)] = (output, self.path_of(module), biased)
 
 
 class _Mode(TorchDispatchMode):  # type: ignore[no-untyped-call]

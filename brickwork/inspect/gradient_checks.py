@@ -3,9 +3,11 @@
 - ``vanishing-gradients`` / ``exploding-gradients``: each layer's gradient relative to its
   weight (``‖g‖ / ‖w‖``, so that wide and narrow layers compare) from the first layer that ran
   to the last; the ratio first / last beyond :data:`VANISHING` or :data:`EXPLODING` (and any
-  gradient that is not finite) is reported. Layers whose gradient is exactly 0 (behind a gate
-  that starts at 0, as SAGAN's ``gamma``) and embeddings (only the batch's rows get a gradient)
-  are left out.
+  gradient that is not finite) is reported. Left out: layers a norm follows (batch norm in
+  training mode, layer or group norm: the scale of their weights, hence of their relative
+  gradient, does not matter; a ResNet-152's stem at init has one 2e4 times its head's), layers
+  whose gradient is exactly 0 (behind a gate that starts at 0, as SAGAN's ``gamma``) and
+  embeddings (only the batch's rows get a gradient).
 - ``bias-before-norm``: a convolution or linear layer with a bias whose output goes, as it is,
   into a norm that subtracts its mean per channel (batch norm in training mode, instance norm):
   the bias's gradient is then 0 and it never learns. Both are required, the feed seen in the
@@ -18,7 +20,7 @@ import torch
 from torch import nn
 
 from brickwork.inspect.findings import Finding
-from brickwork.inspect.forward_watch import Activation, Site, layer_weight
+from brickwork.inspect.forward_watch import ForwardRecord, layer_weight
 from brickwork.inspect.render import names_text
 
 VANISHING = 1e-4
@@ -33,17 +35,16 @@ CANCELLED = 1e-4
 value is 0; rounding leaves about 1e-8)."""
 
 
-def gradient_findings(
-    model: nn.Module, layers: list[str], activations: dict[Site, Activation]
-) -> list[Finding]:
+def gradient_findings(model: nn.Module, record: ForwardRecord) -> list[Finding]:
     """``exploding-gradients`` for gradients that are not finite, else vanishing or exploding
     ones from the first layer to the last.
 
     Args:
         model: the copy, after the first backward.
-        layers: paths of the layers with a weight, in the order they first ran.
-        activations: the first forward's activations (to name sigmoids and tanh on the way).
+        record: the first forward: its layers in the order they first ran, those a norm
+            follows, and its activations (to name sigmoids and tanh on the way).
     """
+    layers = [path for path in record.layers if path not in record.normalised]
     broken = [
         name
         for name, p in model.named_parameters()
@@ -62,7 +63,7 @@ def gradient_findings(
         return []
     shown = ", ".join(f"`{p}` {r:.2g}" for p, r in _sampled(norms))
     if ratio < VANISHING:
-        squash = sum(1 for site in activations if site.op in ("sigmoid", "tanh"))
+        squash = sum(1 for site in record.activations if site.op in ("sigmoid", "tanh"))
         through = f", through {squash} sigmoid/tanh activation(s)" if squash else ""
         message = (
             f"the first layer's gradient is {ratio:.2g} of the last one's (each relative to its "
@@ -77,7 +78,10 @@ def gradient_findings(
         f"the first layer's gradient is {ratio:.2g} times the last one's (each relative to its "
         f"weight: {shown}): the layers near the input take steps far too large"
     )
-    hint = "scale the early layers' init down, add normalisation, or clip: clip_grad_norm_"
+    hint = (
+        "check the early layers' init (PyTorch's default; one far smaller than the others' "
+        "starves the layers after it), add normalisation, or clip: clip_grad_norm_"
+    )
     return [Finding("exploding-gradients", "warning", first, message, hint)]
 
 

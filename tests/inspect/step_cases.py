@@ -295,13 +295,13 @@ def deep_sigmoid_stack(fixed: bool = False) -> Setup:
     return classify(nn.Sequential(*layers, nn.Linear(32, 5)))
 
 
-def tiny_first_layer_before_a_norm(fixed: bool = False) -> Setup:
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Linear(FEATURES, 32, bias=False), nn.LayerNorm(32), nn.ReLU(), nn.Linear(32, 5)
-    )
+def tiny_first_layer(fixed: bool = False) -> Setup:
+    """A first layer initialised near 0 with nothing after it to undo the scale: its gradient,
+    relative to its weight, dwarfs the last layer's, whose input it starves."""
+    model = mlp()
     if not fixed:
         nn.init.normal_(model[0].weight, std=1e-6)
+        nn.init.zeros_(model[0].bias)
     return classify(model)
 
 
