@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from brickwork.errors import first_line
+from brickwork.errors import ConfigError, first_line
 from brickwork.inspect.activation_checks import activation_findings
 from brickwork.inspect.findings import Finding, FindingCode, Report
 from brickwork.inspect.forward_watch import ForwardRecord, ForwardWatch
@@ -36,7 +36,7 @@ from brickwork.inspect.gradient_checks import bias_before_norm_findings, gradien
 from brickwork.inspect.initial_loss import initial_loss_findings
 from brickwork.inspect.inputs import Inputs
 from brickwork.inspect.loss_checks import output_findings, raised_finding
-from brickwork.inspect.loss_probe import LossCall, call_loss, random_target
+from brickwork.inspect.loss_probe import LossCall, call_loss, loss_code_error, random_target
 from brickwork.inspect.optimizer_checks import (
     eval_mode_findings,
     frozen_in_groups,
@@ -110,7 +110,7 @@ def training_checks(
     report.training = steps.describe()
     if steps.not_run:
         report.not_run += steps.not_run
-        report.not_run_reason = steps.halted or report.not_run_reason
+        report.not_run_reason = steps.reason or report.not_run_reason
 
 
 class _Steps:
@@ -128,6 +128,7 @@ class _Steps:
         self.losses: list[float] = []
         self.not_run: list[FindingCode] = []
         self.halted: str | None = None
+        self.reason: str | None = None  # the halt, said shortly for the checks not run
         self.floor = 0.0
 
     def run(self) -> None:
@@ -153,9 +154,9 @@ class _Steps:
         torch.manual_seed(SEED)
         return self.work.model(*self.args, **self.kwargs)
 
-    def halt(self, why: str, codes: tuple[FindingCode, ...]) -> None:
-        """Stop the steps, with the checks left undone."""
-        self.halted = why
+    def halt(self, why: str, codes: tuple[FindingCode, ...], reason: str | None = None) -> None:
+        """Stop the steps, with the checks left undone (``reason``: ``why`` said shortly)."""
+        self.halted, self.reason = why, reason or why
         self.not_run += [c for c in codes if c not in self.not_run]
 
     def _first_step(self) -> ForwardRecord | None:
@@ -166,8 +167,8 @@ class _Steps:
         except Exception as err:  # the user's forward, for real, in training mode
             self._forward_failed(err)
             return None
-        if self.target is None:
-            self.target = random_target(self.work.loss, output, torch.Generator().manual_seed(SEED))
+        if self.target is None and not self._random_target(output):
+            return record
         call = call_loss(self.work.loss, output, self.target)
         self._loss_checks(call, output, record)
         self.findings += moving_stats_findings(frozen, self.work.model)
@@ -189,8 +190,37 @@ class _Steps:
                 self._step(check_frozen=True)
         return record
 
+    def _random_target(self, output: Any) -> bool:
+        """Make a random target that fits the loss; ``False``, the checks skipped, when the
+        output is not a tensor (a tuple, a dict) that the loss can take."""
+        try:
+            generator = torch.Generator().manual_seed(SEED)
+            self.target = random_target(self.work.loss, output, generator)
+        except ConfigError:
+            if isinstance(output, torch.Tensor):
+                raise
+            self._skip(output)
+            return False
+        return True
+
+    def _skip(self, output: Any) -> None:
+        """Skip the checks after the forward: the loss cannot take the model's output."""
+        kind = type(output).__name__
+        reason = f"{self.setup.loss_name} does not take the model's output, a {kind}"
+        why = (
+            f"{reason}; give a loss that picks its part: lambda out, y: F.cross_entropy(out[0], y)"
+        )
+        self.halt(why, TRAINING_CODES[:4] + AFTER_STEP, reason)
+
     def _loss_checks(self, call: LossCall, output: Any, record: ForwardRecord) -> None:
         name = self.setup.loss_name
+        if call.error is not None:
+            broken = loss_code_error(call.error, name, output, self.target)
+            if broken is not None:
+                raise broken from call.error
+            if not isinstance(output, torch.Tensor):
+                self._skip(output)
+                return
         found = output_findings(call, name, record.producers)
         if self.setup.target is not None:
             found += target_findings(call, self.target, name, record.producers)
@@ -225,32 +255,59 @@ class _Steps:
             return False
         return True
 
-    def _step(self, check_frozen: bool = False) -> None:
+    def _step(self, check_frozen: bool = False) -> bool:
+        """One ``optimizer.step()`` (with a closure for those that need one, as LBFGS);
+        ``False``, the steps halted, when it raises."""
         optimizer = self.work.optimizer
         frozen = frozen_in_groups(optimizer) if check_frozen else []
         before = [p.detach().clone() for p in frozen]
-        type(optimizer).step(optimizer)  # the class's: a scheduler's wrapper is the user's
+        step = type(optimizer).step  # the class's: a scheduler's wrapper is the user's
+        try:
+            try:
+                step(optimizer)
+            except TypeError as err:
+                if "closure" not in str(err):
+                    raise
+                step(optimizer, self._closure)
+        except Exception as err:  # the user's optimizer: a note, the other checks stand
+            why = f"{self.optimizer}.step() raised {first_line(err, with_type=True)}"
+            self.halt(why, ("frozen-but-updating", "cannot-overfit"))
+            return False
         if check_frozen:
             names = self.work.names
             self.findings += frozen_step_findings(before, frozen, names, self.optimizer)
+        return True
+
+    def _closure(self) -> float:
+        """The loss of the batch, with its gradients: what ``step(closure)`` re-evaluates."""
+        self.work.optimizer.zero_grad(set_to_none=True)
+        value = _scalar(self.work.loss(self.forward(), self.target))
+        value.backward()  # type: ignore[no-untyped-call]
+        return float(value)
 
     def _more_steps(self) -> dict[Any, Any]:
         """Steps 2 to the budget, stopping early near the floor; the second forward watched."""
         after: dict[Any, Any] = {}
         for step in range(1, self.budget + 1):
-            if step == 1:
-                with ForwardWatch(self.work.model) as record:
+            try:
+                if step == 1:
+                    with ForwardWatch(self.work.model) as record:
+                        output = self.forward()
+                    after = record.activations
+                else:
                     output = self.forward()
-                after = record.activations
-            else:
-                output = self.forward()
-            value = _scalar(self.work.loss(output, self.target))
+                value = _scalar(self.work.loss(output, self.target))
+            except Exception as err:  # a forward or loss that fails only later: say so, stop
+                raised = first_line(err, with_type=True)
+                self.halt(
+                    f"the forward or loss after {step} step(s) raised {raised}", ("cannot-overfit",)
+                )
+                break
             self.losses.append(float(value))
             if not math.isfinite(self.losses[-1]) or near_floor(self.losses, self.floor):
                 break
-            if step == self.budget or not self._backward(value):
+            if step == self.budget or not self._backward(value) or not self._step():
                 break
-            self._step()
         return after
 
     def _forward_failed(self, err: Exception) -> None:

@@ -21,7 +21,7 @@ import torch
 from brickwork.errors import first_line
 from brickwork.inspect.findings import Finding, FindingCode, Severity
 from brickwork.inspect.forward_watch import Producer
-from brickwork.inspect.loss_probe import LossCall
+from brickwork.inspect.loss_probe import LossCall, described
 from brickwork.inspect.meta_run import storage_key
 
 TOLERANCE = 1e-3
@@ -146,8 +146,8 @@ def raised_finding(call: LossCall, output: object, target: object, loss_name: st
     assert call.error is not None
     text = first_line(call.error, with_type=True)
     message = (
-        f"{loss_name} raises on the output {_described(output)} and the target "
-        f"{_described(target)}: {text}"
+        f"{loss_name} raises on the output {described(output)} and the target "
+        f"{described(target)}: {text}"
     )
     lowered = text.lower()
     hint = next((fix for words, fix in _FIXES if all(w in lowered for w in words)), None)
@@ -162,12 +162,6 @@ _FIXES = (
     (("expected target size",), "classes go along dimension 1: output (B, K, ...), target (B,...)"),
 )
 """Words in a loss's error, and the fix they point to."""
-
-
-def _described(value: object) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"{list(value.shape)} ({str(value.dtype).removeprefix('torch.')})"
-    return type(value).__name__
 
 
 def _close(values: torch.Tensor, expected: float, tolerance: float = TOLERANCE) -> bool:

@@ -19,9 +19,10 @@ from typing import Any, Literal
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from brickwork.errors import ConfigError, first_line
+from brickwork.errors import ConfigError, UserCodeError, first_line
 from brickwork.inspect.meta_run import storage_key, tensors_in
 from brickwork.inspect.training_setup import LossFn
+from brickwork.inspect.user_code import raised_at
 
 Origin = Literal["output", "target"]
 LossKind = Literal["classes", "log-probabilities", "binary-logits", "probabilities", "other"]
@@ -191,6 +192,9 @@ def random_target(loss: LossFn, output: torch.Tensor, generator: torch.Generator
                 return found
             errors.append(found)
     failed = errors[0] if errors else ValueError("the output holds no float tensor")
+    broken = loss_code_error(failed, _name(loss), output, None)
+    if broken is not None:
+        raise broken from failed
     shapes = [list(t.shape) for t in tensors_in(output)]
     raise ConfigError(
         f"cannot make a random target that fits the loss on an output of shape "
@@ -198,6 +202,45 @@ def random_target(loss: LossFn, output: torch.Tensor, generator: torch.Generator
         hint="pass the batch's target: doctor(..., input_data=x, target=y), or a training "
         "script's dict with 'batch'",
     )
+
+
+def loss_code_error(
+    err: BaseException, loss_name: str, output: Any, target: Any
+) -> UserCodeError | None:
+    """A :class:`UserCodeError` naming the line of the user's loss that raised ``err``, or
+    ``None`` when torch raised it (a target that does not fit: the checks say why).
+
+    Args:
+        err: what the loss raised.
+        loss_name: the loss's name for the message.
+        output: the model's output it was called on.
+        target: the target it was called on (``None`` for the random targets tried).
+    """
+    where = raised_at(err)
+    if where is None:
+        return None
+    filename, line = where
+    given = f"the output {described(output)}" + (
+        f" and the target {described(target)}" if target is not None else ""
+    )
+    return UserCodeError(
+        f"the loss {loss_name} raised at {filename}:{line} on {given}: "
+        f"{first_line(err, with_type=True)}",
+        filename=filename,
+        lineno=line,
+        hint="the doctor calls it as a training loop does: loss(output, target)",
+    )
+
+
+def described(value: object) -> str:
+    """``[8, 5] (float32)`` for a tensor; the type's name for anything else."""
+    if isinstance(value, torch.Tensor):
+        return f"{list(value.shape)} ({str(value.dtype).removeprefix('torch.')})"
+    return type(value).__name__
+
+
+def _name(loss: Any) -> str:
+    return getattr(loss, "__name__", type(loss).__name__)
 
 
 def _target_for(

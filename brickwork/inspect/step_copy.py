@@ -96,6 +96,9 @@ def _optimizer_copy(
             f"yours: {first_line(err, with_type=True)}",
             hint="pass a plain torch.optim optimizer, or none (the doctor steps with Adam)",
         ) from err
+    for key, value in vars(optimizer).items():  # what Optimizer.__getstate__ leaves out
+        if key not in vars(new):  # (LBFGS's _params), mapped onto the copy's parameters
+            setattr(new, key, copy.deepcopy(value, memo))
     for state in new.state.values():
         for key, value in state.items():
             if isinstance(value, torch.Tensor) and value.device.type != "cpu":

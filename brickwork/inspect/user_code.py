@@ -47,3 +47,20 @@ def user_line(err: BaseException) -> str | None:
         if not filename.startswith(LIBRARY_DIRS) and not frame.filename.startswith("<"):
             found = f"{frame.filename}:{frame.lineno}"
     return found
+
+
+def raised_at(err: BaseException) -> tuple[str, int] | None:
+    """``(file, line)`` where ``err`` was raised, when that is the user's code (the last frame
+    of its traceback is theirs); ``None`` when it was raised inside torch or brickwork.
+
+    Args:
+        err: a raised exception.
+    """
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames:
+        return None
+    last = frames[-1]
+    filename = str(Path(last.filename).resolve())
+    if filename.startswith(LIBRARY_DIRS) or last.filename.startswith("<"):
+        return None
+    return last.filename, last.lineno or 0

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from brickwork import doctor
-from brickwork.errors import ConfigError
+from brickwork.errors import ConfigError, UserCodeError
 from brickwork.inspect.doctor_step import TRAINING_CODES
 from brickwork.inspect.findings import FINDING_CODES
 from brickwork.inspect.training_setup import LOSSES, setup_arguments
@@ -512,3 +512,63 @@ def test_the_training_script_dict_gives_the_doctors_arguments() -> None:
         setup_arguments({"modle": model}, "train.py:setup()")
     with pytest.raises(ConfigError, match=r"'batch' must be a pair \(input, target\)"):
         setup_arguments({"model": model, "batch": x}, "f()")
+
+
+class PairOut(nn.Module):
+    """Logits and features: a model whose output a named loss cannot take as it is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = cases.mlp()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.body(x), x
+
+
+@pytest.mark.parametrize("given", [False, True])
+def test_an_output_the_loss_cannot_take_skips_the_checks_with_a_note(given: bool) -> None:
+    x, y = cases.batch()
+    batch = {"input_data": x, "target": y} if given else {"input_shape": (cases.FEATURES,)}
+    report = doctor(PairOut(), loss="cross_entropy", **batch)
+    assert report.findings == [], str(report)
+    assert "CrossEntropyLoss does not take the model's output, a tuple" in str(report)
+    assert {"probabilities-as-logits", "cannot-overfit"} <= set(report.not_run)
+
+    def first(out: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(out[0], target)
+
+    fine = doctor(PairOut(), loss=first, **batch)
+    assert fine.findings == [], str(fine)
+    assert fine.not_run == []
+    assert fine.losses[-1] < fine.losses[0]
+
+
+def test_a_loss_that_raises_in_its_own_code_is_bad_input() -> None:
+    def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return out.sum() / target.nonexistent  # type: ignore[attr-defined]
+
+    with pytest.raises(UserCodeError, match=r"^the loss loss raised at .*test_doctor_step\.py:\d+"):
+        doctor(cases.mlp(), (cases.FEATURES,), loss=loss)
+
+
+def test_a_failure_after_the_first_step_stops_the_steps_with_a_note() -> None:
+    calls: list[int] = []
+
+    def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        if len(calls) > 3:
+            raise RuntimeError("out of data")
+        return nn.functional.cross_entropy(out, target)
+
+    x, y = cases.batch()
+    report = doctor(cases.mlp(), input_data=x, target=y, loss=loss)
+    assert report.findings == []
+    assert report.not_run == ["cannot-overfit"]
+    assert "raised RuntimeError: out of data" in str(report)
+
+
+def test_an_optimizer_that_needs_a_closure() -> None:
+    model = cases.mlp()
+    report = doctor(**cases.classify(model, optimizer=torch.optim.LBFGS(model.parameters())))
+    assert report.findings == [], str(report)
+    assert report.losses[-1] < report.losses[0]
