@@ -138,7 +138,9 @@ class _Steps:
         if record is not None and not self.halted:
             after = self._more_steps()
         if record is not None:
-            self.findings += activation_findings(record.activations, after, self.optimizer)
+            self.findings += activation_findings(
+                record.activations, after, self.work.optimizer, self.optimizer
+            )
         what = f"{self.batch} samples, {self.optimizer}"
         if not self.halted:
             self.findings += overfit_findings(self.losses, self.floor, self.budget, what)

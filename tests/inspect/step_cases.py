@@ -537,12 +537,13 @@ HEALTHY = [
 """Correct setups that a careless check would flag."""
 
 
-def wide_sigmoid_layer_under_adam(fixed: bool = False) -> Setup:
-    """A sigmoid after a layer of 4096 inputs, all >= 0 (features after a ReLU), under Adam at a
-    learning rate far too high: its first step moves every weight by the learning rate."""
+def wide_sigmoid_layer_under_sgd(fixed: bool = False) -> Setup:
+    """A sigmoid after a layer of 4096 inputs, all >= 0 (features after a ReLU), under SGD at a
+    learning rate far too high: its first step throws the sigmoid's inputs into its tails, where
+    SGD's steps shrink with the gradient (Adam's would not: see guide_classifier)."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.ReLU(), nn.Linear(4096, 16), nn.Sigmoid(), nn.Linear(16, 5))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4 if fixed else 0.05)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1 if fixed else 3.0)
     return {
         "model_or_spec": model,
         "input_shape": (4096,),

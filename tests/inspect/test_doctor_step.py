@@ -205,9 +205,9 @@ CASES: list[tuple[str, str, Any, str, str, tuple[str, ...]]] = [
     (
         "saturated-activations",
         "warning",
-        cases.wide_sigmoid_layer_under_adam,
+        cases.wide_sigmoid_layer_under_sgd,
         r"^`2` \(Sigmoid\): \d+% of its values are within 0\.01 of 0 or 1 after the first step",
-        r"Adam\(lr=0\.05\) pushed its inputs far out: lower the learning rate",
+        r"SGD\(lr=3\) pushed its inputs far out: lower the learning rate",
         (),
     ),
     (
@@ -307,11 +307,11 @@ def test_the_guides_classifier_wastes_only_its_conv_biases() -> None:
 
 
 @pytest.mark.slow
-def test_the_guides_classifier_at_28_by_28_has_no_error() -> None:
+def test_the_guides_classifier_at_28_by_28_wastes_only_its_conv_biases() -> None:
     report = doctor(**cases.guide_classifier(28))
-    assert report.ok, str(report)
-    # its first dense layer has 50,176 inputs: AdamW's first step saturates the sigmoid after it
-    assert set(report.codes()) <= {"bias-before-norm", "saturated-activations"}
+    # its first dense layer has 50,176 inputs: AdamW's first step saturates the sigmoid after
+    # it, and AdamW learns on through that, as brickwork train shows on MNIST
+    assert set(report.codes()) == {"bias-before-norm"}, str(report)
 
 
 def test_log_softmax_into_cross_entropy_is_a_warning() -> None:
