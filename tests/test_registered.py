@@ -260,3 +260,12 @@ def test_brick_trains_clean_for_the_doctor(name: str) -> None:
         _trains_clean(report, brick)
     else:
         assert report.findings == []
+
+
+@pytest.mark.parametrize("name", sorted(JOINT_CASES))
+def test_brick_of_several_inputs_or_outputs_trains_clean_for_the_doctor(name: str) -> None:
+    kwargs, in_shapes, _ = JOINT_CASES[name]
+    data = tuple(torch.randn(shape) for shape in in_shapes)
+    report = doctor(BRICKS.build((name, kwargs)), input_data=data, loss="mse", steps=1)
+    assert report.findings == [], str(report)
+    assert report.training == "nothing to train: the model has no trainable parameter"

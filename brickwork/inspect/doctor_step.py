@@ -23,6 +23,7 @@ The user's model, loss, optimizer and random number generators are left as they 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -207,11 +208,12 @@ class _Steps:
 
     def _skip(self, output: Any) -> None:
         """Skip the checks after the forward: the loss cannot take the model's output."""
-        kind = type(output).__name__
-        reason = f"{self.setup.loss_name} does not take the model's output, a {kind}"
-        why = (
-            f"{reason}; give a loss that picks its part: lambda out, y: F.cross_entropy(out[0], y)"
+        kind, name = type(output).__name__, self.setup.loss_name
+        part = (
+            f"out[{next(iter(output))!r}]" if isinstance(output, Mapping) and output else "out[0]"
         )
+        reason = f"{name} does not take the model's output, a {kind}"
+        why = f"{reason}; give a loss that picks its part: lambda out, y: {name}()({part}, y)"
         self.halt(why, TRAINING_CODES[:4] + AFTER_STEP, reason)
 
     def _loss_checks(self, call: LossCall, output: Any, record: ForwardRecord) -> None:
