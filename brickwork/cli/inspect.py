@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from brickwork.cli.parser import add_command, add_model_arguments
+from brickwork.cli.parser import add_command, add_model_arguments, positive_count
 from brickwork.errors import EXIT_FAILED, ConfigError, UserCodeError
 from brickwork.inspect import Finding, Report, doctor, summary
 from brickwork.inspect.inputs import load_input_data, named_input
 from brickwork.inspect.static_checks import missing_forward
-from brickwork.inspect.target import build_target, is_target, load_target, resolve_target
+from brickwork.inspect.target import call_target, is_target, load_target, resolve_target
+from brickwork.inspect.training_setup import LOSSES, OPTIMIZERS, setup_arguments
 from brickwork.shapes import parse_dtype
 
 
@@ -42,13 +44,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Find the classic nn.Module bugs before training.
+    """Find the classic nn.Module bugs before training, and with --loss those of its training step.
 
     Run a model on meta tensors (no real compute; real ones when an op needs values; the model
     left unchanged) and report each problem with where it is, what is wrong, how to fix it and
-    how to silence it (--ignore, --select). MODEL is a spec file, a registered
-    family, or path/to/file.py:NAME as for `brickwork summary`. Exit status: 0 when no error was
-    found (warnings allowed), 1 when one was, 2 for bad input.
+    how to silence it (--ignore, --select). MODEL is a spec file, a registered family, or
+    path/to/file.py:NAME as for `brickwork summary`; NAME may also be a function that returns
+    your training script's dict: {'model': ..., 'optimizer': ..., 'loss': ..., 'batch': (x, y)}.
+    With a loss (--loss, or the dict's), a few optimizer steps on a copy, on the CPU, check the
+    training step: the loss, the target, the optimizer, the activations and the gradients.
+    Exit status: 0 when no error was found (warnings allowed), 1 when one was, 2 for bad input.
     """
     if _check_model_argument(args):
         report = _doctor_target(args)
@@ -114,8 +119,32 @@ def _doctor_options(args: argparse.Namespace) -> dict[str, Any]:
         "run": args.run_mode,
         "ignore": args.ignore or (),
         "select": args.select,
+        "loss": _named_or_code(args.loss, "--loss"),
+        "optimizer": _named_or_code(args.optimizer, "--optimizer"),
+        "steps": args.steps,
         **_inputs(args),
     }
+
+
+def _named_or_code(text: str | None, option: str) -> Any:
+    """A name as it is, or the function or class that path/to/file.py:FN names."""
+    if text is None or not is_target(text):
+        return text
+    try:
+        found = resolve_target(text)
+    except ConfigError as err:
+        raise ConfigError(f"{option}: {err}", hint=err.hint) from None
+    if not callable(found):
+        raise ConfigError(
+            f"{option}: {text} is a {type(found).__name__}, not a function or a class",
+            hint="--loss file.py:FN takes FN(output, target); --optimizer file.py:FN takes "
+            "FN(model) and returns the optimizer",
+        )
+    return found
+
+
+KEPT_WHEN_UNSET = ("loss", "optimizer", "steps", "input_shape", "input_dtype")
+"""Options that, left unset on the command line, leave a training script's dict's values."""
 
 
 def _doctor_target(args: argparse.Namespace) -> Report:
@@ -124,7 +153,7 @@ def _doctor_target(args: argparse.Namespace) -> Report:
     obj = None
     try:
         obj = resolve_target(args.model)
-        model = build_target(args.model, obj, args.args, args.kwargs)
+        built = call_target(args.model, obj, args.args, args.kwargs)
     except UserCodeError as err:
         report = Report(name, [Finding("construction-error", "error", "", str(err))])
         if (
@@ -136,7 +165,17 @@ def _doctor_target(args: argparse.Namespace) -> Report:
         report.not_run = ["every check that needs the model"]
         report.not_run_reason = "the model could not be built"
         return report
-    return doctor(model, **_doctor_options(args))
+    options = _doctor_options(args)
+    if isinstance(built, Mapping):
+        setup = setup_arguments(built, f"{args.model}()")
+        given = {k: v for k, v in options.items() if v is not None or k not in KEPT_WHEN_UNSET}
+        return doctor(**{**setup, **given})
+    if not isinstance(built, nn.Module):
+        raise ConfigError(
+            f"{args.model}(...) returned {type(built).__name__}, not an nn.Module or a training "
+            "script's dict with 'model'"
+        )
+    return doctor(built, **options)
 
 
 def add_commands(commands: Any) -> None:
@@ -160,3 +199,27 @@ def add_commands(commands: Any) -> None:
         help="report only these finding codes; repeatable",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_training_arguments(p)
+
+
+def _add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """``--loss``, ``--optimizer`` and ``--steps``: the doctor's training checks."""
+    p.add_argument(
+        "--loss",
+        metavar="NAME|FILE.py:FN",
+        help=f"run the training checks with this loss: {', '.join(LOSSES.names())}, or "
+        "path/to/file.py:FN with FN(output, target) (a class is built with no arguments)",
+    )
+    p.add_argument(
+        "--optimizer",
+        metavar="NAME|FILE.py:FN",
+        help=f"what the training checks step a copy of: {', '.join(OPTIMIZERS.names())} "
+        "(PyTorch's defaults), or path/to/file.py:FN with FN(model) returning it; default "
+        "Adam(lr=1e-3)",
+    )
+    p.add_argument(
+        "--steps",
+        type=positive_count,
+        help="optimizer steps on one fixed batch (default 5, fewer when the loss is near its "
+        "floor); from 10 on, the loss must also get near its floor",
+    )

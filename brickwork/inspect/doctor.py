@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from brickwork.errors import ConfigError, positive_int, unknown_name_message
+from brickwork.inspect.doctor_step import BATCH, SEED, TRAINING_CODES, training_checks
 from brickwork.inspect.failed_forward import diagnose
 from brickwork.inspect.findings import FINDING_CODES, IGNORE_ATTRIBUTE, FindingCode, Report
 from brickwork.inspect.full_pass import (
@@ -35,9 +36,11 @@ from brickwork.inspect.full_pass import (
 from brickwork.inspect.inputs import make_inputs
 from brickwork.inspect.inspection import Inspection, RunMode
 from brickwork.inspect.meta_copy import type_name, unwrap_compiled
+from brickwork.inspect.meta_run import tensors_in
 from brickwork.inspect.source import assigned_at, ignored_on_line
 from brickwork.inspect.static_checks import static_findings
 from brickwork.inspect.summary import resolve_model, spec_input_data
+from brickwork.inspect.training_setup import check_training_arguments, training_setup
 from brickwork.inspect.watch import Watch
 
 NEEDS_A_FULL_PASS: tuple[FindingCode, ...] = (
@@ -59,8 +62,14 @@ def doctor(
     run: RunMode = "auto",
     ignore: Collection[str] = (),
     select: Collection[str] | None = None,
+    *,
+    loss: Any = None,
+    optimizer: Any = None,
+    target: Any = None,
+    steps: int | None = None,
 ) -> Report:
-    """Find the classic ``nn.Module`` bugs in a model, on meta tensors first.
+    """Find the classic ``nn.Module`` bugs in a model, on meta tensors first; with a ``loss``,
+    the bugs of its training step too, on a few real steps of a copy.
 
     Args:
         model_or_spec: an ``nn.Module`` (left untouched), a spec or a registered family name.
@@ -74,16 +83,28 @@ def doctor(
             ``"real"``, as for :func:`~brickwork.inspect.summary.summary`.
         ignore: codes to leave out of the report (``["unused-module"]``).
         select: if given, the only codes to report.
+        loss: runs the training checks (:mod:`~brickwork.inspect.doctor_step`): a name
+            (``"cross_entropy"``, ``"mse"``, ``"bce"``...), an ``nn.Module`` or a function
+            ``loss(output, target)``, called as your training loop calls it.
+        optimizer: the optimizer the checks step a copy of: yours, over the model's parameters
+            (its groups, state and settings are copied, yours is not touched), a name
+            (``"adamw"``, ``"sgd"``: PyTorch's defaults), or ``None`` for ``Adam(lr=1e-3)``.
+        target: the target of ``input_data``; ``None`` for a random one that fits the loss.
+        steps: optimizer steps on the fixed batch; default 5, stopping early once the loss is
+            near its floor. From 10 on, ``cannot-overfit`` also asks for the loss near its floor.
 
     Returns:
         A :class:`Report`; ``report.ok`` is ``False`` when an error was found.
 
     Raises:
-        ConfigError: an unknown code in ``ignore`` or ``select``, or a bad batch size or run.
+        ConfigError: an unknown code in ``ignore`` or ``select``, a bad batch size or run, an
+            unknown loss or optimizer, or a target that cannot be made for the loss.
     """
     positive_int(batch_size, "batch_size")
     ignored = check_codes(ignore, "ignore")
     selected = None if select is None else check_codes(select, "select")
+    if loss is not None:
+        check_training_arguments(loss, optimizer, steps, target, input_data)
     model, shape, dtype = resolve_model(model_or_spec, input_shape, input_dtype)
     report = Report(type_name(unwrap_compiled(model)))
     report.findings += static_findings(model)
@@ -94,7 +115,40 @@ def doctor(
         inputs = make_inputs(shape, given, batch_size, dtype)
         with Inspection(model, inputs, run) as inspection:
             _forward_checks(report, inspection, batch_known=input_data is None)
+    if loss is not None:
+        training = {"loss": loss, "optimizer": optimizer, "target": target, "steps": steps}
+        _training(report, model_or_spec, (model, shape, dtype), input_data, training)
     return silence(report, model, ignored, selected)
+
+
+def _training(
+    report: Report,
+    model_or_spec: Any,
+    resolved: tuple[nn.Module, tuple[int, ...] | None, torch.dtype],
+    input_data: Any,
+    training: dict[str, Any],
+) -> None:
+    """The training checks, on the model with real weights (a spec or family built on the CPU,
+    under a seed of its own), when the checks before let them run."""
+    model, shape, dtype = resolved
+    if report.not_run:  # the forward did not run through: neither can a training step
+        report.not_run += list(TRAINING_CODES)
+        return
+    if not isinstance(model_or_spec, nn.Module):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(SEED)
+            model = resolve_model(model_or_spec, shape, dtype, device="cpu")[0]
+    if any(t.device.type == "meta" for t in (*model.parameters(), *model.buffers())):
+        report.not_run = list(TRAINING_CODES)
+        report.not_run_reason = "the model's weights are on meta"
+        return
+    if not any(p.requires_grad for p in model.parameters()):
+        report.training = "nothing to train: the model has no trainable parameter"
+        return
+    setup = training_setup(model, **training)
+    given = input_data is not None and any(t.device.type != "meta" for t in tensors_in(input_data))
+    data = input_data if shape is not None else spec_input_data(model, input_data, BATCH)
+    training_checks(report, model, make_inputs(shape, data, BATCH, dtype), setup, given)
 
 
 def _forward_checks(report: Report, inspection: Inspection, batch_known: bool) -> None:

@@ -24,6 +24,37 @@ meta-limit           (warning) the forward needs real values (``.item()``, boole
 construction-error   building the model raised (command line)
 ==================== =========================================================================
 
+With a ``loss`` (and optionally an ``optimizer``), the training checks
+(:mod:`~brickwork.inspect.doctor_step`) add these:
+
+======================= ======================================================================
+code                    what it means
+======================= ======================================================================
+probabilities-as-logits the output is already a softmax, log-softmax or sigmoid, and the loss
+                        applies its own (``CrossEntropyLoss``, ``BCEWithLogitsLoss``)
+logits-as-probabilities the loss takes (log-)probabilities (``NLLLoss``, ``BCELoss``) and the
+                        output is raw scores
+loss-target-mismatch    the target cannot fit the loss: dtype, shape, a broadcast that pairs
+                        every output with every target, one class for cross-entropy
+labels-out-of-range     class indices outside ``[0, K)``, binary targets outside ``[0, 1]``
+initial-loss            the first loss is far from what a model that knows nothing gives
+                        (``log K`` under cross-entropy), or not finite
+optimizer-misses-params trainable parameters in no parameter group; parameters in a group
+                        that neither the model nor the loss owns
+eval-mode-training      dropout or batch norm left in eval mode in a part that trains
+frozen-but-updating     ``requires_grad=False`` parameters that ``optimizer.step()`` changes,
+                        batch norms in a frozen part whose running statistics move
+bias-before-norm        a convolution's or linear layer's bias straight before a norm that
+                        cancels it (warning, with the parameters wasted)
+dead-units              ReLUs that output 0 for the whole batch, at init or after a step
+saturated-activations   sigmoids or tanh in their flat tails on most of the batch
+vanishing-gradients     the first layer's gradient (relative to its weight) far below the
+                        last one's
+exploding-gradients     far above it, or not finite
+cannot-overfit          the loss of one fixed batch does not go down, or (10 steps or more)
+                        does not get near its floor
+======================= ======================================================================
+
 Any finding can be silenced: ``doctor(..., ignore=[CODE])`` or ``--ignore CODE`` for the whole
 model, ``brickwork_ignore = ("CODE",)`` on a module class for that module and what it holds, or a
 ``# brickwork: ignore[CODE]`` comment on the line the finding names.
@@ -48,8 +79,22 @@ FindingCode = Literal[
     "side-effect",
     "meta-limit",
     "construction-error",
+    "probabilities-as-logits",
+    "logits-as-probabilities",
+    "loss-target-mismatch",
+    "labels-out-of-range",
+    "initial-loss",
+    "optimizer-misses-params",
+    "eval-mode-training",
+    "frozen-but-updating",
+    "bias-before-norm",
+    "dead-units",
+    "saturated-activations",
+    "vanishing-gradients",
+    "exploding-gradients",
+    "cannot-overfit",
 ]
-"""Every code a finding can have, as the table in this module's docstring lists them."""
+"""Every code a finding can have, as the tables in this module's docstring list them."""
 
 FINDING_CODES: tuple[FindingCode, ...] = FindingCode.__args__  # type: ignore[attr-defined]
 """Every code, in the order of :data:`FindingCode`."""
@@ -57,6 +102,9 @@ FINDING_CODES: tuple[FindingCode, ...] = FindingCode.__args__  # type: ignore[at
 Severity = Literal["error", "warning", "note"]
 """``error``: the model is wrong; ``warning``: it may be intended, or a check could not run;
 ``note``: worth knowing, most likely intended."""
+
+_CODE_WIDTH = max(map(len, FINDING_CODES))
+_INDENT = 7 + 1 + _CODE_WIDTH + 1  # severity, space, code, space
 
 IGNORE_ATTRIBUTE = "brickwork_ignore"
 """The class attribute that silences codes for a module and what it holds."""
@@ -110,6 +158,10 @@ class Report:
     """Why a real run was used, or why it could not be."""
     silenced: list[Finding] = field(default_factory=list)
     """Findings left out by ``ignore``, ``select`` or an opt-out in the model's code."""
+    training: str | None = None
+    """What the training checks ran (steps, optimizer, batch, loss), when a loss was given."""
+    losses: list[float] = field(default_factory=list)
+    """The training checks' loss of their fixed batch, before each step and after the last."""
 
     @property
     def ok(self) -> bool:
@@ -133,10 +185,10 @@ class Report:
         lines = []
         for f in self.findings:
             where = f.path or f"({self.model})"
-            lines.append(f"{f.severity:<7} {f.code:<19} {where}: {f.message}")
+            lines.append(f"{f.severity:<7} {f.code:<{_CODE_WIDTH}} {where}: {f.message}")
             if f.hint:
-                lines.append(f"{'':<28}hint: {f.hint}")
-            lines.append(f"{'':<28}silence: {f.silence}")
+                lines.append(f"{'':<{_INDENT}}hint: {f.hint}")
+            lines.append(f"{'':<{_INDENT}}silence: {f.silence}")
         counts = {s: sum(f.severity == s for f in self.findings) for s in ("error", "warning")}
         notes = len(self.findings) - sum(counts.values())
         verdict = (
@@ -150,6 +202,8 @@ class Report:
         lines.append(f"{self.model}: {verdict}")
         if self.run == "real":
             lines.append(f"ran on real tensors: {self.run_reason}")
+        if self.training:
+            lines.append(f"training checks: {self.training}")
         if self.not_run:
             lines.append(f"not run, because {self.not_run_reason}: {', '.join(self.not_run)}")
         return "\n".join(lines) + "\n"

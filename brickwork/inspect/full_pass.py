@@ -17,7 +17,7 @@ from torch import nn
 from brickwork.inspect.findings import Finding
 from brickwork.inspect.meta_copy import user_attributes
 from brickwork.inspect.meta_run import MetaRun, SummaryRow, storage_key, tensors_in
-from brickwork.inspect.render import inputs_text
+from brickwork.inspect.render import inputs_text, names_text
 from brickwork.inspect.source import other_callers
 
 ModuleState = dict[tuple[str, str], tuple[str, int]]
@@ -161,7 +161,7 @@ def gradient_findings(
                 "note",
                 outside[0].rsplit(".", 1)[0],
                 f"{len(outside)} trainable parameter(s) are used only under torch.no_grad() or "
-                f"updated outside autograd, so they get no gradient: {_names(outside)}",
+                f"updated outside autograd, so they get no gradient: {names_text(outside)}",
                 "if they are frozen on purpose, requires_grad_(False) keeps them out of the "
                 "optimizer too",
             )
@@ -173,7 +173,7 @@ def gradient_findings(
                 "note",
                 silent[0].rsplit(".", 1)[0],
                 f"{len(silent)} trainable parameter(s) get no gradient from the output in eval "
-                f"mode: {_names(silent)}; in training mode the loss may reach them",
+                f"mode: {names_text(silent)}; in training mode the loss may reach them",
                 "run the doctor on the model in training mode (model.train()) to check",
             )
         )
@@ -191,16 +191,11 @@ def gradient_findings(
                 "error",
                 path,
                 f"{len(silent)} trainable parameter(s) get no gradient from the output: "
-                f"{_names(silent)}; {cause}",
+                f"{names_text(silent)}; {cause}",
                 "freeze them with requires_grad_(False) if that is intended",
             )
         )
     return findings
-
-
-def _names(names: list[str]) -> str:
-    """The first six names in backquotes, then `...`."""
-    return ", ".join(f"`{n}`" for n in names[:6]) + (" ..." if len(names) > 6 else "")
 
 
 def _unused_findings(

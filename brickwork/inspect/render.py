@@ -1,4 +1,4 @@
-"""Inspection results as text: shapes, counts and byte sizes, and the summary's table.
+"""Inspection results as text: shapes, names, counts and byte sizes, and the summary's table.
 
 Shapes come as :func:`~brickwork.inspect.meta_run.shapes_of` gives them: a list of sizes for a
 tensor, the same structure of lists and dicts for a tuple, list or dict, a type name otherwise.
@@ -36,6 +36,15 @@ def shape_text(shape: Any) -> str:
     if isinstance(shape, dict):
         return "{" + ", ".join(f"{k}: {shape_text(v)}" for k, v in shape.items()) + "}"
     return "--" if shape is None else str(shape)
+
+
+def names_text(names: list[str]) -> str:
+    """The first six names in backquotes, then ``...``: ```a.weight`, `a.bias```.
+
+    Args:
+        names: parameter or module names.
+    """
+    return ", ".join(f"`{n}`" for n in names[:6]) + (" ..." if len(names) > 6 else "")
 
 
 def inputs_text(shapes: Any, named: dict[str, Any] | None = None) -> str:

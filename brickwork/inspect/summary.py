@@ -209,11 +209,15 @@ def spec_input_data(model: nn.Module, input_data: Any, batch_size: int) -> Any:
 
 
 def resolve_model(
-    model_or_spec: Any, input_shape: Sequence[int] | None, input_dtype: torch.dtype | str | None
+    model_or_spec: Any,
+    input_shape: Sequence[int] | None,
+    input_dtype: torch.dtype | str | None,
+    device: str = "meta",
 ) -> tuple[nn.Module, tuple[int, ...] | None, torch.dtype]:
     """The model to inspect, the per-sample input shape and the input dtype.
 
-    Specs and family names are built on ``meta``; modules are returned as they are.
+    Specs and family names are built on ``device`` (``meta``: no memory, no values); modules are
+    returned as they are.
 
     Args:
         model_or_spec: an ``nn.Module``, a spec (dict, YAML/JSON text or file) or the name of a
@@ -221,6 +225,7 @@ def resolve_model(
         input_shape: shape of one sample, no batch dimension; a spec's own ``input`` otherwise.
         input_dtype: dtype of an ``input_shape`` input; default float32, or the spec's
             ``input_dtype``.
+        device: where a spec or family is built. Default ``"meta"``.
 
     Raises:
         ConfigError: a family name without ``input_shape``.
@@ -237,7 +242,7 @@ def resolve_model(
             )
         model_or_spec = {"input": list(input_shape), "model": model_or_spec}
     if isinstance(model_or_spec, Mapping | str | os.PathLike):
-        model = build(model_or_spec, input_shape=input_shape, device="meta")
+        model = build(model_or_spec, input_shape=input_shape, device=device)
         inputs = spec_inputs(to_spec(model))
         if len(inputs) > 1:  # a graph of several inputs: see spec_input_data
             return model, None, dtype

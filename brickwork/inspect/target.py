@@ -136,6 +136,21 @@ def resolve_target(target: str) -> Any:
 
 def build_target(target: str, obj: Any, args: str | None, kwargs: str | None) -> nn.Module:
     """The module from :func:`resolve_target`'s object: called with the literal arguments."""
+    built = call_target(target, obj, args, kwargs)
+    if not isinstance(built, nn.Module):
+        path, _, name = target.rpartition(":")
+        raise ConfigError(f"{path}:{name}(...) returned {type(built).__name__}, not an nn.Module")
+    return built
+
+
+def call_target(target: str, obj: Any, args: str | None, kwargs: str | None) -> Any:
+    """What :func:`resolve_target`'s object gives: a module instance as it is, anything callable
+    called with the literal arguments (a module, or a training script's dict of them).
+
+    Raises:
+        ConfigError: arguments for an instance, or an object that is not callable.
+        UserCodeError: the call raised; the message has the file's line.
+    """
     path, _, name = target.rpartition(":")
     positional, keywords = parse_call_arguments(args, kwargs)
     if isinstance(obj, nn.Module):
@@ -148,12 +163,9 @@ def build_target(target: str, obj: Any, args: str | None, kwargs: str | None) ->
             "returning a module, or a module"
         )
     try:
-        built = obj(*positional, **keywords)
+        return obj(*positional, **keywords)
     except Exception as err:
         raise user_code_error(f"building {name}{_signature(obj)}", err, path) from err
-    if not isinstance(built, nn.Module):
-        raise ConfigError(f"{path}:{name}(...) returned {type(built).__name__}, not an nn.Module")
-    return built
 
 
 def _signature(obj: Any) -> str:

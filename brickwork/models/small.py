@@ -76,7 +76,8 @@ class SimpleConvNet(nn.Module):
         widths: channels of each stride-2 convolution. Default ``(32, 64, 128)``.
         n_classes: outputs. Default 10.
         activation: activation spec. Default ``"relu"``.
-        norm: norm spec after each convolution; ``None`` for none. Default ``"batchnorm"``.
+        norm: norm spec after each convolution; ``None`` for none, and then the convolutions
+            have a bias (a norm's mean subtraction would cancel it). Default ``"batchnorm"``.
 
     Shape:
         ``(B, in_chans, H, W)`` → ``(B, n_classes)`` for any H, W ≥ 1.
@@ -94,7 +95,8 @@ class SimpleConvNet(nn.Module):
         channels = [positive_int(in_chans, "in_chans"), *size_list(widths, "widths")]
         blocks = []
         for in_c, out_c in itertools.pairwise(channels):
-            layers: list[nn.Module] = [nn.Conv2d(in_c, out_c, 3, stride=2, padding=1)]
+            conv = nn.Conv2d(in_c, out_c, 3, stride=2, padding=1, bias=norm is None)
+            layers: list[nn.Module] = [conv]
             if norm is not None:
                 layers.append(make_norm(norm, out_c))
             layers.append(make_act(activation))

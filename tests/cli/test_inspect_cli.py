@@ -129,6 +129,8 @@ def test_doctor_exit_status_follows_the_findings(doctor_file: Path) -> None:
         "run": "meta",
         "run_reason": None,
         "silenced": [],
+        "training": None,
+        "losses": [],
         "ok": True,
     }
 
@@ -325,3 +327,136 @@ def test_input_options_bad_input(cli_models: Path, args: tuple[str, ...], messag
     result = run("doctor", f"{cli_models}:Masked", *args)
     assert result.returncode == 2, result.stdout
     assert message in result.stderr
+
+
+TRAINING_FILE = """
+import torch
+from torch import nn
+
+
+def setup(softmax=True):
+    torch.manual_seed(0)
+    layers = [nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 5)]
+    model = nn.Sequential(*layers, *([nn.Softmax(dim=1)] if softmax else []))
+    x, y = torch.randn(8, 12), torch.randint(0, 5, (8,))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    return {"model": model, "optimizer": optimizer, "loss": nn.CrossEntropyLoss(), "batch": (x, y)}
+
+
+def typo():
+    return {"modle": nn.Linear(2, 2)}
+
+
+def no_model():
+    return {"loss": nn.CrossEntropyLoss()}
+
+
+def broken_loss(output, target):
+    return output.sum() / undefined_name
+
+
+def smooth_loss(output, target):
+    return nn.functional.cross_entropy(output, target, label_smoothing=0.1)
+
+
+def make_optimizer(model):
+    return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+NOT_CALLABLE = 3
+"""
+
+
+@pytest.fixture
+def training_file(tmp_path: Path) -> Path:
+    path = tmp_path / "train.py"
+    path.write_text(TRAINING_FILE)
+    return path
+
+
+def test_doctor_checks_a_training_scripts_objects(training_file: Path) -> None:
+    sick = run("doctor", f"{training_file}:setup")
+    assert sick.returncode == 1, sick.stderr
+    assert "error   probabilities-as-logits 3: the output is already a softmax" in sick.stdout
+    assert "training checks: 5 step(s) of AdamW(lr=0.003, weight_decay=0.01) on your inputs" in (
+        sick.stdout
+    )
+    healthy = run("doctor", f"{training_file}:setup", "--kwargs", "softmax=False", "--json")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    data = json.loads(healthy.stdout)
+    assert data["findings"] == []
+    assert len(data["losses"]) == 6
+    assert data["losses"][-1] < data["losses"][0]
+
+
+def test_doctor_takes_a_loss_and_an_optimizer_from_a_file(training_file: Path) -> None:
+    result = run(
+        "doctor",
+        f"{training_file}:Net",
+        "--input-shape",
+        "12",
+        "--loss",
+        f"{training_file}:smooth_loss",
+        "--optimizer",
+        f"{training_file}:make_optimizer",
+        "--steps",
+        "2",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "training checks: 2 step(s) of SGD(lr=0.1) on a random batch of 8 against a random " in (
+        result.stdout
+    )
+    assert "smooth_loss; loss " in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--loss", "cross_entropi"), "did you mean 'cross_entropy'?"),
+        (
+            ("--loss", "ce", "--optimizer", "adamm"),
+            "unknown optimizer 'adamm'; did you mean 'adam'?",
+        ),
+        (("--loss", "ce", "--optimizer", "{file}:NOT_CALLABLE"), "is a int, not a function"),
+        (("--loss", "ce", "--steps", "0"), "expected a positive integer, got '0'"),
+        (("--loss", "{file}:nowhere"), "--loss: {file}: unknown name 'nowhere'"),
+        (("--loss", "{file}.gone.py:fn"), "--loss: no such Python file: {file}.gone.py"),
+        (
+            ("--loss", "{file}:broken_loss"),
+            "the loss broken_loss raised at {file}:24 on the output [8, 5] (float32): NameError",
+        ),
+    ],
+)
+def test_doctor_training_bad_input(
+    training_file: Path, args: tuple[str, ...], message: str
+) -> None:
+    filled = [a.format(file=training_file) for a in args]
+    result = run("doctor", f"{training_file}:Net", "--input-shape", "12", *filled)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert message.format(file=training_file) in lines[0]
+    assert len(lines) <= 2  # the error, and a hint when one is known
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("typo", "unknown key 'modle'; did you mean 'model'?"),
+        ("no_model", "{file}:no_model(): the dict needs 'model', an nn.Module"),
+    ],
+)
+def test_a_training_scripts_dict_without_its_model(
+    training_file: Path, name: str, message: str
+) -> None:
+    result = run("doctor", f"{training_file}:{name}")
+    assert result.returncode == 2
+    assert message.format(file=training_file) in result.stderr.splitlines()[0]

@@ -246,7 +246,7 @@ def test_specs_and_examples_are_clean() -> None:
 def test_report_renders_and_serialises() -> None:
     report = doctor(cases.Unused(), (4,))
     text = str(report)
-    assert text.startswith("error   unused-module       extra: `extra` (Sequential")
+    assert text.startswith("error   unused-module" + " " * 11 + "extra: `extra` (Sequential")
     assert "hint: call it in forward" in text
     assert "Unused: 1 error(s), 0 warning(s)" in text
     data = report.to_dict()

@@ -22,6 +22,6 @@ def test_a_report_with_warnings_only_is_ok() -> None:
     report.findings.append(Finding("state-leak", "error", "cache", "grows", "keep it local"))
     assert not report.ok
     text = str(report)
-    assert "error   state-leak          cache: grows" in text
+    assert f"error   {'state-leak':<23} cache: grows" in text  # as wide as the longest code
     assert "hint: keep it local" in text
     assert text.rstrip().endswith("Net: 1 error(s), 1 warning(s)")
