@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from brickwork.errors import CheckpointError, ConfigError
-from brickwork.spec import build, spec_inputs
+from brickwork.spec import spec_inputs
 from brickwork.train import distributed
 from brickwork.train.config import MACHINE_OPTIONS, TrainConfig, resolve_device
 from brickwork.train.data import (
@@ -24,7 +24,7 @@ from brickwork.train.data import (
 )
 from brickwork.train.evaluate import evaluate_batches
 from brickwork.train.loop import fit
-from brickwork.train.model_choice import summary_line, train_spec
+from brickwork.train.model_choice import ModelRequest, build_plan, model_plan, summary_line
 from brickwork.train.run import Opening
 from brickwork.train.run_dir import check_new_run, check_resume, is_unstarted
 from brickwork.train.weights import load, model_file, read_metadata
@@ -72,12 +72,17 @@ def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> Train
 
 
 def evaluate_file(
-    path: str | Path, data: str | None, data_dir: str | None, verify: bool = True
+    path: str | Path,
+    data: str | None,
+    data_dir: str | None,
+    verify: bool = True,
+    code: str | None = None,
 ) -> dict[str, Any]:
-    """Accuracy, per-class precision and recall, and the confusion matrix on the test split."""
+    """Accuracy, per-class precision and recall, and the confusion matrix on the test split
+    (``code``: the Python file of a model built by the user's own code)."""
     file = model_file(path)
     metadata = read_metadata(file)
-    model = load(file, verify=verify)
+    model = load(file, verify=verify, code=code)
     name = data or metadata.get("data")
     if name is None:
         raise ConfigError(f"{file} does not say which data it was trained on: pass --data")
@@ -115,20 +120,27 @@ def evaluate_file(
     }
 
 
-def predict_files(path: str | Path, images: list[str], verify: bool = True) -> list[dict[str, Any]]:
+def predict_files(
+    path: str | Path, images: list[str], verify: bool = True, code: str | None = None
+) -> list[dict[str, Any]]:
     """The class and its probability for each image, read, cropped and normalised as the
-    validation images of its training run were."""
+    validation images of its training run were (``code``: the Python file of a model built by
+    the user's own code)."""
     file = model_file(path)
     metadata = read_metadata(file)
-    model = load(file, verify=verify).eval()
-    inputs = spec_inputs(metadata["spec"])
-    if not {"mean", "std", "classes"} <= set(metadata) or [len(i.shape) for i in inputs] != [3]:
+    model = load(file, verify=verify, code=code).eval()
+    shapes = (
+        [i.shape for i in spec_inputs(metadata["spec"])]
+        if "spec" in metadata
+        else [tuple(metadata.get("input_shape", ()))]
+    )
+    if not {"mean", "std", "classes"} <= set(metadata) or [len(s) for s in shapes] != [3]:
         raise CheckpointError(
             f"{file}: it does not say how its images were normalised, or it takes no images "
             "(saved by brickwork.save, not by a training run)",
             hint="predict from a run directory or its model.safetensors",
         )
-    channels, height, width = inputs[0].shape
+    channels, height, width = shapes[0]
     mean = torch.tensor(metadata["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(metadata["std"]).view(1, -1, 1, 1)
     results = []
@@ -149,7 +161,7 @@ def predict_files(path: str | Path, images: list[str], verify: bool = True) -> l
 
 
 def run_training(
-    spec: str | None,
+    request: ModelRequest,
     given: dict[str, Any],
     opening: Opening,
     progress: bool,
@@ -158,7 +170,7 @@ def run_training(
     """``brickwork train``: options, data, model, summary line, then :func:`fit`.
 
     Args:
-        spec: the model's spec (a file), or ``None`` for the guide's classifier.
+        request: the model: a spec, a family, ``file.py:NAME`` or the default for the data.
         given: the options given on the command line (``TrainConfig``'s fields).
         opening: the run directory and how to open it (resume, force, verify).
         progress: show a progress bar.
@@ -185,9 +197,8 @@ def run_training(
                 crop_scale=config.crop_scale,
             )
         )
-        model_spec = distributed.from_main(lambda: train_spec(spec, dataset, run, resume))
-        torch.manual_seed(config.seed)  # the initial weights are part of the run
-        model = build(model_spec)
+        plan = distributed.from_main(lambda: model_plan(request, dataset, run, resume))
+        model = build_plan(plan, config.seed)
         if world.main:
             log(summary_line(model, dataset, config.batch_size))
             if world.size > 1:

@@ -23,7 +23,7 @@ from torch import nn
 from brickwork._version import __version__
 from brickwork.errors import ConfigError
 from brickwork.files import atomic_write
-from brickwork.spec import save_spec, to_spec
+from brickwork.spec import save_spec
 from brickwork.train import distributed
 from brickwork.train.checkpoint import save_training_state
 from brickwork.train.config import TrainConfig, resolve_device
@@ -37,11 +37,14 @@ from brickwork.train.data import (
     load_dataset,
     open_batches,
 )
+from brickwork.train.model_choice import check_outputs
 from brickwork.train.optim import autocast_context, make_optimizer, make_scheduler
+from brickwork.train.origin import describe
 from brickwork.train.resume import Expected, resume_state
 from brickwork.train.run_dir import (
     CONFIG,
     MARKER,
+    MODEL_ORIGIN,
     RunLock,
     check_new_run,
     check_not_foreign,
@@ -148,6 +151,7 @@ class Run:
             "data": self.dataset.name,
             "data_dir": self.config.data_dir,
             "seed": self.config.seed,  # evaluate splits the data as this run did
+            "input_shape": list(self.dataset.input_shape),
             **self.dataset.model_metadata(),  # image files: the evaluation crop
         }
 
@@ -221,6 +225,7 @@ def _setup(
     if not world.main:
         hooks = replace(hooks, log=lambda _: None, progress=False)
     dataset = _data(data, config).to(device)
+    check_outputs(model, dataset, type(model).__name__)  # before a file is written
     for note in dataset.notes:
         hooks.log(note)
     model.to(device)
@@ -292,10 +297,16 @@ def loader_options(
 
 
 def start_run_dir(run: Path, model: nn.Module, config: TrainConfig) -> None:
-    """Write ``config.json`` (with brickwork's marker, first) and ``spec.yaml`` into ``run``."""
+    """Write ``config.json`` (with brickwork's marker, first), then ``spec.yaml``, or for a model
+    of the user's own code ``model.json`` (where it came from), into ``run``."""
+    described = describe(model)  # before anything is written
     config_text = json.dumps({MARKER: __version__, **asdict(config)}, indent=2)
     atomic_write(run / CONFIG, lambda p: p.write_text(config_text))
-    save_spec(to_spec(model), run / "spec.yaml")
+    if "spec" in described:
+        save_spec(described["spec"], run / "spec.yaml")
+    else:
+        origin = json.dumps(described["code"], indent=2)
+        atomic_write(run / MODEL_ORIGIN, lambda p: p.write_text(origin))
 
 
 def _resume(run: Run, verify: bool) -> None:
