@@ -54,8 +54,16 @@ class SpecError(BrickworkError, ValueError):
     """A model spec that cannot be built; the message starts with the spec path (``model[3]``)."""
 
 
-class SpecWarning(UserWarning):
+class BrickworkWarning(UserWarning):
+    """A warning of brickwork's own; the command line shows it as one ``warning:`` line."""
+
+
+class SpecWarning(BrickworkWarning):
     """A spec that builds but holds something suspect: a branch whose output nothing reads."""
+
+
+class CodeWarning(BrickworkWarning):
+    """Code handed over to load a model is not the file the model was trained with."""
 
 
 class DeviceError(BrickworkError, ValueError):

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from brickwork.cli.parser import add_command, add_overwrite_argument, add_verify_argument
+from brickwork.cli.parser import (
+    add_code_argument,
+    add_command,
+    add_overwrite_argument,
+    add_verify_argument,
+)
 from brickwork.exporting import CHECK_BATCHES, EXPORT_BATCH, FORMATS, SUFFIXES, export
 from brickwork.inspect.render import format_bytes
 
@@ -20,7 +25,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     metadata_props, or brickwork.json in the .pt2 and TorchScript archives. ONNX needs pip
     install 'brickwork[export]'.
     """
-    path = export(args.model, args.format, args.out, overwrite=args.overwrite, verify=args.verify)
+    path = export(
+        args.model,
+        args.format,
+        args.out,
+        overwrite=args.overwrite,
+        verify=args.verify,
+        code=args.code,
+    )
     batches = ", ".join(str(b) for b in (EXPORT_BATCH, *CHECK_BATCHES))
     print(
         f"{path} ({format_bytes(path.stat().st_size)}): read back and checked against PyTorch "
@@ -41,4 +53,5 @@ def add_commands(commands: Any) -> None:
         "model, e.g. RUN_DIR/model.onnx",
     )
     add_overwrite_argument(p, "an export")
+    add_code_argument(p)
     add_verify_argument(p)

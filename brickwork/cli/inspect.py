@@ -15,7 +15,13 @@ from brickwork.errors import EXIT_FAILED, ConfigError, UserCodeError
 from brickwork.inspect import Finding, Report, doctor, summary
 from brickwork.inspect.inputs import load_input_data, named_input
 from brickwork.inspect.static_checks import missing_forward
-from brickwork.inspect.target import call_target, is_target, load_target, resolve_target
+from brickwork.inspect.target import (
+    call_target,
+    is_target,
+    load_target,
+    model_argument,
+    resolve_target,
+)
 from brickwork.inspect.training_setup import LOSSES, OPTIMIZERS, setup_arguments
 from brickwork.shapes import parse_dtype
 
@@ -30,9 +36,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     module variable. Exit status 1 when the forward pass fails (the rows up to the failing module
     are shown).
     """
-    model: Any = args.model
-    if _check_model_argument(args):
-        model = load_target(args.model, args.args, args.kwargs)
+    model = _model(args)
+    if _is_code(model):
+        model = load_target(model, args.args, args.kwargs)
     result = summary(
         model, batch_size=args.batch_size, depth=args.depth, run=args.run_mode, **_inputs(args)
     )
@@ -55,10 +61,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     training step: the loss, the target, the optimizer, the activations and the gradients.
     Exit status: 0 when no error was found (warnings allowed), 1 when one was, 2 for bad input.
     """
-    if _check_model_argument(args):
-        report = _doctor_target(args)
-    else:
-        report = doctor(args.model, **_doctor_options(args))
+    model = _model(args)
+    report = _doctor_target(args) if _is_code(model) else doctor(model, **_doctor_options(args))
     print(
         json.dumps(report.to_dict(), indent=2) if args.json else report,
         end="\n" if args.json else "",
@@ -66,18 +70,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_FAILED
 
 
-def _check_model_argument(args: argparse.Namespace) -> bool:
-    """Whether MODEL is a path/to/file.py:NAME target; refuses arguments that cannot apply."""
-    if is_target(args.model):
-        return True
-    if args.model.endswith(".py"):
-        raise ConfigError(
-            f"{args.model} is a Python file: name the model in it, path/to/file.py:NAME",
-            hint=f"e.g. {args.model}:MyModel",
-        )
-    if args.args or args.kwargs:
-        raise ConfigError("--args and --kwargs go with a path/to/file.py:NAME target")
-    return False
+def _model(args: argparse.Namespace) -> Any:
+    """MODEL as :func:`model_argument` reads it: a file.py:NAME target's text, a spec file, a
+    family name, or a family's spec with its arguments."""
+    return model_argument(args.model, args.args, args.kwargs, args.model_args)
+
+
+def _is_code(model: Any) -> bool:
+    return isinstance(model, str) and is_target(model)
 
 
 def _inputs(args: argparse.Namespace) -> dict[str, Any]:

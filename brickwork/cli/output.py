@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from brickwork.errors import SpecWarning
+from brickwork.errors import BrickworkWarning
 from brickwork.train import distributed
 
 
@@ -61,7 +61,7 @@ def warning_lines() -> Iterator[None]:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        if issubclass(category, SpecWarning):
+        if issubclass(category, BrickworkWarning):
             if distributed.launch_rank() == 0:
                 print(f"warning: {message}", file=sys.stderr)
         else:

@@ -80,12 +80,7 @@ def add_model_arguments(p: argparse.ArgumentParser, batch_size: int | None) -> N
         batch_size: the default of ``--batch-size`` (``None``: the command chooses).
     """
     p.add_argument("model", help="spec file, family name, or path/to/file.py:NAME")
-    p.add_argument(
-        "--args", help="positional arguments for NAME as Python literals: '1, [32, 64], 10'"
-    )
-    p.add_argument(
-        "--kwargs", help="keyword arguments for NAME as literals: \"activation='lrelu'\""
-    )
+    add_target_arguments(p)
     p.add_argument(
         "--input-shape",
         type=shape_argument,
@@ -124,6 +119,33 @@ def add_model_arguments(p: argparse.ArgumentParser, batch_size: int | None) -> N
         default="auto",
         help="auto (default): meta tensors, and real ones when an op needs values; meta; or real "
         "(the model's own weights); the model is left as it was",
+    )
+
+
+def add_target_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that build MODEL: ``--args``/``--kwargs`` (file.py:NAME; keywords also for a
+    family) and ``--model-args`` (a family's arguments as a YAML mapping)."""
+    p.add_argument(
+        "--args", help="positional arguments for NAME as Python literals: '1, [32, 64], 10'"
+    )
+    p.add_argument(
+        "--kwargs",
+        help="keyword arguments for NAME (or a family) as literals: \"activation='lrelu'\"",
+    )
+    p.add_argument(
+        "--model-args",
+        metavar="YAML",
+        help="a family's arguments as a YAML mapping: '{n_classes: 5, in_chans: 1}'",
+    )
+
+
+def add_code_argument(p: argparse.ArgumentParser) -> None:
+    """``--code FILE``: the Python file of a model trained from file.py:NAME."""
+    p.add_argument(
+        "--code",
+        metavar="FILE.py",
+        help="for a model trained from path/to/file.py:NAME: that file, imported to build it "
+        "(brickwork never imports code on its own)",
     )
 
 

@@ -8,10 +8,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from brickwork.cli.parser import add_command, add_verify_argument, positive_count, shape_argument
+from brickwork.cli.parser import (
+    add_code_argument,
+    add_command,
+    add_target_arguments,
+    add_verify_argument,
+    positive_count,
+    shape_argument,
+)
 from brickwork.train.commands import evaluate_file, predict_files, run_training
 from brickwork.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
 from brickwork.train.data import set_pixel_limit
+from brickwork.train.model_choice import ModelRequest
 from brickwork.train.run import Opening
 from brickwork.train.runs import list_runs, runs_table
 
@@ -27,15 +35,20 @@ TRAIN_OPTIONS = (
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model on a dataset, with checkpoints, curves and a test score.
 
-    Train SPEC (default: the guide's classifier) on a dataset. The input shape and class count
-    come from the data. The run directory gets spec.yaml, config.json, metrics.jsonl, curves.png,
-    confusion.png, model.safetensors (best validation weights) and a checkpoint written every
-    epoch, and on Ctrl-C or SIGTERM at the current step; --resume continues it exactly.
+    Train MODEL (default: the guide's classifier) on a dataset. MODEL is a spec file, a
+    registered family (its arguments in --model-args), or path/to/file.py:NAME (an nn.Module
+    class, a function returning one, or a module variable; --args/--kwargs), as for `brickwork
+    summary`. The input shape and class count come from the data. The run directory gets
+    config.json, spec.yaml (or model.json: where a file.py:NAME model came from),
+    metrics.jsonl, curves.png, confusion.png, model.safetensors (best validation weights) and a
+    checkpoint written every epoch, and on Ctrl-C or SIGTERM at the current step; --resume
+    continues it exactly (a file.py:NAME run needs its code again: MODEL or --code).
     """
     given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
     out = args.out or f"runs/{given.get('data', 'digits').replace(':', '-').replace('/', '-')}"
     opening = Opening(Path(out), args.resume, args.force, args.verify)
-    run_training(args.spec, given, opening, progress=sys.stdout.isatty(), log=print)
+    request = ModelRequest(args.model, args.args, args.kwargs, args.model_args, args.code)
+    run_training(request, given, opening, progress=sys.stdout.isatty(), log=print)
     return 0
 
 
@@ -43,7 +56,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Accuracy, per-class precision/recall and confusion matrix of a saved model."""
     if args.max_pixels is not None:
         set_pixel_limit(args.max_pixels)
-    result = evaluate_file(args.model, args.data, args.data_dir, args.verify)
+    result = evaluate_file(args.model, args.data, args.data_dir, args.verify, args.code)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -61,7 +74,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Class and probability for image files."""
     if args.max_pixels is not None:
         set_pixel_limit(args.max_pixels)
-    for result in predict_files(args.model, args.images, args.verify):
+    for result in predict_files(args.model, args.images, args.verify, args.code):
         print(f"{result['image']}: {result['class']} ({result['probability']:.1%})")
     return 0
 
@@ -90,17 +103,25 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--data-dir", help="where the dataset's files are")
     p.add_argument("--json", action="store_true", help="print JSON, with accuracy at top level")
     add_max_pixels_argument(p)
+    add_code_argument(p)
     add_verify_argument(p)
     p = add_command(commands, "predict", cmd_predict)
     p.add_argument("model", help="a run directory or a .safetensors file")
     p.add_argument("images", nargs="+", help="PNG or JPG files")
     add_max_pixels_argument(p)
+    add_code_argument(p)
     add_verify_argument(p)
 
 
 def _add_train(commands: Any) -> None:
     p = add_command(commands, "train", cmd_train)
-    p.add_argument("spec", nargs="?", help="model spec (.yaml/.json); default the guide's CNN")
+    p.add_argument(
+        "model",
+        nargs="?",
+        help="spec file, family name, or path/to/file.py:NAME; default the guide's CNN",
+    )
+    add_target_arguments(p)
+    add_code_argument(p)
     p.add_argument(
         "--data",
         help="digits (default), mnist, fashion-mnist, cifar10, folder:PATH (an image tree), "

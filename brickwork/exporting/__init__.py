@@ -65,6 +65,7 @@ def export(
     metadata: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     verify: bool = True,
+    code: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Export ``model`` to ``format`` and check the file against PyTorch; return its path.
 
@@ -89,6 +90,8 @@ def export(
         overwrite: replace an existing file at the target even if brickwork did not write it.
             Default ``False``: only an earlier export of brickwork's is replaced.
         verify: check the SHA-256 of the model file read. Default ``True``.
+        code: for a file of a model trained from ``file.py:NAME``, that Python file (imported
+            to build the model; see :func:`brickwork.load`).
 
     Returns:
         The path written.
@@ -107,9 +110,15 @@ def export(
     target = output_path(out, fmt, source)
     check_replace(target, is_written_export, f"{fmt} export", overwrite)
     name = type(model).__name__ if source is None else str(source)
+    if spec is None and input_shape is None and "input_shape" in stored:
+        input_shape = stored["input_shape"]  # a code-built model's file: the shape it trained on
     inputs = inputs_of(name, spec, input_shape, input_dtype)
     info = file_metadata(stored, metadata, inputs)
-    module = model if isinstance(model, nn.Module) else load(model_file(Path(model)), verify=verify)
+    module = (
+        model
+        if isinstance(model, nn.Module)
+        else load(model_file(Path(model)), verify=verify, code=code)
+    )
     names = Names(tuple(i.name for i in inputs), output_names(module))
     with cpu_eval(module) as ready:
         batches = random_inputs(ready, inputs)

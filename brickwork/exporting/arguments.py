@@ -58,7 +58,7 @@ def model_source(
             return None, {}, None
     source = model_file(Path(model))
     stored = read_metadata(source)
-    return source, stored, stored["spec"]
+    return source, stored, stored.get("spec")  # a code-built model's file has none
 
 
 def output_path(out: str | os.PathLike[str] | None, fmt: str, source: Path | None) -> Path:

@@ -8,10 +8,14 @@ own code, as importing it in Python would. The arguments are read as Python lite
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.util
 import inspect
+import os
 import sys
 import traceback
+import weakref
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +23,102 @@ from typing import Any
 from torch import nn
 
 from brickwork.errors import ConfigError, UserCodeError, unknown_name_message
+from brickwork.registry import MODELS
+from brickwork.spec import parse_mapping
+
+
+@dataclass(frozen=True)
+class CodeOrigin:
+    """Where a model without a spec came from: the call that builds it again.
+
+    Attributes:
+        file: the Python file's name (no folder: the code is handed over again when loading).
+        name: the class, function or module variable in it.
+        args: the positional arguments as literal text (``"1, [32, 64]"``); ``None`` when
+            unknown (a module built in Python and handed over).
+        kwargs: the keyword arguments as literal text (``"activation='lrelu'"``), or ``None``.
+        sha256: the SHA-256 of the file's bytes, or ``None`` when there is no file.
+    """
+
+    file: str | None
+    name: str
+    args: str | None = ""
+    kwargs: str | None = ""
+    sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The origin as JSON-ready data, for a model file's metadata."""
+        return asdict(self)
+
+    @property
+    def target(self) -> str:
+        """``file.py:NAME``, or the name alone when there is no file."""
+        return f"{self.file}:{self.name}" if self.file else self.name
+
+
+_ORIGINS: weakref.WeakKeyDictionary[nn.Module, CodeOrigin] = weakref.WeakKeyDictionary()
+"""The origin of each module :func:`build_target` built, while the module lives."""
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes, as hexadecimal digits."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def origin_of(model: nn.Module) -> CodeOrigin:
+    """Where ``model`` came from: the ``file.py:NAME`` call that built it, or, for a module
+    built in Python, its class and the file that defines it (arguments unknown)."""
+    known = _ORIGINS.get(model)
+    if known is not None:
+        return known
+    cls = type(model)
+    try:
+        source = inspect.getsourcefile(cls)
+    except TypeError:  # a class of no file (built-in, or defined at the prompt)
+        source = None
+    if source is None or not Path(source).is_file():
+        return CodeOrigin(None, cls.__qualname__, None, None, None)
+    return CodeOrigin(Path(source).name, cls.__qualname__, None, None, file_sha256(source))
+
+
+def model_argument(
+    text: str,
+    args: str | None = None,
+    kwargs: str | None = None,
+    model_args: str | None = None,
+) -> str | dict[str, Any]:
+    """What MODEL names on the command line, for ``summary``, ``doctor`` and ``train`` alike.
+
+    Returns ``text`` for a ``path/to/file.py:NAME`` target (build it with :func:`load_target`)
+    or a spec file; for a registered family given arguments (``--model-args '{n_classes: 5}'``
+    or ``--kwargs "n_classes=5"``), the spec ``{"model": {name: arguments}}``.
+
+    Raises:
+        ConfigError: a ``.py`` file without ``:NAME``, or arguments that cannot apply.
+    """
+    if is_target(text):
+        if model_args is not None:
+            raise ConfigError("--model-args goes with a family name; file.py:NAME takes --kwargs")
+        return text
+    if text.endswith(".py"):
+        raise ConfigError(
+            f"{text} is a Python file: name the model in it, path/to/file.py:NAME",
+            hint=f"e.g. {text}:MyModel",
+        )
+    if text in MODELS:
+        positional, keywords = parse_call_arguments(args, kwargs)
+        if positional:
+            raise ConfigError(f"--args: the family {text!r} takes keyword arguments only")
+        given = parse_mapping(model_args, "--model-args") if model_args is not None else {}
+        if not given and not keywords:
+            return text
+        return {"model": {text: {**given, **keywords}}}
+    if args or kwargs or model_args is not None:
+        raise ConfigError(
+            "--args and --kwargs go with a path/to/file.py:NAME target, --model-args with a "
+            "family name; a spec file holds its own arguments"
+        )
+    return text
 
 
 def is_target(text: str) -> bool:
@@ -137,10 +237,14 @@ def resolve_target(target: str) -> Any:
 def build_target(target: str, obj: Any, args: str | None, kwargs: str | None) -> nn.Module:
     """The module from :func:`resolve_target`'s object: called with the literal arguments."""
     built = call_target(target, obj, args, kwargs)
+    path, _, name = target.rpartition(":")
     if not isinstance(built, nn.Module):
-        path, _, name = target.rpartition(":")
         raise ConfigError(f"{path}:{name}(...) returned {type(built).__name__}, not an nn.Module")
-    return built
+    module: nn.Module = built
+    if module is not obj:  # an instance's origin is recorded by call_target
+        origin = CodeOrigin(Path(path).name, name, args or "", kwargs or "", file_sha256(path))
+        _ORIGINS[module] = origin
+    return module
 
 
 def call_target(target: str, obj: Any, args: str | None, kwargs: str | None) -> Any:
@@ -156,6 +260,7 @@ def call_target(target: str, obj: Any, args: str | None, kwargs: str | None) -> 
     if isinstance(obj, nn.Module):
         if positional or keywords:
             raise ConfigError(f"{path}:{name} is a module instance; it takes no --args/--kwargs")
+        _ORIGINS[obj] = CodeOrigin(Path(path).name, name, "", "", file_sha256(path))
         return obj
     if not callable(obj):
         raise ConfigError(

@@ -38,7 +38,7 @@ from brickwork.spec.inputs import (
     spec_inputs,
     with_input_shape,
 )
-from brickwork.spec.io import load_spec
+from brickwork.spec.io import load_spec, parse_mapping
 from brickwork.spec.items import CONTAINERS
 from brickwork.spec.normal import save_spec, to_spec
 from brickwork.spec.sizes import describe_ranks
@@ -55,6 +55,7 @@ __all__ = [
     "example_inputs",
     "load_spec",
     "output_names",
+    "parse_mapping",
     "save_spec",
     "spec_inputs",
     "to_spec",

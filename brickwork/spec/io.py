@@ -72,6 +72,29 @@ def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, A
     return spec
 
 
+def parse_mapping(text: str, where: str) -> dict[str, Any]:
+    """A YAML (or JSON) mapping written on the command line, read as a spec is: safe loader,
+    limits.
+
+    Args:
+        text: the text, e.g. ``"{n_classes: 5}"``.
+        where: what it is, for messages (``"--model-args"``).
+
+    Raises:
+        SpecError: malformed text, or text that is not a mapping.
+    """
+    check_length(len(text), where)
+    data = _parse(text, where, is_json=False)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"{where}: expected a mapping of arguments, got {text!r}", hint="e.g. '{n_classes: 5}'"
+        )
+    check_values(data, where)
+    return data
+
+
 def write_spec(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write spec data to ``path`` as YAML, or JSON for ``.json``; return the path.
 

@@ -4,7 +4,7 @@ from brickwork.errors import CheckpointError, RunInterruptedError, TrainingError
 from brickwork.train.config import TrainConfig
 from brickwork.train.data import Dataset, load_dataset
 from brickwork.train.loop import fit
-from brickwork.train.weights import load, save
+from brickwork.train.weights import load, load_weights, save
 
 __all__ = [
     "CheckpointError",
@@ -15,5 +15,6 @@ __all__ = [
     "fit",
     "load",
     "load_dataset",
+    "load_weights",
     "save",
 ]

@@ -9,17 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from brickwork.errors import CheckpointError, ConfigError, accepted_kwargs
-from brickwork.inspect.render import format_bytes, format_count
-from brickwork.inspect.summary import summary
-from brickwork.registry import MODELS
-from brickwork.spec import build, load_spec, spec_inputs, to_spec, with_input_shape
+from brickwork.errors import CheckpointError, ConfigError
+from brickwork.spec import spec_inputs
 from brickwork.train import distributed
 from brickwork.train.config import MACHINE_OPTIONS, TrainConfig, resolve_device
 from brickwork.train.data import (
-    Data,
     LoaderOptions,
     default_workers,
     load_dataset,
@@ -29,14 +24,10 @@ from brickwork.train.data import (
 )
 from brickwork.train.evaluate import evaluate_batches
 from brickwork.train.loop import fit
+from brickwork.train.model_choice import ModelRequest, build_plan, model_plan, summary_line
 from brickwork.train.run import Opening
 from brickwork.train.run_dir import check_new_run, check_resume, is_unstarted
 from brickwork.train.weights import load, model_file, read_metadata
-
-GUIDE_SPEC: dict[str, Any] = {
-    "model": {"cnn_classifier": {"enc_sizes": [32, 64], "dec_sizes": [1024, 512]}}
-}
-"""The default model: the guide's classifier, its input and class count taken from the data."""
 
 
 def check_run_dir(opening: Opening) -> None:
@@ -80,59 +71,18 @@ def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> Train
     return config
 
 
-def train_spec(spec_source: Any, dataset: Data, run: Path | None, resume: bool) -> dict[str, Any]:
-    """The spec of the model to train: the run's own when resuming, else SPEC (or the guide's
-    classifier) for the dataset's input shape and class count; checked on meta tensors."""
-    if resume and run is not None and not is_unstarted(run):
-        saved = load_spec(run / "spec.yaml")
-        if (
-            spec_source is not None
-            and to_spec(build(spec_source, input_shape=dataset.input_shape, device="meta")) != saved
-        ):
-            raise ConfigError(f"the SPEC given differs from the run's own {run / 'spec.yaml'}")
-        return saved
-    spec = load_spec(spec_source) if spec_source is not None else json.loads(json.dumps(GUIDE_SPEC))
-    spec = with_input_shape(spec, dataset.input_shape)  # refuses a model of several inputs
-    family = spec["model"] if isinstance(spec["model"], dict) and len(spec["model"]) == 1 else None
-    if family is not None:
-        ((name, arguments),) = family.items()
-        if name in MODELS and "n_classes" in (accepted_kwargs(MODELS.get(name)) or []):
-            family[name] = {**(arguments or {}), "n_classes": dataset.n_classes}
-    outputs = to_spec(build(spec, device="meta"))["output"]
-    if outputs != [dataset.n_classes]:
-        raise ConfigError(
-            f"the model gives outputs of shape {outputs} but {dataset.name} has "
-            f"{dataset.n_classes} classes",
-            hint=f"end the spec with a layer of {dataset.n_classes} outputs",
-        )
-    return spec
-
-
-def train_model(spec_source: Any, dataset: Data, run: Path | None, resume: bool) -> nn.Module:
-    """The model :func:`train_spec` describes, with fresh weights."""
-    return build(train_spec(spec_source, dataset, run, resume))
-
-
-def summary_line(model: nn.Module, dataset: Data, batch_size: int) -> str:
-    with torch.device("meta"):
-        shadow = build(to_spec(model))
-    s = summary(shadow, dataset.input_shape, batch_size=batch_size)
-    return (
-        f"{type(model).__name__}: {s.total_params:,} parameters, {format_count(s.macs)} MACs per "
-        f"batch of {batch_size}, {format_bytes(s.train_memory_bytes)} to train; {dataset.name}: "
-        f"{dataset.split_size('train')} train / {dataset.split_size('val')} validation / "
-        f"{dataset.split_size('test')} test images of {tuple(dataset.input_shape)}, "
-        f"{dataset.n_classes} classes"
-    )
-
-
 def evaluate_file(
-    path: str | Path, data: str | None, data_dir: str | None, verify: bool = True
+    path: str | Path,
+    data: str | None,
+    data_dir: str | None,
+    verify: bool = True,
+    code: str | None = None,
 ) -> dict[str, Any]:
-    """Accuracy, per-class precision and recall, and the confusion matrix on the test split."""
+    """Accuracy, per-class precision and recall, and the confusion matrix on the test split
+    (``code``: the Python file of a model built by the user's own code)."""
     file = model_file(path)
     metadata = read_metadata(file)
-    model = load(file, verify=verify)
+    model = load(file, verify=verify, code=code)
     name = data or metadata.get("data")
     if name is None:
         raise ConfigError(f"{file} does not say which data it was trained on: pass --data")
@@ -170,20 +120,27 @@ def evaluate_file(
     }
 
 
-def predict_files(path: str | Path, images: list[str], verify: bool = True) -> list[dict[str, Any]]:
+def predict_files(
+    path: str | Path, images: list[str], verify: bool = True, code: str | None = None
+) -> list[dict[str, Any]]:
     """The class and its probability for each image, read, cropped and normalised as the
-    validation images of its training run were."""
+    validation images of its training run were (``code``: the Python file of a model built by
+    the user's own code)."""
     file = model_file(path)
     metadata = read_metadata(file)
-    model = load(file, verify=verify).eval()
-    inputs = spec_inputs(metadata["spec"])
-    if not {"mean", "std", "classes"} <= set(metadata) or [len(i.shape) for i in inputs] != [3]:
+    model = load(file, verify=verify, code=code).eval()
+    shapes = (
+        [i.shape for i in spec_inputs(metadata["spec"])]
+        if "spec" in metadata
+        else [tuple(metadata.get("input_shape", ()))]
+    )
+    if not {"mean", "std", "classes"} <= set(metadata) or [len(s) for s in shapes] != [3]:
         raise CheckpointError(
             f"{file}: it does not say how its images were normalised, or it takes no images "
             "(saved by brickwork.save, not by a training run)",
             hint="predict from a run directory or its model.safetensors",
         )
-    channels, height, width = inputs[0].shape
+    channels, height, width = shapes[0]
     mean = torch.tensor(metadata["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(metadata["std"]).view(1, -1, 1, 1)
     results = []
@@ -204,7 +161,7 @@ def predict_files(path: str | Path, images: list[str], verify: bool = True) -> l
 
 
 def run_training(
-    spec: str | None,
+    request: ModelRequest,
     given: dict[str, Any],
     opening: Opening,
     progress: bool,
@@ -213,7 +170,7 @@ def run_training(
     """``brickwork train``: options, data, model, summary line, then :func:`fit`.
 
     Args:
-        spec: the model's spec (a file), or ``None`` for the guide's classifier.
+        request: the model: a spec, a family, ``file.py:NAME`` or the default for the data.
         given: the options given on the command line (``TrainConfig``'s fields).
         opening: the run directory and how to open it (resume, force, verify).
         progress: show a progress bar.
@@ -240,9 +197,8 @@ def run_training(
                 crop_scale=config.crop_scale,
             )
         )
-        model_spec = distributed.from_main(lambda: train_spec(spec, dataset, run, resume))
-        torch.manual_seed(config.seed)  # the initial weights are part of the run
-        model = build(model_spec)
+        plan = distributed.from_main(lambda: model_plan(request, dataset, run, resume))
+        model = build_plan(plan, config.seed)
         if world.main:
             log(summary_line(model, dataset, config.batch_size))
             if world.size > 1:

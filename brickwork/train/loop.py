@@ -57,7 +57,10 @@ def fit(
     ``DistributedDataParallel``; only rank 0 logs and writes ``out``.
 
     Args:
-        model: a brickwork model (its spec goes into the checkpoints).
+        model: any ``nn.Module`` taking one image batch ``(B, C, H, W)`` and returning
+            ``(B, n_classes)`` scores. A brickwork model's spec goes into the run's files; any
+            other's origin (its ``file.py:NAME`` call, or its class) does, and loading it then
+            needs that code (``load(path, code=...)``).
         data: a :class:`Dataset` (tensors), an :class:`ImageDataset` (image files) or a
             dataset name (``"digits"``, ``"folder:PATH"``, ...).
         config: the options; default :class:`TrainConfig()`.

@@ -130,6 +130,7 @@ class Run:
             "data": self.dataset.name,
             "data_dir": self.config.data_dir,
             "seed": self.config.seed,  # evaluate splits the data as this run did
+            "input_shape": list(self.dataset.input_shape),
             **self.dataset.model_metadata(),  # image files: the evaluation crop
         }
 

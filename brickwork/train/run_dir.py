@@ -29,10 +29,13 @@ MARKER = "brickwork"
 """The key of ``config.json`` that makes a directory a brickwork run."""
 CONFIG = "config.json"
 POINTER = "checkpoint.json"
+MODEL_ORIGIN = "model.json"
+"""A code-built run's model: the ``file.py:NAME`` call it came from (a spec run has spec.yaml)."""
 LOCK = ".brickwork.lock"
 RUN_FILES = (
     CONFIG,
     "spec.yaml",
+    MODEL_ORIGIN,
     "metrics.jsonl",
     "model.safetensors",
     "curves.png",
@@ -109,8 +112,9 @@ def check_place(folder: Path) -> None:
 
 def has_started(folder: Path) -> bool:
     """Whether the run in ``folder`` has written its first files (``config.json`` with the marker,
-    then ``spec.yaml``): a run killed before has nothing to resume and starts again."""
-    return is_run(folder) and (folder / "spec.yaml").is_file()
+    then ``spec.yaml`` or, for a code-built model, ``model.json``): a run killed before has
+    nothing to resume and starts again."""
+    return is_run(folder) and any((folder / n).is_file() for n in ("spec.yaml", MODEL_ORIGIN))
 
 
 def is_unstarted(folder: Path) -> bool:

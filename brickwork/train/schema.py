@@ -97,6 +97,27 @@ def _eval_transform(value: object) -> bool:
     return sizes_ok and _number(fraction) and 0 < fraction <= 1
 
 
+def _text_or_none(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _code(value: object) -> bool:
+    keys = ("file", "name", "args", "kwargs", "sha256")
+    if not isinstance(value, dict) or set(value) != set(keys):
+        return False
+    name = value["name"]
+    return (
+        (value["sha256"] is None or _sha256(value["sha256"]))
+        and isinstance(name, str)
+        and all(part.isidentifier() for part in name.split("."))
+        and all(_text_or_none(value[k]) for k in ("file", "args", "kwargs"))
+    )
+
+
+def _shape(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(_count(v) and v > 0 for v in value)
+
+
 def _mapping_or_none(value: object) -> bool:
     return value is None or isinstance(value, dict)
 
@@ -117,6 +138,8 @@ FIELDS: dict[str, Field] = {
     "format": (_is_brickwork, "'brickwork'"),
     "brickwork_version": (_text, "a version string"),
     "spec": (_spec, "a spec mapping with 'model'"),
+    "code": (_code, "{'file', 'name', 'args', 'kwargs', 'sha256'}: where the model came from"),
+    "input_shape": (_shape, "a list of positive sizes (one sample's shape)"),
     "sha256": (_sha256, "64 hexadecimal digits"),
     "classes": (_names, "a non-empty list of class names"),
     "mean": (_numbers, "a non-empty list of finite numbers"),
@@ -139,7 +162,7 @@ FIELDS: dict[str, Field] = {
     "config": (_mapping, "the run's options"),
 }
 """Every field a model file or a training state may hold: its test and what it should be."""
-MODEL_REQUIRED = ("format", "brickwork_version", "spec")
+MODEL_REQUIRED = ("format", "brickwork_version")
 STATE_REQUIRED = ("epoch", "step", "running", "history", "best", "scheduler", "config")
 
 
@@ -164,8 +187,13 @@ def check_fields(content: Mapping[str, Any], required: tuple[str, ...], where: P
 
 
 def check_model_metadata(content: Mapping[str, Any], where: Path | str) -> None:
-    """Check a model file's metadata (see :data:`FIELDS`)."""
+    """Check a model file's metadata (see :data:`FIELDS`): a spec, or the code it came from."""
     check_fields(content, MODEL_REQUIRED, where)
+    if ("spec" in content) == ("code" in content):
+        raise CheckpointError(
+            f"{where}: its metadata has "
+            + ("both 'spec' and 'code'" if "spec" in content else "no 'spec' (nor 'code')")
+        )
 
 
 def check_training_state(state: Mapping[str, Any], where: Path | str) -> None:

@@ -15,7 +15,7 @@ from torch import nn
 from brickwork._version import __version__
 from brickwork.errors import ConfigError
 from brickwork.files import atomic_write
-from brickwork.spec import save_spec, to_spec
+from brickwork.spec import save_spec
 from brickwork.train import board, distributed
 from brickwork.train.config import TrainConfig, resolve_device
 from brickwork.train.data import (
@@ -28,17 +28,20 @@ from brickwork.train.data import (
     open_batches,
 )
 from brickwork.train.ema import Ema
+from brickwork.train.model_choice import check_outputs
 from brickwork.train.optim import (
     autocast_context,
     grad_scaler,
     make_optimizer,
     make_scheduler,
 )
+from brickwork.train.origin import describe
 from brickwork.train.resume import Expected, resume_state
 from brickwork.train.run import Hooks, Opening, Position, Run
 from brickwork.train.run_dir import (
     CONFIG,
     MARKER,
+    MODEL_ORIGIN,
     RunLock,
     check_new_run,
     check_not_foreign,
@@ -109,6 +112,7 @@ def _setup(
     if not world.main:
         hooks = replace(hooks, log=lambda _: None, progress=False)
     dataset = _data(data, config).to(device)
+    check_outputs(model, dataset, type(model).__name__)  # before a file is written
     for note in dataset.notes:
         hooks.log(note)
     model.to(device)
@@ -183,10 +187,16 @@ def loader_options(
 
 
 def start_run_dir(run: Path, model: nn.Module, config: TrainConfig) -> None:
-    """Write ``config.json`` (with brickwork's marker, first) and ``spec.yaml`` into ``run``."""
+    """Write ``config.json`` (with brickwork's marker, first), then ``spec.yaml``, or for a model
+    of the user's own code ``model.json`` (where it came from), into ``run``."""
+    described = describe(model)  # before anything is written
     config_text = json.dumps({MARKER: __version__, **asdict(config)}, indent=2)
     atomic_write(run / CONFIG, lambda p: p.write_text(config_text))
-    save_spec(to_spec(model), run / "spec.yaml")
+    if "spec" in described:
+        save_spec(described["spec"], run / "spec.yaml")
+    else:
+        origin = json.dumps(described["code"], indent=2)
+        atomic_write(run / MODEL_ORIGIN, lambda p: p.write_text(origin))
 
 
 def _resume(run: Run, verify: bool) -> None:

@@ -24,8 +24,9 @@ from torch import nn
 from brickwork._version import __version__
 from brickwork.errors import CheckpointError
 from brickwork.files import atomic_write
-from brickwork.spec import build, to_spec
+from brickwork.spec import build
 from brickwork.train.digest import tensor_digest
+from brickwork.train.origin import build_from_code, check_code_file, describe
 from brickwork.train.schema import check_model_metadata
 
 METADATA_KEY = "brickwork"
@@ -33,7 +34,7 @@ METADATA_KEY = "brickwork"
 bytes reproducible, as safetensors writes its metadata map in no fixed order)."""
 
 
-def model_file(path: str | Path) -> Path:
+def model_file(path: str | os.PathLike[str]) -> Path:
     """``RUN_DIR`` → its ``model.safetensors``; a file as it is."""
     path = Path(path)
     if path.is_dir():
@@ -91,15 +92,19 @@ def save(
 ) -> Path:
     """Write ``model``'s weights and spec to a ``.safetensors`` file (atomically).
 
+    A model brickwork built (``build``, a family, ``create_model``) is saved with its spec and
+    loads from the file alone; any other ``nn.Module`` is saved with where it came from (its
+    ``file.py:NAME`` call, or its class) and loads when that code is handed over.
+
     Args:
-        model: a model built by brickwork (``build``, a family, ``create_model``).
+        model: any ``nn.Module``.
         path: the file to write.
         extra: JSON-serialisable metadata to keep beside the spec (normalisation, classes).
     """
     content = {
         "format": "brickwork",
         "brickwork_version": __version__,
-        "spec": to_spec(model),
+        **describe(model),
         **(extra or {}),
     }
     path = Path(path)
@@ -213,7 +218,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str], verify: bool = 
     """
     path = Path(path)
     metadata = read_metadata(path)
-    if metadata["spec"] != to_spec(model):
+    if "spec" in metadata and describe(model) != {"spec": metadata["spec"]}:
         raise CheckpointError(
             f"{path}: it holds weights for another model (its spec differs from this run's)",
             hint="start a new run in another --out directory, or use the spec it was trained with",
@@ -237,6 +242,7 @@ def load(
     path: str | os.PathLike[str],
     device: torch.device | str | None = None,
     verify: bool = True,
+    code: str | os.PathLike[str] | None = None,
 ) -> nn.Module:
     """Rebuild the model a ``.safetensors`` file was saved from, with its weights.
 
@@ -244,13 +250,27 @@ def load(
     whose spec asks for a huge model allocates nothing before it is refused.
 
     Args:
-        path: a brickwork model file.
+        path: a brickwork model file, or a run directory (its ``model.safetensors``).
         device: where the weights go. Default: PyTorch's default device.
         verify: check the tensors' SHA-256. Default ``True``.
+        code: for a model of the user's own code (saved without a spec), the Python file that
+            defines it (``"my_models.py"``); it is imported. brickwork never imports code on its
+            own: without ``code``, such a file is refused, naming the file it needs.
+
+    Raises:
+        CheckpointError: a damaged file, weights that do not fit, or a code-built model without
+            its ``code``.
     """
-    path = Path(path)
-    spec = read_metadata(path)["spec"]
-    check_shapes(build(spec, device="meta"), path)
-    model = build(spec, device=device)
+    path = model_file(path)
+    metadata = read_metadata(path)
+    if "spec" in metadata:
+        check_shapes(build(metadata["spec"], device="meta"), path)
+        model = build(metadata["spec"], device=device)
+    else:
+        origin = metadata["code"]
+        check_shapes(build_from_code(origin, code, path, device="meta"), path)
+        assert code is not None  # build_from_code refuses a missing one
+        check_code_file(origin, code, path)
+        model = build_from_code(origin, code, path, device)
     load_weights(model, path, verify)
     return model

@@ -6,8 +6,9 @@ import pytest
 import brickwork
 from brickwork.errors import ConfigError
 from brickwork.train import Dataset, TrainConfig, distributed, fit, load_dataset
-from brickwork.train.commands import train_config, train_model
+from brickwork.train.commands import train_config
 from brickwork.train.distributed import World
+from brickwork.train.model_choice import train_model
 
 
 @pytest.fixture(scope="module")

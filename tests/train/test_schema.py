@@ -41,6 +41,9 @@ GOOD_STATE: dict[str, Any] = {
 }
 
 
+CODE = {"file": "m.py", "name": "Net", "args": "", "kwargs": "width=2", "sha256": "0" * 64}
+
+
 def test_good_metadata_and_state_pass() -> None:
     check_model_metadata(GOOD_MODEL, "m.safetensors")
     check_training_state(GOOD_STATE, "c.safetensors")
@@ -53,6 +56,10 @@ def test_good_metadata_and_state_pass() -> None:
         ("spec", "/etc/passwd", r"'spec' is '/etc/passwd', not a spec mapping"),
         ("spec", {"input": [1]}, r"'spec' is .*, not a spec mapping with 'model'"),
         ("format", "pickle", r"'format' is 'pickle', not 'brickwork'"),
+        ("code", {"file": "m.py"}, r"'code' is \{'file': 'm.py'\}, not \{'file', 'name'"),
+        ("code", {**CODE, "name": "os.system('x')"}, r"'code' is .*, not \{'file', 'name'"),
+        ("code", {**CODE, "sha256": "abc"}, r"'code' is .*, not \{'file', 'name'"),
+        ("input_shape", [1, 0], r"'input_shape' is \[1, 0\], not a list of positive sizes"),
         ("sha256", "abc", r"'sha256' is 'abc', not 64 hexadecimal digits"),
         ("classes", [], r"'classes' is \[\], not a non-empty list of class names"),
         ("classes", [1, 2], r"'classes' is \[1, 2\]"),
@@ -93,11 +100,25 @@ def test_damaged_model_metadata(key: str, value: object, message: str) -> None:
         check_model_metadata(content, "m.safetensors")
 
 
-@pytest.mark.parametrize("key", ["format", "brickwork_version", "spec"])
-def test_required_metadata(key: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("format", "no 'format'"),
+        ("brickwork_version", "no 'brickwork_version'"),
+        ("spec", r"no 'spec' \(nor 'code'\)"),
+    ],
+)
+def test_required_metadata(key: str, message: str) -> None:
     content = {k: v for k, v in GOOD_MODEL.items() if k != key}
-    with pytest.raises(CheckpointError, match=rf"^m: its metadata has no '{key}'$"):
+    with pytest.raises(CheckpointError, match=rf"^m: its metadata has {message}$"):
         check_model_metadata(content, "m")
+
+
+def test_a_code_models_metadata_has_code_instead_of_a_spec() -> None:
+    code_model = {k: v for k, v in GOOD_MODEL.items() if k != "spec"}
+    check_model_metadata({**code_model, "code": CODE}, "m")
+    with pytest.raises(CheckpointError, match=r"^m: its metadata has both 'spec' and 'code'$"):
+        check_model_metadata({**GOOD_MODEL, "code": CODE}, "m")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,201 @@
+"""The model a run trains: a spec, a family, ``file.py:NAME``, or the run's own when it resumes;
+checked on meta tensors against the data before a weight is allocated."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from brickwork.errors import CheckpointError, ConfigError, ShapeError, accepted_kwargs
+from brickwork.inspect.render import format_bytes, format_count
+from brickwork.inspect.summary import summary
+from brickwork.inspect.target import build_target, is_target, model_argument, resolve_target
+from brickwork.registry import MODELS
+from brickwork.shapes import probe_output_shape
+from brickwork.spec import build, load_spec, to_spec, with_input_shape
+from brickwork.train.data import Data
+from brickwork.train.origin import check_code_file, code_needed, describe
+from brickwork.train.run_dir import MODEL_ORIGIN, is_unstarted
+from brickwork.train.schema import check_model_metadata
+
+Plan = dict[str, Any]
+"""What a run builds: ``{"spec": spec}``, or ``{"code": {"target", "args", "kwargs"}}``."""
+
+GUIDE_SPEC: dict[str, Any] = {
+    "model": {"cnn_classifier": {"enc_sizes": [32, 64], "dec_sizes": [1024, 512]}}
+}
+"""The default model: the guide's classifier, its input and class count taken from the data."""
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """The model ``train`` is asked for, as the command line names it.
+
+    Attributes:
+        source: a spec (file, text or mapping), a registered family's name,
+            ``path/to/file.py:NAME``, or ``None``: the default model for the data.
+        args: ``--args``: positional arguments for ``NAME``, as literal text.
+        kwargs: ``--kwargs``: keyword arguments for ``NAME`` (or a family), as literal text.
+        model_args: ``--model-args``: a family's arguments, as a YAML mapping.
+        code: ``--code``: the Python file a run of a code-built model needs to resume.
+    """
+
+    source: Any = None
+    args: str | None = None
+    kwargs: str | None = None
+    model_args: str | None = None
+    code: str | None = None
+
+    def target(self) -> Any:
+        """``source`` as :func:`model_argument` reads it (a family with arguments: a spec)."""
+        if not isinstance(self.source, str):
+            if self.args or self.kwargs or self.model_args is not None:
+                raise ConfigError("--args, --kwargs and --model-args need a MODEL to apply to")
+            return self.source
+        return model_argument(self.source, self.args, self.kwargs, self.model_args)
+
+
+def model_plan(request: ModelRequest, dataset: Data, run: Path | None, resume: bool) -> Plan:
+    """What to build: ``{"spec": ...}``, or ``{"code": ...}`` (a ``file.py:NAME`` call), for
+    the data's input shape and class count, checked on meta tensors; the run's own model when
+    it resumes."""
+    if resume and run is not None and not is_unstarted(run):
+        return _saved_plan(request, dataset, run)
+    source = request.target()
+    if isinstance(source, str) and is_target(source):
+        call = {"target": source, "args": request.args, "kwargs": request.kwargs}
+        check_outputs(_build_code(call, "meta"), dataset, "the model")
+        return {"code": call}
+    if request.code is not None:
+        raise ConfigError("--code goes with --resume, for a run of a file.py:NAME model")
+    return {"spec": train_spec(source, dataset)}
+
+
+def build_plan(plan: Plan, seed: int) -> nn.Module:
+    """The model ``plan`` describes, with the fresh weights that ``seed`` gives (set after the
+    user's file is imported, so that what the file does on import does not change them)."""
+    if "spec" in plan:
+        torch.manual_seed(seed)  # the initial weights are part of the run
+        return build(plan["spec"])
+    return _build_code(plan["code"], None, seed)
+
+
+def _build_code(call: dict[str, Any], device: str | None, seed: int | None = None) -> nn.Module:
+    obj = resolve_target(call["target"])
+    if seed is not None:
+        torch.manual_seed(seed)
+    with torch.device(device) if device is not None else nullcontext():
+        return build_target(call["target"], obj, call["args"], call["kwargs"])
+
+
+def _saved_plan(request: ModelRequest, dataset: Data, run: Path) -> Plan:
+    """The model of the run in ``run``; a MODEL given must be that one."""
+    if (run / MODEL_ORIGIN).is_file():
+        return {"code": _saved_call(request, run)}
+    saved = load_spec(run / "spec.yaml")
+    source = request.target()
+    if isinstance(source, str) and is_target(source):
+        raise ConfigError(f"{request.source} is not the model of {run}: it was built from a spec")
+    if (
+        source is not None
+        and to_spec(build(source, input_shape=dataset.input_shape, device="meta")) != saved
+    ):
+        raise ConfigError(f"the SPEC given differs from the run's own {run / 'spec.yaml'}")
+    return {"spec": saved}
+
+
+def _saved_call(request: ModelRequest, run: Path) -> dict[str, Any]:
+    """The ``file.py:NAME`` call of a code-built run, with the code the caller hands over
+    (``--code``, or the file of MODEL)."""
+    where = run / MODEL_ORIGIN
+    try:
+        origin = json.loads(where.read_text())
+    except ValueError as err:
+        raise CheckpointError(f"{where}: damaged ({err}); cannot resume from it") from err
+    check_model_metadata({"format": "brickwork", "brickwork_version": "", "code": origin}, where)
+    code = request.code
+    if isinstance(request.source, str) and is_target(request.source):
+        path, _, name = request.source.rpartition(":")
+        given = (name, request.args or "", request.kwargs or "")
+        if given != (origin["name"], origin["args"], origin["kwargs"]):
+            raise ConfigError(
+                f"{request.source} contradicts the run's model, {origin['name']} called with "
+                f"({origin['args']}) and ({origin['kwargs']}) ({where})",
+                hint="leave out the arguments, or give the same ones",
+            )
+        code = code or path
+    if code is None:
+        raise code_needed(origin, run)
+    check_code_file(origin, code, run)
+    return {
+        "target": f"{code}:{origin['name']}",
+        "args": origin["args"],
+        "kwargs": origin["kwargs"],
+    }
+
+
+def check_outputs(model: nn.Module, dataset: Data, what: str) -> None:
+    """``model`` must give one score per class of ``dataset`` for its images (on meta: no
+    compute, and the model's own tensors are left alone).
+
+    Raises:
+        ConfigError: the model cannot take the images, or gives another number of outputs.
+    """
+    try:
+        outputs = list(probe_output_shape(model, dataset.input_shape, what))
+    except ShapeError as err:
+        raise ConfigError(f"{err} (the images of {dataset.name})") from err
+    if outputs != [dataset.n_classes]:
+        raise ConfigError(
+            f"the model gives outputs of shape {outputs} but {dataset.name} has "
+            f"{dataset.n_classes} classes",
+            hint=f"end the model with a layer of {dataset.n_classes} outputs",
+        )
+
+
+def train_spec(source: Any, dataset: Data) -> dict[str, Any]:
+    """The spec of the model to train: SPEC (or the guide's classifier) for the dataset's input
+    shape and class count; checked on meta tensors."""
+    if isinstance(source, str) and source in MODELS:
+        source = {"model": source}
+    spec = load_spec(source) if source is not None else json.loads(json.dumps(GUIDE_SPEC))
+    spec = with_input_shape(spec, dataset.input_shape)  # refuses a model of several inputs
+    family = spec["model"] if isinstance(spec["model"], dict) and len(spec["model"]) == 1 else None
+    if isinstance(spec["model"], str):
+        family = spec["model"] = {spec["model"]: {}}
+    if family is not None:
+        ((name, arguments),) = family.items()
+        if name in MODELS and "n_classes" in (accepted_kwargs(MODELS.get(name)) or []):
+            family[name] = {**(arguments or {}), "n_classes": dataset.n_classes}
+    check_outputs(build(spec, device="meta"), dataset, "the model")
+    return spec
+
+
+def train_model(
+    source: Any, dataset: Data, run: Path | None = None, resume: bool = False
+) -> nn.Module:
+    """The model that ``source`` (see :class:`ModelRequest`) names for ``dataset``, with fresh
+    weights."""
+    return build_plan(model_plan(ModelRequest(source), dataset, run, resume), 0)
+
+
+def summary_line(model: nn.Module, dataset: Data, batch_size: int) -> str:
+    """The model's size, cost and training memory, and the data's splits, in one line."""
+    described = describe(model)
+    if "spec" in described:
+        with torch.device("meta"):
+            model = build(described["spec"])
+    s = summary(model, dataset.input_shape, batch_size=batch_size)  # leaves the model as it was
+    return (
+        f"{type(model).__name__}: {s.total_params:,} parameters, {format_count(s.macs)} MACs per "
+        f"batch of {batch_size}, {format_bytes(s.train_memory_bytes)} to train; {dataset.name}: "
+        f"{dataset.split_size('train')} train / {dataset.split_size('val')} validation / "
+        f"{dataset.split_size('test')} test images of {tuple(dataset.input_shape)}, "
+        f"{dataset.n_classes} classes"
+    )
