@@ -32,8 +32,9 @@ from brickwork.inspect.full_pass import (
     input_use_findings,
     module_state,
     state_leak_findings,
+    uncalled_without_forward,
 )
-from brickwork.inspect.inputs import make_inputs
+from brickwork.inspect.inputs import make_inputs, needs_input
 from brickwork.inspect.inspection import Inspection, RunMode
 from brickwork.inspect.meta_copy import type_name, unwrap_compiled
 from brickwork.inspect.meta_run import tensors_in
@@ -74,6 +75,8 @@ def doctor(
     Args:
         model_or_spec: an ``nn.Module`` (left untouched), a spec or a registered family name.
         input_shape: shape of one sample, no batch dimension; a spec's ``input`` otherwise.
+            Given neither this nor ``input_data``, a model whose forward takes nothing runs so;
+            for any other only the checks that need no forward run.
         input_data: instead of ``input_shape``: a tensor, tuple or dict of tensors (real ones
             are used by a real run; meta ones stand for their shape).
         batch_size: batch size of the trial input. Default 3, an odd size that a hard-coded
@@ -112,6 +115,12 @@ def doctor(
         report.not_run = list(NEEDS_A_FULL_PASS)
     else:
         given = input_data if shape is not None else spec_input_data(model, input_data, batch_size)
+        if shape is None and given is None and needs_input(model):
+            report.not_run = ["shape-mismatch", "forward-error", "side-effect", *NEEDS_A_FULL_PASS]
+            report.not_run_reason = "no input was given (pass input_shape or input_data)"
+            return silence(report, model, ignored, selected)
+        if shape is None and given is None:
+            given = ()  # a forward that takes nothing
         inputs = make_inputs(shape, given, batch_size, dtype)
         with Inspection(model, inputs, run) as inspection:
             _forward_checks(report, inspection, batch_known=input_data is None)
@@ -170,14 +179,17 @@ def _forward_checks(report: Report, inspection: Inspection, batch_known: bool) -
         return
     # With input_shape the batch is dimension 0 by construction; given input_data (a
     # sequence-first RNN's, say) any of the first input's sizes may be the batch.
-    given = (*inspection.args, *inspection.kwargs.values())
-    inputs = [t for t in given if isinstance(t, torch.Tensor)]
+    inputs = list(tensors_in((inspection.args, inspection.kwargs)))  # nested ones too
     sizes = set(inputs[0].shape) if inputs and not batch_known else set()
     batches = {inspection.inputs.batch} | sizes
-    report.findings += batch_size_findings(run, batches, inputs, inspection.copy)
-    report.findings += input_use_findings(run)
+    ignored = input_use_findings(run, inputs)
+    if inputs and not ignored:  # no input, or one ignored: no batch to keep
+        report.findings += batch_size_findings(run, batches, inputs, inspection.copy)
+    report.findings += ignored
+    report.findings = uncalled_without_forward(report.findings, run)
     report.findings += gradient_findings(run, inspection.copy, modules)
     after_one = module_state(inspection.copy)
+    run.release()  # a real run's activations need not live through the second call
     with Watch():  # its prints and warnings were reported from the first call
         inspection.again()  # a second call shows what accumulates
     report.findings += state_leak_findings(before[-1], after_one, module_state(inspection.copy))

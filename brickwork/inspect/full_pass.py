@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -47,7 +48,9 @@ def batch_size_findings(
     seq_first = any(getattr(m, "batch_first", True) is False for m in model.modules())
 
     def keeps(t: torch.Tensor) -> bool:
-        return t.shape[0] in flattened or (seq_first and t.dim() > 1 and t.shape[1] in batches)
+        if t.shape[0] in flattened or (seq_first and t.dim() > 1 and t.shape[1] in batches):
+            return True
+        return _joined_batches(t, batches)
 
     outputs = [t for t in tensors_in(run.output) if t.dim() > 0]  # a scalar loss has no batch
     if not outputs or any(keeps(t) for t in outputs) or _one_per_sample(run.output, batches):
@@ -94,6 +97,60 @@ def batch_size_findings(
     ]
 
 
+def uncalled_without_forward(findings: list[Finding], run: MetaRun) -> list[Finding]:
+    """``findings`` with each ``missing-forward`` error of a submodule that the forward, which
+    ran through, never called made a note: a module used only through its other methods (RAFT's
+    ``CorrBlock``) needs no forward. One with a ``def forward`` slipped into ``__init__`` (its
+    line known) stays an error.
+
+    Args:
+        findings: the findings so far.
+        run: a run that ran through.
+    """
+    called = {row.path for row in run.rows}
+    kept = []
+    for f in findings:
+        if f.code == "missing-forward" and f.path and f.line is None and f.path not in called:
+            f = replace(
+                f,
+                severity="note",
+                message=f"{f.message.split(',')[0]}; forward never calls it (it may use its "
+                "other methods), so that is fine here",
+                hint=None,
+            )
+        kept.append(f)
+    return kept
+
+
+def _joined_batches(t: torch.Tensor, batches: set[int], limit: int = 256) -> bool:
+    """``t``'s first dimension is batches joined along it: its autograd graph holds a
+    ``torch.cat`` along dimension 0 of tensors whose first dimension is each a batch, and which
+    made that size (two inputs' batches joined, as a contrastive model joins two views).
+
+    Args:
+        t: an output tensor.
+        batches: the sizes that count as the batch.
+        limit: how many autograd nodes to look at, from the output back.
+    """
+    stack, seen = [t.grad_fn], 0
+    while stack and seen < limit:
+        node = stack.pop()
+        if node is None:
+            continue
+        seen += 1
+        if type(node).__name__ == "CatBackward0":
+            try:  # private metadata: what each gradient's shape, so each forward value's, is
+                joined = node._input_metadata[0].shape
+                dim = node._saved_dim % len(joined)  # type: ignore[attr-defined]
+                parts = [n._input_metadata[i].shape[0] for n, i in node.next_functions if n]
+            except (AttributeError, IndexError, TypeError, ZeroDivisionError):
+                return False
+            if dim == 0 and joined[0] == t.shape[0]:
+                return bool(parts) and all(p in batches for p in parts)
+        stack.extend(n for n, _ in node.next_functions)
+    return False
+
+
 def _one_per_sample(output: Any, batches: set[int]) -> bool:
     """A list with one dict or list per sample (a detection model's boxes and labels)."""
     return (
@@ -109,14 +166,15 @@ def _caller(run: MetaRun, row: SummaryRow) -> SummaryRow | None:
     return next((r for r in reversed(run.rows[:index]) if r.depth < row.depth), None)
 
 
-def input_use_findings(run: MetaRun) -> list[Finding]:
+def input_use_findings(run: MetaRun, inputs: Sequence[torch.Tensor]) -> list[Finding]:
     """An ``input-ignored`` error when no output is computed from the input.
 
     Args:
         run: a run that ran through, tracking the input's tensors.
+        inputs: the input tensors (none for a forward that takes none: nothing to ignore).
     """
     outputs = list(tensors_in(run.output))
-    if not outputs or any(storage_key(t) in run.tainted for t in outputs):
+    if not inputs or not outputs or any(storage_key(t) in run.tainted for t in outputs):
         return []
     return [
         Finding(
@@ -184,6 +242,8 @@ def gradient_findings(
             else "their values do not reach the output (a detach(), an in-place overwrite, or an "
             "unused branch)"
         )
+        if next(tensors_in(run.output), None) is None:
+            cause = f"the output holds no tensor (it is a {type(run.output).__name__})"
         path = silent[0].rsplit(".", 1)[0]
         findings.append(
             Finding(
@@ -201,8 +261,8 @@ def gradient_findings(
 def _unused_findings(
     run: MetaRun, shadow: nn.Module, modules: dict[str, nn.Module], reached: set[int]
 ) -> tuple[list[Finding], list[str]]:
-    """``unused-module`` findings (errors, or notes for a module another method calls), and
-    the paths of the unused modules."""
+    """``unused-module`` findings (errors, or notes for a module that another method, another
+    key or training mode would run), and the paths of the unused modules."""
     called = {row.path for row in run.rows}
     findings: list[Finding] = []
     unused: list[str] = []
@@ -216,17 +276,10 @@ def _unused_findings(
             continue
         unused.append(path)
         size = f"{type(module).__name__}, {sum(p.numel() for p in params):,} parameters"
-        method = other_callers(shadow, path)
-        if method is not None:
-            findings.append(
-                Finding(
-                    "unused-module",
-                    "note",
-                    path,
-                    f"`{path}` ({size}) is not called by forward; {method}() uses it",
-                    None,
-                )
-            )
+        why = _unused_on_purpose(path, shadow, modules, called)
+        if why is not None:
+            note = f"`{path}` ({size}) {why}"
+            findings.append(Finding("unused-module", "note", path, note, None))
             continue
         findings.append(
             Finding(
@@ -238,6 +291,40 @@ def _unused_findings(
             )
         )
     return findings, unused
+
+
+def _unused_on_purpose(
+    path: str, shadow: nn.Module, modules: dict[str, nn.Module], called: set[str]
+) -> str | None:
+    """Why a module that did not run may be meant so (the end of a note's message): another
+    public method uses it, forward picked another entry of its ``ModuleDict``, or the model is
+    in eval mode (an auxiliary head runs only in training); ``None`` otherwise."""
+    method = other_callers(shadow, path)
+    if method is not None:
+        return f"is not called by forward; {method}() uses it"
+    picked = _picked_instead(path, modules, called)
+    if picked is not None:
+        return (
+            f"did not run on these inputs; forward picked `{picked}` from the same ModuleDict, "
+            "so another key would run it"
+        )
+    if not shadow.training:
+        return (
+            "did not run with the model in eval mode; a forward may call it only in training "
+            "(an auxiliary head): run the doctor on model.train() to check it"
+        )
+    return None
+
+
+def _picked_instead(path: str, modules: dict[str, nn.Module], called: set[str]) -> str | None:
+    """The entry of the ``nn.ModuleDict`` that holds ``path`` which ran instead of it (a
+    forward that picks one by key, ``self.heads[task](x)``), or ``None``."""
+    parent = path.rpartition(".")[0]
+    if not isinstance(modules.get(parent), nn.ModuleDict):
+        return None
+    depth = path.count(".")
+    ran = sorted(c for c in called if c.startswith(parent + ".") and c.count(".") == depth)
+    return ran[0] if ran else None
 
 
 def _leaves_reached(outputs: list[torch.Tensor]) -> tuple[set[int], bool]:

@@ -8,8 +8,10 @@ gives the stand-ins random values (:meth:`Inputs.real`).
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ import torch
 from torch import nn
 
 from brickwork.errors import ConfigError, first_line
+from brickwork.inspect.meta_copy import is_scripted, unwrap_compiled
+from brickwork.inspect.meta_run import tensors_in
 from brickwork.shapes import check_numel, meta_like, parse_dtype, parse_shape
 
 MASK_VALUE = 1
@@ -62,28 +66,29 @@ class Inputs:
         high = _id_range(model)
         generator = torch.Generator().manual_seed(0)
 
-        def real(value: Any, name: str = "") -> Any:
-            if not isinstance(value, torch.Tensor):
-                return value
-            if value.device.type != "meta":
-                return value.to(device)
-            return _random_like(value, name, high, generator).to(device)
+        def real(name: str) -> Any:
+            def values(tensor: torch.Tensor) -> torch.Tensor:
+                if tensor.device.type != "meta":
+                    return tensor.to(device)
+                return _random_like(tensor, name, high, generator).to(device)
+
+            return values
 
         return (
-            tuple(real(v) for v in self.args),
-            {k: real(v, k) for k, v in self.kwargs.items()},
+            tuple(map_tensors(v, real("")) for v in self.args),
+            {k: map_tensors(v, real(k)) for k, v in self.kwargs.items()},
         )
 
     @property
     def batch(self) -> int:
         """The batch size: the first dimension of the first tensor (1 for none or a scalar)."""
-        first = next((t for t in _tensors(self.args, self.kwargs)), None)
+        first = next(tensors_in((self.args, self.kwargs)), None)
         return int(first.shape[0]) if first is not None and first.dim() else 1
 
     @property
     def nbytes(self) -> int:
         """Bytes of every input tensor."""
-        return sum(t.numel() * t.element_size() for t in _tensors(self.args, self.kwargs))
+        return sum(t.numel() * t.element_size() for t in tensors_in((self.args, self.kwargs)))
 
 
 def make_inputs(
@@ -116,6 +121,32 @@ def make_inputs(
         )
     check_numel((batch_size, *input_shape), "batch_size × input_shape")
     return Inputs((torch.empty((batch_size, *input_shape), dtype=dtype, device="meta"),), {})
+
+
+def needs_input(model: nn.Module) -> bool:
+    """Whether a forward of ``model`` needs an input: its forward takes a required argument,
+    or the model has no forward of its own (a ``ModuleList``, a module that only holds
+    parameters) or a TorchScript one.
+
+    Args:
+        model: any module.
+    """
+    model = unwrap_compiled(model)
+    if is_scripted(model):  # a compiled forward: its signature is TorchScript's
+        return True
+    forward = inspect.getattr_static(type(model), "forward", None)
+    if forward is None or forward is nn.Module.forward:
+        return True
+    try:
+        parameters = list(inspect.signature(forward).parameters.values())[1:]  # after self
+    except (TypeError, ValueError):
+        return True
+    required = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return any(
+        p.default is inspect.Parameter.empty
+        and (p.kind in required or p.kind is inspect.Parameter.KEYWORD_ONLY)
+        for p in parameters
+    )
 
 
 def named_input(text: str) -> tuple[str, torch.Tensor]:
@@ -170,14 +201,32 @@ def load_input_data(path: str | Path) -> Any:
     )
 
 
+def map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``value`` with each tensor ``t`` in it replaced by ``fn(t)``: tuples (named ones too),
+    lists and dicts rebuilt, anything else as it is.
+
+    Args:
+        value: an input: a tensor, or a structure that holds tensors.
+        fn: what each tensor becomes.
+    """
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, list):
+        return [map_tensors(v, fn) for v in value]
+    if isinstance(value, tuple):
+        items = [map_tensors(v, fn) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    if isinstance(value, dict):
+        mapped = copy.copy(value)  # keeps OrderedDict, defaultdict...
+        for k, v in value.items():
+            mapped[k] = map_tensors(v, fn)
+        return mapped
+    return value
+
+
 def _to_meta(value: Any) -> Any:
-    """A meta stand-in for a tensor; anything else as it is."""
-    return meta_like(value) if isinstance(value, torch.Tensor) else value
-
-
-def _tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[torch.Tensor]:
-    found = [v for v in args if isinstance(v, torch.Tensor)]
-    return found + [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
+    """Meta stand-ins for the tensors in ``value`` (nested ones too); anything else as it is."""
+    return map_tensors(value, meta_like)
 
 
 def _id_range(model: nn.Module) -> int:

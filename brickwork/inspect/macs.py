@@ -194,7 +194,7 @@ _NO_MACS = re.compile(
     r"scatter.*|masked_.*|where|embedding|_embedding_bag_(dense_)?backward|one_hot|"
     r".*pad.*|roll|flip|repeat.*|tile|split.*|unsafe_split.*|unbind|chunk|narrow|slice.*|"
     r"select.*|cum.*|sort|argsort|topk|kthvalue|arg(max|min)|max|min|amax|amin|aminmax|sum|"
-    r"nansum|mean|nanmean|var.*|std.*|prod|any|all|nonzero.*|_?unique.*|bernoulli_?|"
+    r"nansum|mean|nanmean|var.*|std.*|prod|any|all|_is_(all|any)_true|nonzero.*|_?unique.*|bernoulli_?|"
     r"native_dropout|.*dropout.*|rand.*|normal_?|uniform_?|exponential_|multinomial|"
     r"lift.*|_local_scalar_dense|item|is_nonzero|equal|allclose|isclose|sym_.*|_assert.*|"
     r"detach.*|alias.*|_unsafe_view|_reshape_alias|tril.*|triu.*|bucketize|searchsorted|"

@@ -163,7 +163,7 @@ def unique_buffers(model: nn.Module) -> Iterator[torch.Tensor]:
 
 def user_attributes(module: nn.Module) -> Iterator[tuple[str, Any]]:
     """The attributes a module's author set: not PyTorch's tables, nor one that a hook derives
-    before each call (old-style ``weight_norm`` recomputes ``weight``).
+    before each call (old-style ``weight_norm`` recomputes ``weight``, pruning too).
 
     Args:
         module: any module.
@@ -171,7 +171,9 @@ def user_attributes(module: nn.Module) -> Iterator[tuple[str, Any]]:
     Yields:
         ``(name, value)`` pairs, in the order they were set.
     """
-    derived = {getattr(hook, "name", None) for hook in module._forward_pre_hooks.values()}
+    hooks = module._forward_pre_hooks.values()
+    derived = {getattr(hook, "name", None) for hook in hooks}
+    derived |= {getattr(hook, "_tensor_name", None) for hook in hooks}  # torch.nn.utils.prune
     for attr, value in vars(module).items():
         if attr not in MODULE_INTERNALS and attr not in derived:
             yield attr, value

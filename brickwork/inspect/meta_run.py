@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -83,23 +84,44 @@ class SummaryRow:
     input_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def tensors_in(value: Any) -> Iterator[torch.Tensor]:
-    """Every tensor in ``value``: nested tuples, lists, dicts and dataclasses walked.
+def tensors_in(value: Any, depth: int = 0) -> Iterator[torch.Tensor]:
+    """Every tensor in ``value``: nested tuples, lists, dicts and dataclasses walked, and the
+    attributes of other objects that hold tensors (a ``torch.distributions`` object, a result
+    class), a few levels deep.
 
     Args:
         value: a tensor, or a structure that holds tensors.
+        depth: how many objects deep this call already is (internal).
     """
     if isinstance(value, torch.Tensor):
         yield value
     elif isinstance(value, tuple | list):
         for v in value:
-            yield from tensors_in(v)
+            yield from tensors_in(v, depth)
     elif isinstance(value, Mapping):
         for v in value.values():
-            yield from tensors_in(v)
+            yield from tensors_in(v, depth)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         for f in dataclasses.fields(value):
-            yield from tensors_in(getattr(value, f.name))
+            yield from tensors_in(getattr(value, f.name), depth)
+    elif depth < _OBJECT_DEPTH and _plain_object(value):
+        for v in vars(value).values():
+            yield from tensors_in(v, depth + 1)
+
+
+_OBJECT_DEPTH = 3
+"""How many objects deep :func:`tensors_in` looks (an object's attributes may lead back to it)."""
+
+
+def _plain_object(value: Any) -> bool:
+    """An instance with attributes of its own: not a class, a Python module, a function or an
+    ``nn.Module`` (whose tensors are the model's, not a result's)."""
+    attributes = getattr(value, "__dict__", None)
+    return (
+        isinstance(attributes, dict)
+        and bool(attributes)
+        and not isinstance(value, type | types.ModuleType | types.FunctionType | nn.Module)
+    )
 
 
 def shapes_of(value: Any) -> Any:
@@ -232,6 +254,12 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self._fill_params()
         return None
 
+    def release(self) -> None:
+        """Drop the tensors the run holds (its output, the tensors it tracked), once what the
+        checks need from them has been read: on a real run they are the forward's activations."""
+        self.output = None
+        self._keep.clear()
+
     def _pre_hook(self, module: nn.Module, args: Any, kwargs: Any = None) -> None:
         path = self.paths.get(id(module))
         if path is None:
@@ -328,29 +356,7 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         return f"{where} ({row.type}) failed on {call_text(row)}: {reason}"
 
     def _fill_params(self) -> None:
-        subtree: dict[int, dict[int, nn.Parameter]] = {}  # module → its subtree's parameters
-
-        def collect(module: nn.Module) -> dict[int, nn.Parameter]:
-            if id(module) not in subtree and is_scripted(module):  # its tables live in C++
-                subtree[id(module)] = {id(p): p for p in module.parameters()}
-            if id(module) not in subtree:
-                found = {id(p): p for p in module._parameters.values() if p is not None}
-                for child in module._modules.values():
-                    if child is not None:
-                        found.update(collect(child))
-                subtree[id(module)] = found
-            return subtree[id(module)]
-
-        for row in self.rows:
-            module: nn.Module = row.__dict__.pop("module")
-            if row.call > 1:
-                continue  # counted on the first call
-            params = collect(module).values()
-            row.params = sum(numel(p) for p in params)
-            row.trainable = sum(numel(p) for p in params if p.requires_grad)
-            own = [p for p in module.parameters(recurse=False) if p is not None]
-            row.own_params = sum(numel(p) for p in own)
-            row.own_trainable = sum(numel(p) for p in own if p.requires_grad)
+        fill_params(self.rows)
 
     @functools.cached_property
     def _weights(self) -> set[int]:
@@ -367,6 +373,38 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
     def output_bytes(self) -> int:
         """Bytes of every module output, each storage once."""
         return sum(n for key, n in self.outputs.items() if key not in self._weights)
+
+
+def fill_params(rows: list[SummaryRow]) -> None:
+    """Set each row's parameter counts from the module it was made for (``row.module``, which is
+    dropped): its subtree's and its own, each parameter counted once; 0 on a repeated call.
+
+    Args:
+        rows: rows that each hold their module as ``row.module``.
+    """
+    subtree: dict[int, dict[int, nn.Parameter]] = {}  # module → its subtree's parameters
+
+    def collect(module: nn.Module) -> dict[int, nn.Parameter]:
+        if id(module) not in subtree and is_scripted(module):  # its tables live in C++
+            subtree[id(module)] = {id(p): p for p in module.parameters()}
+        if id(module) not in subtree:
+            found = {id(p): p for p in module._parameters.values() if p is not None}
+            for child in module._modules.values():
+                if child is not None:
+                    found.update(collect(child))
+            subtree[id(module)] = found
+        return subtree[id(module)]
+
+    for row in rows:
+        module: nn.Module = row.__dict__.pop("module")
+        if row.call > 1:
+            continue  # counted on the first call
+        params = collect(module).values()
+        row.params = sum(numel(p) for p in params)
+        row.trainable = sum(numel(p) for p in params if p.requires_grad)
+        own = [p for p in module.parameters(recurse=False) if p is not None]
+        row.own_params = sum(numel(p) for p in own)
+        row.own_trainable = sum(numel(p) for p in own if p.requires_grad)
 
 
 def call_text(row: SummaryRow) -> str:

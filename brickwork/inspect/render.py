@@ -100,7 +100,8 @@ def summary_table(s: Summary) -> Table:
     """
     from rich.table import Table
 
-    table = Table(title=f"{s.model} · batch {s.batch_size}", title_justify="left")
+    title = s.model if s.run == "none" else f"{s.model} · batch {s.batch_size}"
+    table = Table(title=title, title_justify="left")
     table.add_column("module (type)", no_wrap=True)
     for column in s.columns:
         table.add_column(_HEADERS[column], justify="left" if "shape" in column else "right")
@@ -133,6 +134,13 @@ def summary_totals(s: Summary) -> str:
     lines = [
         f"total params: {s.total_params:,}  (trainable {s.trainable_params:,}, "
         f"non-trainable {s.non_trainable_params:,}; shared ones counted once)",
+    ]
+    if s.run == "none":  # nothing ran: no MACs, no activations
+        lines.append(
+            f"params: {format_bytes(s.param_bytes)} · buffers: {format_bytes(s.buffer_bytes)}"
+        )
+        return "\n".join(lines + [f"note: {note}" for note in s.notes])
+    lines += [
         f"MACs per forward pass: {format_count(s.macs)} ({s.macs:,})",
         f"input: {format_bytes(s.input_bytes)} · forward activations: "
         f"{format_bytes(s.forward_activation_bytes)} · params: {format_bytes(s.param_bytes)}"

@@ -12,7 +12,7 @@ from torch import nn
 
 from brickwork.errors import DeviceError
 from brickwork.inspect.findings import Finding
-from brickwork.inspect.meta_copy import user_attributes
+from brickwork.inspect.meta_copy import is_scripted, user_attributes
 from brickwork.inspect.params import device_of
 
 CONTAINERS = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
@@ -31,7 +31,7 @@ def static_findings(model: nn.Module) -> list[Finding]:
     findings: list[Finding] = []
     registered = {id(t) for t in (*model.modules(), *model.parameters(), *model.buffers())}
     for path, module in model.named_modules():
-        if type(module).forward is nn.Module.forward and not isinstance(module, CONTAINERS):
+        if _lacks_forward(module):
             findings.append(missing_forward(type(module), path))
         findings += _unregistered(module, path, registered)
     try:
@@ -39,6 +39,14 @@ def static_findings(model: nn.Module) -> list[Finding]:
     except DeviceError as err:
         findings.append(Finding("mixed-devices", "error", "", str(err), err.hint))
     return findings
+
+
+def _lacks_forward(module: nn.Module) -> bool:
+    """The module's class defines no ``forward`` (containers, which are not called, and
+    TorchScript modules, whose forward is compiled, aside)."""
+    if isinstance(module, CONTAINERS) or is_scripted(module):
+        return False
+    return type(module).forward is nn.Module.forward
 
 
 def missing_forward(cls: type, path: str = "") -> Finding:
@@ -80,12 +88,18 @@ def _forward_inside_init(cls: type) -> str | None:
     return None
 
 
+def _trainable(value: object) -> bool:
+    """A tensor an optimizer would train: one that requires grad and is a leaf. A tensor
+    computed from parameters (a pruned ``weight``, a cache of activations) is not one."""
+    return isinstance(value, torch.Tensor) and value.requires_grad and value.is_leaf
+
+
 def _unregistered(module: nn.Module, path: str, registered: set[int]) -> Iterator[Finding]:
     """Modules and trainable tensors that only a plain attribute holds (an RNN's list of its own
     registered weights is fine: those are registered elsewhere)."""
     for attr, value in user_attributes(module):
         where = f"{path}.{attr}" if path else attr
-        if isinstance(value, torch.Tensor) and value.requires_grad and id(value) not in registered:
+        if _trainable(value) and id(value) not in registered:
             yield Finding(
                 "unregistered-module",
                 "error",
@@ -102,7 +116,7 @@ def _unregistered(module: nn.Module, path: str, registered: set[int]) -> Iterato
         modules = [  # a ReLU in a list holds nothing to train or move
             v for v in items if isinstance(v, nn.Module) and any(True for _ in v.state_dict())
         ]
-        params = [v for v in items if isinstance(v, torch.Tensor) and v.requires_grad]
+        params = [v for v in items if _trainable(v)]
         if not modules and not params:
             continue
         frozen = bool(modules) and not any(p.requires_grad for m in modules for p in m.parameters())

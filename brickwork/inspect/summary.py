@@ -19,10 +19,15 @@ import torch
 from torch import nn
 
 from brickwork.errors import ArgumentError, ConfigError, positive_int, unknown_name_message
-from brickwork.inspect.inputs import Inputs, make_inputs
+from brickwork.inspect.inputs import Inputs, make_inputs, needs_input
 from brickwork.inspect.inspection import Inspection, RunMode
-from brickwork.inspect.meta_copy import numel, type_name, unique_buffers
-from brickwork.inspect.meta_run import MetaRun, SummaryRow, shapes_of
+from brickwork.inspect.meta_copy import (
+    numel,
+    type_name,
+    unique_buffers,
+    unwrap_compiled,
+)
+from brickwork.inspect.meta_run import MetaRun, SummaryRow, fill_params, shapes_of
 from brickwork.inspect.render import render, summary_table, summary_totals
 from brickwork.registry import MODELS
 from brickwork.shapes import parse_dtype, parse_shape
@@ -51,8 +56,9 @@ class Summary:
     Byte counts are for the model's own dtypes at ``batch_size``. ``train_memory_bytes`` is what
     one training step with Adam keeps at its peak: parameters, their gradients and Adam's two
     states for each trainable parameter, buffers, and the tensors autograd saves for backward.
-    ``run`` is ``"meta"`` (nothing computed) or ``"real"`` (on the model's weights), and
-    ``run_reason`` says why a real run was used, or why one could not be. ``uncounted_ops`` names
+    ``run`` is ``"meta"`` (nothing computed), ``"real"`` (on the model's weights) or ``"none"``
+    (no input given: parameters only), and ``run_reason`` says why a real run was used, or why
+    one could not be. ``uncounted_ops`` names
     each op that ran with no MAC formula (its calls), so that ``macs`` is never short silently.
     ``notes`` say what the summary chose for the user (a batch of 2 rather than 1...).
     """
@@ -113,7 +119,9 @@ def summary(
             A ``torch.compile`` wrapper is summarised as the module it wraps; a TorchScript
             module runs for real.
         input_shape: shape of one sample, no batch dimension (``(1, 28, 28)``). A spec's own
-            ``input`` is used when this is ``None``.
+            ``input`` is used when this is ``None``. Given neither this nor ``input_data``, a
+            model whose forward takes nothing runs so, and any other is summarised without
+            running: its module tree and parameters only (``run="none"``).
         input_data: instead of ``input_shape``: a tensor, a tuple of tensors (positional
             arguments) or a dict of them (keyword arguments, such as a tokenizer's
             ``input_ids`` and ``attention_mask``), with their batch dimension. Real tensors are
@@ -138,6 +146,10 @@ def summary(
     batch = 1 if batch_size is None else positive_int(batch_size, "batch_size")
     model, input_shape, dtype = resolve_model(model_or_spec, input_shape, input_dtype)
     given = input_data if input_shape is not None else spec_input_data(model, input_data, batch)
+    if input_shape is None and given is None:
+        if needs_input(model):
+            return parameters_only(model, depth, columns)
+        given = ()  # a forward that takes nothing
     inputs = make_inputs(input_shape, given, batch, dtype)
     with Inspection(model, inputs, run) as inspection:
         watched = inspection.forward()
@@ -157,6 +169,56 @@ def summary(
     result.rows = [row for row in watched.rows if row.depth <= depth]
     result.notes = notes
     return result
+
+
+NO_INPUT_NOTE = (
+    "no input given: parameters only (pass input_shape or input_data for shapes, MACs and memory)"
+)
+
+
+def parameters_only(model: nn.Module, depth: int, columns: Sequence[str]) -> Summary:
+    """The summary of a model given no input: its module tree with parameter counts, no run
+    (``run="none"``, no shapes, no MACs), as ``torchinfo.summary(model)`` without input shows.
+
+    Args:
+        model: the user's model (only read).
+        depth: deepest row to show.
+        columns: the table's columns.
+    """
+    model = unwrap_compiled(model)
+    rows = []
+    for path, module in model.named_modules():
+        depth_of = path.count(".") + 1 if path else 0
+        if depth_of > depth:
+            continue
+        row = SummaryRow(
+            path=path,
+            type=type_name(module),
+            depth=depth_of,
+            label=path.rpartition(".")[2],
+            is_leaf=not module._modules,
+        )
+        row.module = module  # type: ignore[attr-defined]  # dropped by fill_params
+        rows.append(row)
+    fill_params(rows)
+    params = list(model.parameters())
+    n_params = sum(numel(p) for p in params)
+    trainable = sum(numel(p) for p in params if p.requires_grad)
+    return Summary(
+        model=type_name(model),
+        rows=rows,
+        batch_size=0,
+        input_shapes=None,
+        depth=depth,
+        columns=tuple(columns),
+        total_params=n_params,
+        trainable_params=trainable,
+        non_trainable_params=n_params - trainable,
+        param_bytes=sum(numel(p) * p.element_size() for p in params if numel(p)),
+        buffer_bytes=sum(b.numel() * b.element_size() for b in unique_buffers(model)),
+        run="none",
+        notes=[NO_INPUT_NOTE],
+    )
 
 
 def _one_is_too_few(run: MetaRun) -> bool:

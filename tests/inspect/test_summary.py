@@ -208,7 +208,6 @@ def test_depth_limits_the_rows() -> None:
             ConfigError,
             "batch_size must be a positive integer, got 0",
         ),
-        ({}, ConfigError, "summary needs input_shape"),
         (
             {"input_shape": (4, 0)},
             ConfigError,
