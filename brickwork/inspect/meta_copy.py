@@ -29,6 +29,11 @@ MODULE_INTERNALS = frozenset(vars(nn.Module())) | {"_compiled_call_impl"}
 the one ``module.compile()`` sets."""
 
 _PLAIN = frozenset({type(None), str, int, float, bool, torch.dtype, torch.device})
+_TENSOR_TABLES = ("_parameters", "_buffers", "_modules")
+_TABLES = frozenset(
+    key for key, value in vars(nn.Module()).items() if isinstance(value, dict | set)
+) - set(_TENSOR_TABLES)
+"""A module's hook tables (dicts and sets of its own, which the copy must not share)."""
 _USER_HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks")
 _SIZED = frozenset({torch.Tensor, nn.Parameter})
 
@@ -219,17 +224,20 @@ class _Copier:
             return module
         new = module.__class__.__new__(module.__class__)
         self.done[id(module)] = new
-        state: dict[str, Any] = {}
-        for key, value in module.__dict__.items():
-            if key == "_compiled_call_impl":
-                continue  # module.compile(): the copy runs eagerly
-            if key in ("_parameters", "_buffers", "_modules"):
-                state[key] = {k: self.value(v) for k, v in value.items()}
-            elif key in _USER_HOOK_TABLES:
-                state[key] = _torch_hooks_only(value)
-            elif key in MODULE_INTERNALS:
-                state[key] = value.copy() if isinstance(value, dict | set) else value  # hooks
-            else:  # the user's own attributes: plain lists of layers, cached tensors...
+        state = module.__dict__.copy()  # one pass in C; then only what must differ
+        state.pop("_compiled_call_impl", None)  # module.compile(): the copy runs eagerly
+        for key in state.keys() & _TABLES:  # hook tables: the copy's own, empty ones fresh
+            value = state[key]
+            state[key] = value.copy() if value else type(value)()
+        for key in _USER_HOOK_TABLES:
+            if state.get(key):
+                state[key] = _torch_hooks_only(state[key])
+        for key in _TENSOR_TABLES:
+            if key in state:
+                state[key] = {k: self.value(v) for k, v in state[key].items()}
+        for key in state.keys() - MODULE_INTERNALS:  # the user's own: lists of layers, tensors
+            value = state[key]
+            if type(value) not in _PLAIN:
                 state[key] = self.value(value)
         new.__dict__ = state
         return new
@@ -257,6 +265,8 @@ class _Copier:
             self.done[id(value)] = copied
             copied.extend(self.value(v) for v in value)
             return copied
+        if type(value) is tuple and all(type(v) in _PLAIN for v in value):
+            return value  # a kernel size, a padding: nothing to map
         if isinstance(value, tuple) and not hasattr(value, "_fields"):
             items = tuple(self.value(v) for v in value)
             return value if all(a is b for a, b in zip(items, value, strict=True)) else items

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import chain
@@ -137,7 +137,7 @@ def shapes_of(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return list(value.shape)
     if isinstance(value, tuple | list):
-        return [shapes_of(v) for v in value]
+        return [list(v.shape) if type(v) is torch.Tensor else shapes_of(v) for v in value]
     if value is None:
         return None
     if isinstance(value, Mapping):
@@ -402,9 +402,17 @@ def fill_params(rows: list[SummaryRow]) -> None:
         params = collect(module).values()
         row.params = sum(numel(p) for p in params)
         row.trainable = sum(numel(p) for p in params if p.requires_grad)
-        own = [p for p in module.parameters(recurse=False) if p is not None]
+        own = [p for p in _own_parameters(module) if p is not None]
         row.own_params = sum(numel(p) for p in own)
         row.own_trainable = sum(numel(p) for p in own if p.requires_grad)
+
+
+def _own_parameters(module: nn.Module) -> Iterable[nn.Parameter | None]:
+    """A module's own parameters: its table, read directly (``parameters(recurse=False)`` walks
+    a generator stack per module); a TorchScript module's through its C++ tables."""
+    if is_scripted(module):
+        return list(module.parameters(recurse=False))
+    return module._parameters.values()
 
 
 def call_text(row: SummaryRow) -> str:
