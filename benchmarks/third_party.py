@@ -1,13 +1,13 @@
 """brickwork.summary and doctor on third-party models, as a new user would try them.
 
-For each model: does the summary finish with no error, do its parameters equal the unique
-parameter count, do its MACs equal PyTorch's own ``FlopCounterMode`` on the math attention path
-(or which ops does it list as uncounted), which run did it use (meta or real), does the doctor
-report no error, and is the model left as it was (state_dict, RNG, training flag). Hugging Face
+Each model is checked by ``model_check.py``: does the summary finish with no error, do its
+parameters equal the unique parameter count, do its MACs equal PyTorch's own ``FlopCounterMode``
+on the math attention path (or which ops does it list as uncounted), which run did it use (meta
+or real), does the doctor report no error, and is the model left as it was. Hugging Face
 models are built from configs with random weights (nothing downloaded), each with and without an
 attention mask; torchvision's models are built without weights. What is not installed is skipped.
 
-    .venv/bin/python benchmarks/third_party.py [--only NAME] [--skip-doctor]
+    .venv/bin/python benchmarks/third_party.py [--only NAME] [--skip-doctor] [--jsonl FILE]
 
 torchvision needs its own environment here (torchvision has no CPU build for this torch):
     /work/venv-tv/bin/python benchmarks/third_party.py --family torchvision
@@ -16,18 +16,13 @@ torchvision needs its own environment here (torchvision has no CPU build for thi
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils.flop_counter import FlopCounterMode
 
-import brickwork
-
-Case = tuple[str, Callable[[], nn.Module], Callable[[], dict[str, Any]]]
+from model_check import Case, run_cases
 
 
 def _ids(batch: int, length: int, high: int = 100) -> torch.Tensor:
@@ -102,105 +97,67 @@ def hugging_face() -> Iterator[Case]:
         for mask in (False, True):
             if name == "vit" and mask:
                 continue
-            yield (f"hf-{name}{'+mask' if mask else ''}", build, lambda f=inputs, m=mask: f(m))
+            yield (
+                f"hf-{name}{'+mask' if mask else ''}",
+                build,
+                lambda f=inputs, m=mask: {"input_data": f(m)},
+            )
+
+
+DETECTION_SIZE = 320
+"""The detection models' image size, and the size their transform resizes to (800 by default:
+a CPU run of a forward with grad at batch 3, the doctor's, then takes gigabytes)."""
+TORCHVISION_KINDS = {
+    "cls": ("", (3, 224, 224)),
+    "seg": ("segmentation", (3, 224, 224)),
+    "det": ("detection", (3, DETECTION_SIZE, DETECTION_SIZE)),
+    "video": ("video", (3, 16, 112, 112)),
+    "flow": ("optical_flow", (3, 128, 128)),
+}
+"""kind → (torchvision.models submodule, per-sample input shape)."""
+_TORCHVISION_SHAPES = {
+    "inception_v3": (3, 299, 299),
+    "s3d": (3, 16, 224, 224),
+    "mvit_v1_b": (3, 16, 224, 224),
+    "mvit_v2_s": (3, 16, 224, 224),
+}
+"""Models whose own input size differs from their kind's (fixed position embeddings, or a
+pooling window that needs 224 pixels)."""
 
 
 def torchvision_models() -> Iterator[Case]:
-    """Every torchvision classification and segmentation model, and the detection ones."""
+    """Every torchvision classification, segmentation, detection, video and optical-flow model,
+    without weights. Detection models run in eval mode (in training mode they need targets);
+    RAFT takes two images."""
     try:
         import torchvision
     except ImportError:
         return
     from torchvision import models
 
-    for kind, module, size in (
-        ("cls", models, 224),
-        ("seg", models.segmentation, 224),
-        ("det", models.detection, 320),
-    ):
+    for kind, (submodule, size) in TORCHVISION_KINDS.items():
+        module = getattr(models, submodule) if submodule else models
         for name in models.list_models(module=module):
-            if name in ("vit_h_14",) or name.startswith("regnet_y_128"):
-                continue  # over 600M parameters: minutes on this CPU, nothing new to see
 
             def build(n: str = name, k: str = kind) -> nn.Module:
-                extra = {} if k == "cls" else {"weights_backbone": None}
+                extra: dict[str, Any] = {"weights_backbone": None} if k in ("seg", "det") else {}
+                if k == "det" and not n.startswith("ssd"):  # their transform resizes to 800
+                    extra |= {"min_size": DETECTION_SIZE, "max_size": DETECTION_SIZE}
                 model = torchvision.models.get_model(n, weights=None, **extra)
                 return model.eval() if k == "det" else model  # training takes targets too
 
-            side = 299 if "inception" in name else size
-            yield (f"tv-{kind}-{name}", build, lambda s=side: {"__shape__": (3, s, s)})
+            shape = _TORCHVISION_SHAPES.get(name, size)
+            if kind == "flow":  # two frames, as positional inputs
+                yield (
+                    f"tv-{kind}-{name}",
+                    build,
+                    lambda s=shape: {"input_data": (torch.randn(1, *s), torch.randn(1, *s))},
+                )
+                continue
+            yield (f"tv-{kind}-{name}", build, lambda s=shape: {"input_shape": s})
 
 
-def _call(model: nn.Module, inputs: dict[str, Any], batch: int) -> Any:
-    """The model called as the summary called it: a shape's batch of random values, or the
-    keyword inputs."""
-    if "__shape__" in inputs:
-        return model(torch.randn(batch, *inputs["__shape__"]))
-    return model(**inputs)
-
-
-def _given(inputs: dict[str, Any]) -> dict[str, Any]:
-    """summary's and doctor's input arguments: a per-sample shape (the batch left to them, as
-    a new user leaves it), or the keyword inputs."""
-    if "__shape__" in inputs:
-        return {"input_shape": inputs["__shape__"]}
-    return {"input_data": inputs}
-
-
-def _state(model: nn.Module) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[bool]]:
-    return (
-        {k: v.clone() for k, v in model.state_dict().items()},
-        torch.get_rng_state(),
-        [m.training for m in model.modules()],
-    )
-
-
-def _same(before: Any, model: nn.Module) -> bool:
-    weights, rng, flags = before
-    now = model.state_dict()
-    return (
-        all(torch.equal(now[k], v) for k, v in weights.items())
-        and torch.equal(rng, torch.get_rng_state())
-        and flags == [m.training for m in model.modules()]
-    )
-
-
-def check(case: Case, doctor: bool) -> dict[str, Any]:
-    """One row of the table."""
-    name, build, make_inputs = case
-    torch.manual_seed(0)
-    model = build()
-    inputs = make_inputs()
-    unique = sum(p.numel() for p in model.parameters())
-    before = _state(model)
-    start = time.perf_counter()
-    s = brickwork.summary(model, **_given(inputs))
-    seconds = time.perf_counter() - start
-    unchanged = _same(before, model)
-    torch.manual_seed(0)
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        try:
-            _call(model, inputs, s.batch_size)  # with grad, as the summary runs it
-            reference: int | None = counter.get_total_flops() // 2
-        except Exception:  # the model itself fails in eager mode on these inputs
-            reference = None
-    row: dict[str, Any] = {
-        "model": name,
-        "run": s.run,
-        "error": s.error,
-        "params_ok": s.total_params == unique,
-        "macs": s.macs,
-        "reference": reference,
-        "uncounted": s.uncounted_ops,
-        "seconds": seconds,
-        "unchanged": unchanged,
-    }
-    if doctor:
-        before = _state(model)
-        report = brickwork.doctor(model, **_given(inputs))
-        row["doctor"] = [f"{f.code}:{f.path}" for f in report.findings if f.severity == "error"]
-        row["unchanged"] = row["unchanged"] and _same(before, model)
-    return row
+_PACKAGES = {"hf": "transformers", "torchvision": "torchvision"}
 
 
 def main() -> None:
@@ -208,43 +165,22 @@ def main() -> None:
     parser.add_argument("--family", choices=("all", "hf", "torchvision"), default="all")
     parser.add_argument("--only", help="run the cases whose name holds this text")
     parser.add_argument("--skip-doctor", action="store_true")
+    parser.add_argument(
+        "--jsonl", help="append each row to this file, and reuse the rows already in it"
+    )
     args = parser.parse_args()
     cases = []
-    if args.family in ("all", "hf"):
-        cases += list(hugging_face())
-    if args.family in ("all", "torchvision"):
-        cases += list(torchvision_models())
+    for family, found in (("hf", hugging_face), ("torchvision", torchvision_models)):
+        if args.family in ("all", family):
+            some = list(found())
+            if not some:
+                print(f"{family}: {_PACKAGES[family]} is not importable here, skipped")
+            cases += some
+    if not cases:
+        return  # nothing installed to check: a skip, not a failure
     if args.only:
         cases = [c for c in cases if args.only in c[0]]
-    print(f"torch {torch.__version__}, {len(cases)} models")
-    print(
-        f"{'model':<36} {'run':<5} {'params':<6} {'MACs':>14} {'FlopCounter':>14} {'same':<5} "
-        f"{'doctor errors':<20} {'s':>6}  uncounted / error"
-    )
-    totals = {"ok": 0, "all": 0}
-    for case in cases:
-        try:
-            r = check(case, doctor=not args.skip_doctor)
-        except Exception as err:  # report it as a row; a benchmark never stops on one model
-            print(f"{case[0]:<36} CRASH {type(err).__name__}: {str(err).splitlines()[0][:120]}")
-            totals["all"] += 1
-            continue
-        macs_ok = r["reference"] is None or r["macs"] == r["reference"] or bool(r["uncounted"])
-        clean = r["unchanged"] and not r.get("doctor")
-        ok = r["error"] is None and r["params_ok"] and macs_ok and clean
-        totals["all"] += 1
-        totals["ok"] += ok
-        tail = r["error"] or ", ".join(f"{k}×{v}" for k, v in r["uncounted"].items())
-        print(
-            f"{r['model']:<36} {r['run']:<5} {'ok' if r['params_ok'] else 'WRONG':<6} "
-            f"{r['macs']:>14,} {r['reference'] if r['reference'] is not None else '-':>14} "
-            f"{'yes' if r['unchanged'] else 'NO':<5} {','.join(r.get('doctor', [])) or '-':<20} "
-            f"{r['seconds']:>6.2f}  {tail or ''}"
-        )
-    print(
-        f"\n{totals['ok']} of {totals['all']} models: no error, exact parameters, MACs equal to "
-        "FlopCounterMode or the difference listed, model unchanged, doctor clean"
-    )
+    run_cases(cases, doctor=not args.skip_doctor, jsonl=args.jsonl)
 
 
 if __name__ == "__main__":
