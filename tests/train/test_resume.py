@@ -192,5 +192,7 @@ def test_run_files_are_written_with_the_usual_permissions(
         fit(small_model(), digits, TrainConfig(epochs=1), out=tmp_path, log=lambda _: None)
     finally:
         os.umask(old)
-    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()}
+    modes = {str(p): oct(p.stat().st_mode & 0o777) for p in tmp_path.rglob("*") if p.is_file()}
     assert set(modes.values()) == {"0o644"}, modes  # not mkstemp's 0600
+    folders = {str(p): oct(p.stat().st_mode & 0o777) for p in tmp_path.rglob("*") if p.is_dir()}
+    assert set(folders.values()) <= {"0o755"}, folders  # the TensorBoard events' folder

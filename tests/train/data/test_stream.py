@@ -169,7 +169,7 @@ def test_workers_leave_sigterm_and_ctrl_c_to_the_training_loop(folder: ImageData
     # a terminal's Ctrl-C and torchrun's SIGTERM reach the whole process group: the workers
     # must keep going until the loop stops at a step, or the loop finds them dead mid-batch
     batches = open_batches(folder, LoaderOptions(batch_size=4, workers=2)).epoch(0)
-    first = next(batches)
+    first = [next(batches), next(batches)]  # one from each worker: both have started
     workers = children()
     assert len(workers) == 2
     for pid in workers:
@@ -177,4 +177,4 @@ def test_workers_leave_sigterm_and_ctrl_c_to_the_training_loop(folder: ImageData
         os.kill(pid, signal.SIGINT)
     time.sleep(0.3)
     rest = list(batches)
-    assert [b.step for b in [first, *rest]] == list(range(7))
+    assert [b.step for b in [*first, *rest]] == list(range(7))
