@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from brickwork.cli.parser import add_command
-from brickwork.train.data import pack, parse_bytes
+from brickwork.inspect.render import parse_bytes
+from brickwork.train.data import pack
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
@@ -17,7 +18,9 @@ def cmd_pack(args: argparse.Namespace) -> int:
     --shard-size bytes in --out, plus index.json; train from them with --data shards:DIR.
     Images are copied as they are, not decoded.
     """
-    packed = pack(args.source, Path(args.out), parse_bytes(args.shard_size), log=print)
+    packed = pack(
+        args.source, Path(args.out), parse_bytes(args.shard_size, "--shard-size"), log=print
+    )
     for split, count in packed.samples.items():
         print(f"{split}: {count} images in {packed.shards[split]} shard(s)")
     print(f"{packed.bytes / 1e6:.1f} MB in {args.out}; train with --data shards:{args.out}")

@@ -7,7 +7,10 @@ tensor, the same structure of lists and dicts for a tuple, list or dict, a type 
 from __future__ import annotations
 
 import io
+import re
 from typing import TYPE_CHECKING, Any
+
+from brickwork.errors import ConfigError
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -74,6 +77,30 @@ def format_count(n: int) -> str:
         if n >= size:
             return f"{n / size:.2f}{unit}"
     return str(n)
+
+
+UNITS = {
+    "": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}  # fmt: skip
+"""The units :func:`parse_bytes` reads, lower-cased."""
+
+
+def parse_bytes(text: str, option: str) -> int:
+    """``"1GB"`` → 10⁹, ``"512MiB"`` → 512·2²⁰, ``"4096"`` → 4096: the one parser of sizes.
+
+    Args:
+        text: the size as written.
+        option: the option it was given to (``--shard-size``), for the message.
+
+    Raises:
+        ConfigError: not a positive number of bytes with one of the units of :data:`UNITS`.
+    """
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in UNITS or float(match.group(1)) * UNITS[unit] < 1:
+        raise ConfigError(f"{option} {text!r}: expected a size such as 16GiB, 500MB or 4096")
+    return int(float(match.group(1)) * UNITS[unit])
 
 
 def format_bytes(n: int) -> str:

@@ -21,7 +21,7 @@ from brickwork.train.data.loader import (
     open_batches,
 )
 from brickwork.train.data.mix import Mixing
-from brickwork.train.data.pack import pack, parse_bytes
+from brickwork.train.data.pack import pack
 from brickwork.train.data.sampler import step_seed
 from brickwork.train.data.stream import default_workers
 from brickwork.train.data.streamed import ImageDataset
@@ -47,7 +47,6 @@ __all__ = [
     "model_input",
     "open_batches",
     "pack",
-    "parse_bytes",
     "random_flip",
     "random_shift",
     "read_idx",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,26 +30,7 @@ from brickwork.train.data.folder import FileRecords, first_image, scan_folder
 from brickwork.train.data.images import image_channels
 from brickwork.train.data.shards import INDEX, INDEX_FORMAT, INDEX_VERSION
 
-UNITS = {
-    "": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
-}  # fmt: skip
 BLOCK = tarfile.BLOCKSIZE
-
-
-def parse_bytes(text: str) -> int:
-    """``"1GB"`` → 10⁹, ``"512MiB"`` → 512·2²⁰, ``"4096"`` → 4096.
-
-    Raises:
-        ConfigError: not a positive number of bytes with one of the units of :data:`UNITS`.
-    """
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
-    unit = match.group(2).lower() if match else ""
-    if match is None or unit not in UNITS or float(match.group(1)) * UNITS[unit] < 1:
-        raise ConfigError(
-            f"--shard-size {text!r}: expected a size such as 1GB, 500MB or 256MiB",
-        )
-    return int(float(match.group(1)) * UNITS[unit])
 
 
 @dataclass

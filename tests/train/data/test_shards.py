@@ -11,8 +11,8 @@ import torch
 from image_trees import make_tree
 
 from brickwork.errors import ConfigError, DataError
+from brickwork.inspect.render import parse_bytes
 from brickwork.train.data import ImageDataset, LoaderOptions, load_dataset, open_batches, pack
-from brickwork.train.data.pack import parse_bytes
 
 
 @pytest.fixture(scope="module")
@@ -170,13 +170,13 @@ def test_pack_writes_only_into_a_new_or_empty_folder(packed: tuple[Path, Path]) 
     ],
 )
 def test_shard_sizes_are_read_with_their_units(text: str, size: int) -> None:
-    assert parse_bytes(text) == size
+    assert parse_bytes(text, "--shard-size") == size
 
 
-@pytest.mark.parametrize("text", ["", "1XB", "-5MB", "0", "GB", "1e9"])
+@pytest.mark.parametrize("text", ["", "1XB", "-5MB", "0", "GB", "1e9", "16XB", "-1GiB"])
 def test_a_bad_shard_size_is_refused(text: str) -> None:
-    with pytest.raises(ConfigError, match=rf"--shard-size '{text}': expected a size such as 1GB"):
-        parse_bytes(text)
+    with pytest.raises(ConfigError, match=rf"--shard-size '{text}': expected a size such as 16GiB"):
+        parse_bytes(text, "--shard-size")
 
 
 def test_a_truncated_image_in_a_shard_is_named_when_decoded(
