@@ -16,9 +16,11 @@ from brickwork.cli.parser import (
     positive_count,
     shape_argument,
 )
+from brickwork.inspect.render import parse_bytes
 from brickwork.train.commands import evaluate_file, predict_files, run_training
 from brickwork.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
 from brickwork.train.data import set_pixel_limit
+from brickwork.train.memory import MemoryCheck
 from brickwork.train.model_choice import ModelRequest
 from brickwork.train.run import Opening
 from brickwork.train.runs import list_runs, runs_table
@@ -42,13 +44,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     config.json, spec.yaml (or model.json: where a file.py:NAME model came from),
     metrics.jsonl, curves.png, confusion.png, model.safetensors (best validation weights) and a
     checkpoint written every epoch, and on Ctrl-C or SIGTERM at the current step; --resume
-    continues it exactly (a file.py:NAME run needs its code again: MODEL or --code).
+    continues it exactly (a file.py:NAME run needs its code again: MODEL or --code). A run
+    whose training memory (counted on meta tensors) exceeds the device's free memory is refused
+    before a weight is allocated, with the largest batch that fits (--no-memory-check: start).
     """
     given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
     out = args.out or f"runs/{given.get('data', 'digits').replace(':', '-').replace('/', '-')}"
     opening = Opening(Path(out), args.resume, args.force, args.verify)
     request = ModelRequest(args.model, args.args, args.kwargs, args.model_args, args.code)
-    run_training(request, given, opening, progress=sys.stdout.isatty(), log=print)
+    limit = args.memory_limit
+    memory = MemoryCheck(args.memory_check, parse_bytes(limit, "--memory-limit") if limit else None)
+    run_training(request, given, opening, progress=sys.stdout.isatty(), log=print, memory=memory)
     return 0
 
 
@@ -176,6 +182,23 @@ def _add_train(commands: Any) -> None:
         "deleted, nothing else",
     )
     add_verify_argument(p)
+    _add_memory_options(p)
+
+
+def _add_memory_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``train`` that say whether a run must fit the device's free memory."""
+    p.add_argument(
+        "--memory-check",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="refuse, before a weight is allocated, a run whose training memory (counted on "
+        "meta tensors) exceeds what the device has free; default on",
+    )
+    p.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="check against SIZE (16GiB, 500MB) instead of the device's free memory",
+    )
 
 
 def add_max_pixels_argument(p: argparse.ArgumentParser) -> None:

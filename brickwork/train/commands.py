@@ -24,7 +24,14 @@ from brickwork.train.data import (
 )
 from brickwork.train.evaluate import evaluate_batches
 from brickwork.train.loop import fit
-from brickwork.train.model_choice import ModelRequest, build_plan, model_plan, summary_line
+from brickwork.train.memory import MemoryCheck, check_run
+from brickwork.train.model_choice import (
+    ModelRequest,
+    build_plan,
+    meta_model,
+    model_plan,
+    summary_line,
+)
 from brickwork.train.run import Opening
 from brickwork.train.run_dir import check_new_run, check_resume, is_unstarted
 from brickwork.train.weights import load, model_file, read_metadata
@@ -166,8 +173,9 @@ def run_training(
     opening: Opening,
     progress: bool,
     log: Callable[[str], None],
+    memory: MemoryCheck | None = None,
 ) -> list[dict[str, Any]]:
-    """``brickwork train``: options, data, model, summary line, then :func:`fit`.
+    """``brickwork train``: options, data, model, memory check, summary line, then :func:`fit`.
 
     Args:
         request: the model: a spec, a family, ``file.py:NAME`` or the default for the data.
@@ -175,6 +183,8 @@ def run_training(
         opening: the run directory and how to open it (resume, force, verify).
         progress: show a progress bar.
         log: where every message goes (the summary line, each epoch's line).
+        memory: whether to refuse a run that cannot fit, and in how much memory
+            (default ``MemoryCheck()``: what the device has free).
 
     The run directory is checked before the data is loaded, and again under its lock by
     :func:`fit`. Under torchrun, rank 0 reads the options and the spec and sends them to the
@@ -198,9 +208,19 @@ def run_training(
             )
         )
         plan = distributed.from_main(lambda: model_plan(request, dataset, run, resume))
+        device, check = resolve_device(config.device), memory or MemoryCheck()
+        fits = distributed.from_main(  # before a weight is allocated or a file written
+            lambda: check_run(
+                meta_model(plan), dataset.input_shape, config, device, check, world.size
+            )
+        )
         model = build_plan(plan, config.seed)
         if world.main:
+            if "note" in plan:
+                log(plan["note"])
             log(summary_line(model, dataset, config.batch_size))
+            if fits is not None:
+                log(fits)
             if world.size > 1:
                 log(
                     f"{world.size} processes, {config.batch_size} images a step in all "

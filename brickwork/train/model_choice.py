@@ -30,7 +30,14 @@ Plan = dict[str, Any]
 GUIDE_SPEC: dict[str, Any] = {
     "model": {"cnn_classifier": {"enc_sizes": [32, 64], "dec_sizes": [1024, 512]}}
 }
-"""The default model: the guide's classifier, its input and class count taken from the data."""
+"""The default model for small images: the guide's classifier, its input and class count taken
+from the data."""
+GUIDE_MAX_PIXELS = 32 * 32
+"""The largest images the default model is the guide's classifier for: it flattens 64 channels
+of every pixel into a 1024-wide layer (67 M parameters at 32x32, 3.3 B at 224x224)."""
+SMALL_STEM_MAX_SIDE = 64
+"""The largest images the default pooled model keeps at full size in its stem
+(``resnet18_small``); larger ones go through ``resnet18``'s stride-4 stem."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,27 @@ def model_plan(request: ModelRequest, dataset: Data, run: Path | None, resume: b
         return {"code": call}
     if request.code is not None:
         raise ConfigError("--code goes with --resume, for a run of a file.py:NAME model")
+    if source is None:
+        source, note = default_model(dataset.input_shape)
+        return {"spec": train_spec(source, dataset), "note": note}
     return {"spec": train_spec(source, dataset)}
+
+
+def default_model(input_shape: Any) -> tuple[dict[str, Any], str]:
+    """The model ``train`` chooses for images of ``input_shape`` ``(C, H, W)``, and a line that
+    names it and says why: the guide's classifier while its flatten stays small, else a ResNet
+    that pools to a fixed size whatever the image size."""
+    height, width = input_shape[-2:]
+    size = f"{height}x{width}"
+    if height * width <= GUIDE_MAX_PIXELS:
+        guide = json.loads(json.dumps(GUIDE_SPEC))  # a copy the caller may change
+        return guide, f"model: the guide's classifier, for {size} images"
+    name = "resnet18_small" if max(height, width) <= SMALL_STEM_MAX_SIDE else "resnet18"
+    return {"model": name}, (
+        f"model: {name}, which pools to a fixed size, for {size} images (the guide's classifier "
+        f"would flatten {64 * height * width:,} features into its first layer; name it to "
+        "train it anyway)"
+    )
 
 
 def build_plan(plan: Plan, seed: int) -> nn.Module:
@@ -84,6 +111,13 @@ def build_plan(plan: Plan, seed: int) -> nn.Module:
         torch.manual_seed(seed)  # the initial weights are part of the run
         return build(plan["spec"])
     return _build_code(plan["code"], None, seed)
+
+
+def meta_model(plan: Plan) -> nn.Module:
+    """The model ``plan`` describes, on meta tensors: its shapes and sizes, no memory."""
+    if "spec" in plan:
+        return build(plan["spec"], device="meta")
+    return _build_code(plan["code"], "meta")
 
 
 def _build_code(call: dict[str, Any], device: str | None, seed: int | None = None) -> nn.Module:
@@ -164,7 +198,9 @@ def train_spec(source: Any, dataset: Data) -> dict[str, Any]:
     shape and class count; checked on meta tensors."""
     if isinstance(source, str) and source in MODELS:
         source = {"model": source}
-    spec = load_spec(source) if source is not None else json.loads(json.dumps(GUIDE_SPEC))
+    if source is None:
+        source = default_model(dataset.input_shape)[0]
+    spec = load_spec(source)
     spec = with_input_shape(spec, dataset.input_shape)  # refuses a model of several inputs
     family = spec["model"] if isinstance(spec["model"], dict) and len(spec["model"]) == 1 else None
     if isinstance(spec["model"], str):

@@ -1,0 +1,196 @@
+"""Whether a run fits: its training memory, on meta tensors, for a batch size, precision and
+optimizer, against the memory its device has free; and the largest batch that fits."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from brickwork.errors import ConfigError
+from brickwork.inspect.render import format_bytes
+from brickwork.inspect.summary import summary
+from brickwork.train.config import TrainConfig
+
+OPTIMIZER_STATES = {"adamw": 2, "adam": 2, "sgd": 1}
+"""Tensors an optimizer keeps per trainable parameter: Adam's two moments, SGD's momentum."""
+HALF_SHARE = 0.5
+"""Mixed precision (bf16, fp16): the share of the fp32 activation bytes that a step saves, as
+autocast casts the inputs of convolutions and matrix products to 16 bits. An estimate."""
+PROBE_BATCHES = (2, 4)
+"""The two batches the model runs on (meta) to learn its bytes per sample (2: batch norm in
+training mode needs more than one value per channel)."""
+MEMINFO = Path("/proc/meminfo")
+
+
+@dataclass(frozen=True)
+class MemoryCheck:
+    """Whether ``train`` checks that a run fits, and against what.
+
+    Attributes:
+        enabled: ``False`` (``--no-memory-check``): start without checking.
+        limit: the bytes to fit in (``--memory-limit``); ``None``: what the device has free.
+    """
+
+    enabled: bool = True
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """A training step's peak memory: ``fixed + per_sample * batch`` bytes.
+
+    Attributes:
+        fixed: weights, gradients, optimizer states, buffers (and the EMA copy), whatever the
+            batch.
+        per_sample: the input and the activations autograd saves, for one sample.
+        what: how it was counted (precision, optimizer), for messages.
+    """
+
+    fixed: int
+    per_sample: int
+    what: str
+
+    def at(self, batch: int) -> int:
+        """The bytes at a batch of ``batch`` samples."""
+        return self.fixed + self.per_sample * batch
+
+    def largest_batch(self, available: int) -> int:
+        """The largest batch whose step fits in ``available`` bytes (0: not even one sample)."""
+        if available < self.fixed + self.per_sample:
+            return 0
+        return (available - self.fixed) // max(self.per_sample, 1)
+
+
+def footprint(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    optimizer: str = "adamw",
+    precision: str = "fp32",
+    ema: bool = False,
+) -> Footprint:
+    """``model``'s training memory per step, counted on meta tensors (nothing is allocated).
+
+    The one rule for training memory: ``train`` checks a run with it and ``summary
+    --device-memory`` finds the largest batch with it.
+
+    Args:
+        model: any model (left as it is; a meta model is fastest).
+        input_shape: one sample's shape, ``(C, H, W)``.
+        optimizer: ``adamw``, ``adam`` or ``sgd`` (their states per trainable parameter).
+        precision: ``fp32``, or ``bf16``/``fp16`` (autocast: 16-bit activations, 16-bit copies
+            of the weights).
+        ema: a moving average of the weights is kept (one more copy of them).
+
+    Raises:
+        ConfigError: the model does not run on meta tensors for this input.
+    """
+    small, large = (
+        summary(model, input_shape, batch_size=b, run="meta", depth=0) for b in PROBE_BATCHES
+    )
+    if small.error or large.error:
+        raise ConfigError(f"cannot count the training memory on meta tensors: {small.error}")
+    step = PROBE_BATCHES[1] - PROBE_BATCHES[0]
+    saved = (large.saved_activation_bytes - small.saved_activation_bytes) // step
+    constant = max(small.saved_activation_bytes - saved * PROBE_BATCHES[0], 0)
+    input_bytes = (large.input_bytes - small.input_bytes) // step
+    param, trainable = small.param_bytes, _trainable_bytes(model)
+    states = OPTIMIZER_STATES.get(optimizer, 2)
+    fixed = param + trainable * (1 + states) + small.buffer_bytes + (param if ema else 0)
+    if precision != "fp32":
+        saved, constant = int(saved * HALF_SHARE), int(constant * HALF_SHARE)
+        fixed += param // 2  # autocast's 16-bit copies of the weights
+    return Footprint(fixed + constant, saved + input_bytes, f"{precision}, {optimizer}")
+
+
+def _trainable_bytes(model: nn.Module) -> int:
+    seen: set[int] = set()
+    total = 0
+    for p in model.parameters():
+        if p.requires_grad and id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel() * p.element_size()
+    return total
+
+
+def available_memory(device: torch.device) -> int | None:
+    """The bytes ``device`` has free now: MemAvailable on the CPU (or the free pages where
+    there is no ``/proc/meminfo``), ``mem_get_info`` on a GPU; ``None``: unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return None
+    try:
+        for line in MEMINFO.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_run(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    config: TrainConfig,
+    device: torch.device,
+    check: MemoryCheck,
+    processes: int = 1,
+) -> str | None:
+    """Refuse a run whose step cannot fit on ``device`` (``model`` on meta: nothing allocated);
+    a line that says what it needs and has, or ``None`` when there was nothing to check.
+
+    A process holds one micro-batch at a time: its share of the batch (``processes``) cut into
+    ``config.accumulate`` pieces.
+
+    Raises:
+        ConfigError: it does not fit (see :func:`check_fits`).
+    """
+    if not check.enabled:
+        return None
+    available = check.limit if check.limit is not None else available_memory(device)
+    if available is None:
+        return f"memory not checked: how much {device} has free is unknown"
+    need = footprint(model, input_shape, config.optimizer, config.precision, config.ema > 0)
+    micro = -(-config.batch_size // (processes * config.accumulate))
+    where = "--memory-limit" if check.limit is not None else str(device)
+    check_fits(need, micro, available, where)
+    return (
+        f"memory: {format_bytes(need.at(micro))} a step of {micro} ({need.what}) of "
+        f"{format_bytes(available)} free on {where}; the largest batch that fits is "
+        f"{need.largest_batch(available)}"
+    )
+
+
+def check_fits(need: Footprint, batch: int, available: int, where: str) -> None:
+    """Refuse a step of ``batch`` samples that needs more than ``available`` bytes.
+
+    Raises:
+        ConfigError: with the figure, the largest batch that fits, and what would fit instead.
+    """
+    if need.at(batch) <= available:
+        return
+    largest = need.largest_batch(available)
+    figure = (
+        f"a step of {batch} samples needs {format_bytes(need.at(batch))} to train "
+        f"({need.what}) but {where} has {format_bytes(available)} free"
+    )
+    if largest:
+        raise ConfigError(
+            f"{figure}; the largest batch that fits is {largest}",
+            hint=f"--batch-size {largest}, a smaller --image-size, or a model that pools to a "
+            "fixed size (resnet18_small); --no-memory-check to start anyway",
+        )
+    raise ConfigError(
+        f"{figure}; no batch fits: one sample needs {format_bytes(need.at(1))}, "
+        f"{format_bytes(need.fixed)} of it for the weights, their gradients and the optimizer",
+        hint="a smaller --image-size, a model that pools to a fixed size (resnet18_small), "
+        "--optimizer sgd or --precision bf16; --no-memory-check to start anyway",
+    )
