@@ -14,7 +14,9 @@ from brickwork.cli.parser import add_command, add_model_arguments, positive_coun
 from brickwork.errors import EXIT_FAILED, ConfigError, UserCodeError
 from brickwork.inspect import Finding, Report, doctor, summary
 from brickwork.inspect.inputs import load_input_data, named_input
+from brickwork.inspect.render import format_bytes, parse_bytes
 from brickwork.inspect.static_checks import missing_forward
+from brickwork.inspect.summary import resolve_model
 from brickwork.inspect.target import (
     call_target,
     is_target,
@@ -24,6 +26,9 @@ from brickwork.inspect.target import (
 )
 from brickwork.inspect.training_setup import LOSSES, OPTIMIZERS, setup_arguments
 from brickwork.shapes import parse_dtype
+from brickwork.train.config import OPTIMIZERS as TRAIN_OPTIMIZERS
+from brickwork.train.config import PRECISIONS
+from brickwork.train.memory import footprint
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -39,14 +44,49 @@ def cmd_summary(args: argparse.Namespace) -> int:
     model = _model(args)
     if _is_code(model):
         model = load_target(model, args.args, args.kwargs)
-    result = summary(
-        model, batch_size=args.batch_size, depth=args.depth, run=args.run_mode, **_inputs(args)
-    )
+    inputs, batch, fit = _inputs(args), args.batch_size, None
+    if args.device_memory is not None:
+        fit = _largest_batch(model, inputs, args)
+        batch = fit["largest_batch"] if args.fit and fit["largest_batch"] else batch
+    result = summary(model, batch_size=batch, depth=args.depth, run=args.run_mode, **inputs)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps({**result.to_dict(), **({"device_memory": fit} if fit else {})}, indent=2))
     else:
         print(result, end="")  # the table ends with the error line when the forward failed
+        if fit is not None:
+            print(fit["line"])
     return EXIT_FAILED if result.error else 0
+
+
+def _largest_batch(model: Any, inputs: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """``--device-memory``: the largest batch whose training step fits, by :func:`footprint`
+    (the rule ``train`` checks a run with)."""
+    available = parse_bytes(args.device_memory, "--device-memory")
+    if inputs.get("input_data") is not None:
+        raise ConfigError(
+            "--device-memory needs one --input-shape (or a spec's input), not tensors"
+        )
+    module, shape, _ = resolve_model(model, inputs["input_shape"], inputs["input_dtype"])
+    if shape is None:
+        raise ConfigError("--device-memory needs the input: --input-shape C,H,W")
+    need = footprint(module, shape, args.optimizer, args.precision)
+    largest = need.largest_batch(available)
+    told = (
+        f"the largest batch that trains in {format_bytes(available)} ({need.what}) is {largest}: "
+        f"{format_bytes(need.at(largest))}"
+        if largest
+        else f"no batch trains in {format_bytes(available)} ({need.what}): one sample needs "
+        f"{format_bytes(need.at(1))}"
+    )
+    return {
+        "bytes": available,
+        "optimizer": args.optimizer,
+        "precision": args.precision,
+        "largest_batch": largest,
+        "fixed_bytes": need.fixed,
+        "bytes_per_sample": need.per_sample,
+        "line": told,
+    }
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -184,6 +224,26 @@ def add_commands(commands: Any) -> None:
     add_model_arguments(p, batch_size=None)
     p.add_argument("--depth", type=int, default=3, help="deepest nesting shown (default 3)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--device-memory",
+        metavar="SIZE",
+        help="say the largest batch that trains in SIZE (16GiB, 500MB), as train counts it",
+    )
+    p.add_argument(
+        "--fit", action="store_true", help="with --device-memory: summarise at that batch"
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=TRAIN_OPTIMIZERS,
+        default="adamw",
+        help="with --device-memory: its states per parameter (default adamw)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="with --device-memory: bf16/fp16 autocast (default fp32)",
+    )
     p = add_command(commands, "doctor", cmd_doctor)
     add_model_arguments(p, batch_size=3)
     p.add_argument(

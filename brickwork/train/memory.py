@@ -68,7 +68,7 @@ class Footprint:
 
 def footprint(
     model: nn.Module,
-    input_shape: Sequence[int],
+    input_shape: Sequence[int] | None,
     optimizer: str = "adamw",
     precision: str = "fp32",
     ema: bool = False,
@@ -80,7 +80,7 @@ def footprint(
 
     Args:
         model: any model (left as it is; a meta model is fastest).
-        input_shape: one sample's shape, ``(C, H, W)``.
+        input_shape: one sample's shape, ``(C, H, W)``; ``None``: a spec's own ``input``.
         optimizer: ``adamw``, ``adam`` or ``sgd`` (their states per trainable parameter).
         precision: ``fp32``, or ``bf16``/``fp16`` (autocast: 16-bit activations, 16-bit copies
             of the weights).

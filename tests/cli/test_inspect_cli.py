@@ -64,12 +64,37 @@ def test_summary_of_a_family() -> None:
             "--args and --kwargs go with a path/to/file.py:NAME target",
         ),
         (("summary", "cnn_classifier"), "needs input_shape"),
+        (
+            ("summary", "resnet18", "--input-shape", "3,64,64", "--device-memory", "16XB"),
+            "error: --device-memory '16XB': expected a size such as 16GiB",
+        ),
+        (
+            ("summary", "resnet18", "--input-shape", "3,64,64", "--device-memory=-1GiB"),
+            "error: --device-memory '-1GiB': expected a size such as 16GiB",
+        ),
     ],
 )
 def test_summary_bad_input(args: tuple[str, ...], message: str) -> None:
     result = run(*args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_summary_says_the_largest_batch_that_trains_in_a_memory() -> None:
+    guide = str(EXAMPLES / "guide_classifier.yaml")
+    fp32 = run("summary", guide, "--device-memory", "4GiB", "--json", "--depth", "0")
+    assert fp32.returncode == 0, fp32.stderr
+    fit = json.loads(fp32.stdout)["device_memory"]
+    assert fit["bytes"] == 4 * 2**30
+    assert fit["fixed_bytes"] + fit["largest_batch"] * fit["bytes_per_sample"] <= 4 * 2**30
+    assert fit["fixed_bytes"] + (fit["largest_batch"] + 1) * fit["bytes_per_sample"] > 4 * 2**30
+    sgd = run("summary", guide, "--device-memory", "4GiB", "--optimizer", "sgd", "--fit")
+    assert sgd.returncode == 0, sgd.stderr
+    line = sgd.stdout.splitlines()[-1]
+    assert line.startswith("the largest batch that trains in 4.00 GiB (fp32, sgd) is ")
+    larger = int(line.split(" is ")[1].split(":")[0])
+    assert larger > fit["largest_batch"]  # one state per parameter, not two
+    assert f"batch {larger}" in sgd.stdout or f"({larger}," in sgd.stdout
 
 
 DOCTOR_FILE = """
