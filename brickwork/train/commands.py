@@ -216,9 +216,9 @@ def run_training(
         )
         model = build_plan(plan, config.seed)
         if world.main:
+            log(summary_line(model, dataset, config.batch_size))
             if "note" in plan:
                 log(plan["note"])
-            log(summary_line(model, dataset, config.batch_size))
             if fits is not None:
                 log(fits)
             if world.size > 1:

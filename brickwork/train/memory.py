@@ -160,17 +160,21 @@ def check_run(
         return f"memory not checked: how much {device} has free is unknown"
     need = footprint(model, input_shape, config.optimizer, config.precision, config.ema > 0)
     micro = -(-config.batch_size // (processes * config.accumulate))
-    where = "--memory-limit" if check.limit is not None else str(device)
-    check_fits(need, micro, available, where)
+    room = (
+        f"--memory-limit is {format_bytes(available)}"
+        if check.limit is not None
+        else f"{device} has {format_bytes(available)} free"
+    )
+    check_fits(need, micro, available, room)
     return (
-        f"memory: {format_bytes(need.at(micro))} a step of {micro} ({need.what}) of "
-        f"{format_bytes(available)} free on {where}; the largest batch that fits is "
-        f"{need.largest_batch(available)}"
+        f"memory: a step of {micro} needs {format_bytes(need.at(micro))} ({need.what}) and "
+        f"{room}; the largest batch that fits is {need.largest_batch(available)}"
     )
 
 
-def check_fits(need: Footprint, batch: int, available: int, where: str) -> None:
-    """Refuse a step of ``batch`` samples that needs more than ``available`` bytes.
+def check_fits(need: Footprint, batch: int, available: int, room: str) -> None:
+    """Refuse a step of ``batch`` samples that needs more than ``available`` bytes (``room``
+    says where they are: ``"cuda:0 has 11.20 GiB free"``).
 
     Raises:
         ConfigError: with the figure, the largest batch that fits, and what would fit instead.
@@ -180,7 +184,7 @@ def check_fits(need: Footprint, batch: int, available: int, where: str) -> None:
     largest = need.largest_batch(available)
     figure = (
         f"a step of {batch} samples needs {format_bytes(need.at(batch))} to train "
-        f"({need.what}) but {where} has {format_bytes(available)} free"
+        f"({need.what}) but {room}"
     )
     if largest:
         raise ConfigError(

@@ -101,6 +101,12 @@ def test_a_family_by_name(tmp_path: Path) -> None:
         (("my_models.py:MnistCNN", "--kwargs", "n_classes=3"), "outputs of shape [3] but"),
         (("my_models.py:MnistCNN", "--kwargs", "width=os.sep"), "only Python literals"),
         (("--code", "my_models.py"), "--code goes with --resume"),
+        (("--memory-limit", "16XB"), "--memory-limit '16XB': expected a size such as 16GiB"),
+        (
+            ("cnn_classifier", "--data", "synthetic:3,224,224,4,40", "--memory-limit", "8GiB"),
+            "a step of 256 samples needs 58.48 GiB to train (fp32, adamw) but --memory-limit is "
+            "8.00 GiB; no batch fits",
+        ),
     ],
 )
 def test_bad_models_are_one_line_and_write_nothing(

@@ -25,7 +25,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "digits"
     result = run("train", *QUICK, "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert "parameters" in result.stdout.splitlines()[0]
+    lines = result.stdout.splitlines()
+    assert "parameters" in lines[0]
+    assert lines[1] == "model: the guide's classifier, for 8x8 images"
+    assert lines[2].startswith("memory: a step of 256 needs ")
     assert "test accuracy" in result.stdout
     return out
 

@@ -138,4 +138,6 @@ def test_a_224_folder_trains_the_default_model_within_memory(tmp_path: Path) -> 
     history = run_training(ModelRequest(None), given, opening, False, lines.append, check)
     assert "test_acc" in history[-1]
     assert any(line.startswith("model: resnet18, which pools") for line in lines)
-    assert any(line.startswith("memory: ") and "of 4.00 GiB free" in line for line in lines)
+    assert any(
+        line.startswith("memory: ") and "--memory-limit is 4.00 GiB" in line for line in lines
+    )
