@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from brickwork.cli.output import print_error
 from brickwork.cli.parser import (
     add_code_argument,
     add_command,
@@ -16,12 +17,14 @@ from brickwork.cli.parser import (
     positive_count,
     shape_argument,
 )
+from brickwork.errors import EXIT_BAD_INPUT
 from brickwork.inspect.render import parse_bytes
-from brickwork.train.commands import evaluate_file, predict_files, run_training
+from brickwork.train.commands import evaluate_file, run_training
 from brickwork.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
 from brickwork.train.data import set_pixel_limit
 from brickwork.train.memory import MemoryCheck
 from brickwork.train.model_choice import ModelRequest
+from brickwork.train.predict import predict_files
 from brickwork.train.run import Opening
 from brickwork.train.runs import list_runs, runs_table
 
@@ -77,12 +80,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Class and probability for image files."""
+    """Top classes and their probabilities for image files and folders (walked recursively).
+
+    A file that cannot be read is reported on stderr and the others are still predicted; the
+    exit status is then 2.
+    """
     if args.max_pixels is not None:
         set_pixel_limit(args.max_pixels)
-    for result in predict_files(args.model, args.images, args.verify, args.code):
-        print(f"{result['image']}: {result['class']} ({result['probability']:.1%})")
-    return 0
+    results = predict_files(args.model, args.images, args.verify, args.code, args.top)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    for result in results:
+        if "error" in result:
+            print_error(result["error"], result["hint"])
+        elif not args.json:
+            ranked = ", ".join(f"{t['class']} ({t['probability']:.1%})" for t in result["top"])
+            print(f"{result['image']}: {ranked}")
+    return EXIT_BAD_INPUT if any("error" in r for r in results) else 0
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -113,7 +127,11 @@ def add_commands(commands: Any) -> None:
     add_verify_argument(p)
     p = add_command(commands, "predict", cmd_predict)
     p.add_argument("model", help="a run directory or a .safetensors file")
-    p.add_argument("images", nargs="+", help="PNG or JPG files")
+    p.add_argument("images", nargs="+", help="image files, or folders of them (recursively)")
+    p.add_argument(
+        "--top", type=positive_count, default=1, help="classes per image, best first (default 1)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON: a list, one object per image")
     add_max_pixels_argument(p)
     add_code_argument(p)
     add_verify_argument(p)

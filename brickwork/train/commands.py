@@ -1,4 +1,5 @@
-"""What ``brickwork train``, ``evaluate`` and ``predict`` do, as functions the CLI calls."""
+"""What ``brickwork train`` and ``evaluate`` do, as functions the CLI calls (``predict``:
+:mod:`brickwork.train.predict`)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,13 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from brickwork.errors import CheckpointError, ConfigError
-from brickwork.spec import spec_inputs
+from brickwork.errors import ConfigError
 from brickwork.train import distributed
 from brickwork.train.config import MACHINE_OPTIONS, TrainConfig, resolve_device
 from brickwork.train.data import (
     LoaderOptions,
     default_workers,
     load_dataset,
-    model_input,
     open_batches,
     set_pixel_limit,
 )
@@ -125,46 +122,6 @@ def evaluate_file(
         "per_class": per_class,
         "confusion": confusion.tolist(),
     }
-
-
-def predict_files(
-    path: str | Path, images: list[str], verify: bool = True, code: str | None = None
-) -> list[dict[str, Any]]:
-    """The class and its probability for each image, read, cropped and normalised as the
-    validation images of its training run were (``code``: the Python file of a model built by
-    the user's own code)."""
-    file = model_file(path)
-    metadata = read_metadata(file)
-    model = load(file, verify=verify, code=code).eval()
-    shapes = (
-        [i.shape for i in spec_inputs(metadata["spec"])]
-        if "spec" in metadata
-        else [tuple(metadata.get("input_shape", ()))]
-    )
-    if not {"mean", "std", "classes"} <= set(metadata) or [len(s) for s in shapes] != [3]:
-        raise CheckpointError(
-            f"{file}: it does not say how its images were normalised, or it takes no images "
-            "(saved by brickwork.save, not by a training run)",
-            hint="predict from a run directory or its model.safetensors",
-        )
-    channels, height, width = shapes[0]
-    mean = torch.tensor(metadata["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(metadata["std"]).view(1, -1, 1, 1)
-    results = []
-    crop = metadata.get("eval_transform")
-    for image in images:
-        x = model_input(Path(image), (channels, height, width), crop)
-        with torch.no_grad():
-            probabilities = model((x - mean) / std).softmax(1)[0]
-        best = int(probabilities.argmax())
-        results.append(
-            {
-                "image": image,
-                "class": metadata["classes"][best],
-                "probability": float(probabilities[best]),
-            }
-        )
-    return results
 
 
 def run_training(

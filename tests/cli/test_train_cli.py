@@ -93,6 +93,50 @@ def test_predict_reads_images_like_training(trained: Path, tmp_path: Path) -> No
     assert lines[0].endswith("%)")
 
 
+def test_predict_walks_folders_gives_top_k_and_reports_an_unreadable_file(
+    trained: Path, tmp_path: Path
+) -> None:
+    nested = tmp_path / "images" / "more"
+    nested.mkdir(parents=True)
+    for i, folder in enumerate((tmp_path / "images", nested, nested)):
+        Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(folder / f"d{i}.png")
+    (nested / "broken.png").write_bytes(b"not a png")
+    (nested / "notes.txt").write_text("left out: not an image")
+    result = run("predict", str(trained), str(tmp_path / "images"), "--top", "3")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {nested / 'broken.png'}")
+    lines = result.stdout.splitlines()
+    assert [line.split(": ")[0] for line in lines] == [
+        str(tmp_path / "images" / "d0.png"),
+        str(nested / "d1.png"),
+        str(nested / "d2.png"),
+    ]
+    assert all(line.count("%)") == 3 for line in lines)
+    as_json = run("predict", str(trained), str(nested / "d1.png"), "--json", "--top", "2")
+    assert as_json.returncode == 0, as_json.stderr
+    [one] = json.loads(as_json.stdout)
+    assert one["top"][0]["class"] == one["class"]
+    assert len(one["top"]) == 2
+    assert one["top"][0]["probability"] >= one["top"][1]["probability"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("no-such-dir",), "error: no-such-dir: no such file or folder"),
+        (("empty",), "error: empty: a folder with no images"),
+        (("--top", "0", "x.png"), "--top: expected a positive integer, got '0'"),
+    ],
+)
+def test_predict_bad_inputs_are_one_line(
+    trained: Path, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    result = run("predict", str(trained), *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr.splitlines()[0]
+
+
 def test_resume_with_a_contradicting_option(trained: Path) -> None:
     result = run("train", "--out", str(trained), "--resume", "--lr", "0.5")
     assert result.returncode == 2

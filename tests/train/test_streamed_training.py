@@ -15,8 +15,9 @@ from safetensors.torch import load_file
 import brickwork
 from brickwork.train import RunInterruptedError, TrainConfig, fit
 from brickwork.train.checkpoint import read_metadata
-from brickwork.train.commands import evaluate_file, predict_files
+from brickwork.train.commands import evaluate_file
 from brickwork.train.data import pack
+from brickwork.train.predict import predict_files
 
 SPEC: dict[str, Any] = {
     "input": [3, 16, 16],
