@@ -62,7 +62,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Accuracy, per-class precision/recall and confusion matrix of a saved model."""
+    """Accuracy, per-class precision/recall/F1 (macro and weighted averages) and confusion matrix
+    of a saved model; data of another image shape or class count is refused, naming both."""
     if args.max_pixels is not None:
         set_pixel_limit(args.max_pixels)
     result = evaluate_file(args.model, args.data, args.data_dir, args.verify, args.code)
@@ -70,9 +71,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{result['model']} on {result['data']} (test split): accuracy {result['accuracy']:.4f}")
-    print(f"{'class':<12} {'precision':>9} {'recall':>7} {'support':>8}")
-    for name, row in result["per_class"].items():
-        print(f"{name:<12} {row['precision']:>9.4f} {row['recall']:>7.4f} {row['support']:>8}")
+    print(f"{'class':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
+    rows = [*result["per_class"].items(), ("macro avg", result["macro"])]
+    for name, row in [*rows, ("weighted avg", result["weighted"])]:
+        support = row.get("support", sum(r["support"] for r in result["per_class"].values()))
+        print(
+            f"{name:<12} {row['precision']:>9.4f} {row['recall']:>7.4f} {row['f1']:>7.4f} "
+            f"{support:>8}"
+        )
     print("confusion matrix (rows: true class, columns: predicted):")
     for row in result["confusion"]:
         print("  " + " ".join(f"{v:>4}" for v in row))

@@ -13,13 +13,14 @@ from brickwork.errors import ConfigError
 from brickwork.train import distributed
 from brickwork.train.config import MACHINE_OPTIONS, TrainConfig, resolve_device
 from brickwork.train.data import (
+    Data,
     LoaderOptions,
     default_workers,
     load_dataset,
     open_batches,
     set_pixel_limit,
 )
-from brickwork.train.evaluate import evaluate_batches
+from brickwork.train.evaluate import class_scores, evaluate_batches
 from brickwork.train.loop import fit
 from brickwork.train.memory import MemoryCheck, check_run
 from brickwork.train.model_choice import (
@@ -29,6 +30,7 @@ from brickwork.train.model_choice import (
     model_plan,
     summary_line,
 )
+from brickwork.train.predict import input_shapes
 from brickwork.train.run import Opening
 from brickwork.train.run_dir import check_new_run, check_resume, is_unstarted
 from brickwork.train.weights import load, model_file, read_metadata
@@ -99,29 +101,40 @@ def evaluate_file(
     )
     if "mean" in metadata and "std" in metadata:
         dataset = dataset.with_stats(metadata["mean"], metadata["std"])
-    options = LoaderOptions(batch_size=64, augment=False, workers=default_workers())
     classes = metadata.get("classes", dataset.classes)
+    _check_fits_data(file, metadata, len(classes), dataset)
+    options = LoaderOptions(batch_size=64, augment=False, workers=default_workers())
     loss, accuracy, confusion = evaluate_batches(
         model, open_batches(dataset, options).split("test"), len(classes), options.device
     )
-    per_class = {}
-    for i, name_i in enumerate(classes):
-        true_positive = int(confusion[i, i])
-        predicted = int(confusion[:, i].sum())
-        actual = int(confusion[i].sum())
-        per_class[name_i] = {
-            "precision": true_positive / predicted if predicted else 0.0,
-            "recall": true_positive / actual if actual else 0.0,
-            "support": actual,
-        }
     return {
         "model": str(file),
         "data": dataset.name,
         "accuracy": accuracy,
         "loss": loss,
-        "per_class": per_class,
+        **class_scores(confusion, classes),
         "confusion": confusion.tolist(),
     }
+
+
+def _check_fits_data(file: Path, metadata: dict[str, Any], n_classes: int, dataset: Data) -> None:
+    """The model in ``file`` must take ``dataset``'s images and score its classes.
+
+    Raises:
+        ConfigError: naming both shapes, or both class counts.
+    """
+    shapes = input_shapes(metadata)
+    data_shape = tuple(dataset.input_shape)
+    if len(shapes) == 1 and shapes[0] and tuple(shapes[0]) != data_shape:
+        raise ConfigError(
+            f"{file} takes images of {tuple(shapes[0])} but {dataset.name} has {data_shape}",
+            hint="evaluate on data of the model's image shape",
+        )
+    if dataset.n_classes != n_classes:
+        raise ConfigError(
+            f"{file} scores {n_classes} classes but {dataset.name} has {dataset.n_classes}",
+            hint="evaluate on data with the model's classes",
+        )
 
 
 def run_training(

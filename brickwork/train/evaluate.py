@@ -1,8 +1,10 @@
-"""``evaluate_batches``: loss, accuracy and confusion matrix of a model on a split's batches."""
+"""``evaluate_batches``: loss, accuracy and confusion matrix of a model on a split's batches;
+``class_scores``: precision, recall and F1 per class, and their averages."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,3 +48,29 @@ def evaluate_batches(
     loss_sum, count = distributed.all_reduce_sum(sums).tolist()
     accuracy = int(confusion.trace()) / count if count else 0.0
     return loss_sum / max(count, 1), accuracy, confusion.cpu()
+
+
+def class_scores(confusion: torch.Tensor, classes: list[str]) -> dict[str, Any]:
+    """Precision, recall, F1 and support per class from a confusion matrix (rows: true class),
+    and their macro (plain mean) and weighted (by support) averages."""
+    per_class = {}
+    for i, name in enumerate(classes):
+        true_positive = int(confusion[i, i])
+        predicted, actual = int(confusion[:, i].sum()), int(confusion[i].sum())
+        precision = true_positive / predicted if predicted else 0.0
+        recall = true_positive / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
+    total = sum(row["support"] for row in per_class.values())
+    averages = {}
+    for average in ("macro", "weighted"):
+        averages[average] = {
+            score: sum(
+                row[score] * (row["support"] / total if average == "weighted" else 1 / len(classes))
+                for row in per_class.values()
+            )
+            if total
+            else 0.0
+            for score in ("precision", "recall", "f1")
+        }
+    return {"per_class": per_class, **averages}

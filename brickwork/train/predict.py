@@ -95,11 +95,7 @@ def _normalisation(
     file: Path, metadata: dict[str, Any]
 ) -> tuple[tuple[int, int, int], torch.Tensor, torch.Tensor]:
     """The model's ``(C, H, W)`` and the mean and std its training run normalised with."""
-    shapes = (
-        [i.shape for i in spec_inputs(metadata["spec"])]
-        if "spec" in metadata
-        else [tuple(metadata.get("input_shape", ()))]
-    )
+    shapes = input_shapes(metadata)
     if not {"mean", "std", "classes"} <= set(metadata) or [len(s) for s in shapes] != [3]:
         raise CheckpointError(
             f"{file}: it does not say how its images were normalised, or it takes no images "
@@ -110,6 +106,14 @@ def _normalisation(
     mean = torch.tensor(metadata["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(metadata["std"]).view(1, -1, 1, 1)
     return (channels, height, width), mean, std
+
+
+def input_shapes(metadata: dict[str, Any]) -> list[tuple[int, ...]]:
+    """The shapes of one sample of each input a model file's model takes (its spec's
+    ``input``, or a code-built model's recorded ``input_shape``; ``[()]``: unknown)."""
+    if "spec" in metadata:
+        return [tuple(i.shape) for i in spec_inputs(metadata["spec"])]
+    return [tuple(metadata.get("input_shape", ()))]
 
 
 def _hint(err: Exception) -> str | None:

@@ -67,11 +67,29 @@ def test_evaluate_as_text_and_json(trained: Path) -> None:
     assert text.returncode == 0, text.stderr
     assert "accuracy" in text.stdout
     assert "precision" in text.stdout
+    assert "macro avg" in text.stdout
+    assert "weighted avg" in text.stdout
     data = json.loads(run("evaluate", str(trained), "--json").stdout)
     metrics = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
     assert data["accuracy"] == pytest.approx(metrics[-1]["test_acc"])
     assert len(data["confusion"]) == 10
-    assert set(data["per_class"]["3"]) == {"precision", "recall", "support"}
+    assert set(data["per_class"]["3"]) == {"precision", "recall", "f1", "support"}
+    assert set(data["macro"]) == set(data["weighted"]) == {"precision", "recall", "f1"}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("synthetic:1,12,12,10,200", "takes images of (1, 8, 8) but synthetic:1,12,12,10,200 has"),
+        ("synthetic:1,8,8,3,200", "scores 10 classes but synthetic:1,8,8,3,200 has 3"),
+    ],
+)
+def test_evaluate_on_data_that_does_not_fit_names_both(
+    trained: Path, data: str, message: str
+) -> None:
+    result = run("evaluate", str(trained), "--data", data)
+    assert result.returncode == 2
+    assert message in result.stderr.splitlines()[0]
 
 
 def test_predict_reads_images_like_training(trained: Path, tmp_path: Path) -> None:
