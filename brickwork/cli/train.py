@@ -32,7 +32,7 @@ TRAIN_OPTIONS = (
     "data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay",
     "label_smoothing", "augment", "device", "precision", "channels_last", "compile", "seed",
     "image_size", "crop_scale", "mixup", "cutmix", "workers", "max_pixels", "ema", "accumulate",
-    "patience", "warmup_epochs", "tensorboard",
+    "patience", "warmup_epochs", "tensorboard", "init", "init_strict", "freeze",
 )  # fmt: skip
 """The options of ``brickwork train`` that are the run's configuration."""
 
@@ -173,6 +173,7 @@ def _add_train(commands: Any) -> None:
     )
     _add_image_options(p)
     _add_trainer_options(p)
+    _add_fine_tuning_options(p)
     p.add_argument("--device", help="auto (default), cpu or cuda")
     p.add_argument(
         "--precision",
@@ -291,4 +292,39 @@ def _add_trainer_options(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         help="TensorBoard event files in the run directory (default: when tensorboard is "
         "installed)",
+    )
+
+
+def _true_false(text: str) -> bool:
+    """``true``/``false`` (also ``yes``/``no``, ``1``/``0``), for an option that takes one."""
+    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(
+        text.strip().lower()
+    )
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose true or false")
+    return value
+
+
+def _add_fine_tuning_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``train`` that start from saved weights and keep parts of them fixed."""
+    p.add_argument(
+        "--init",
+        metavar="FILE",
+        help="start from the weights of FILE.safetensors: a brickwork model file, or a "
+        "torchvision- or timm-layout ResNet state dict (mapped by name); a head of another "
+        "class count is replaced. Not read again on --resume",
+    )
+    p.add_argument(
+        "--init-strict",
+        type=_true_false,
+        metavar="BOOL",
+        help="--init: keys missing from the file or the model are an error (default true); "
+        "false loads those that match and logs the others",
+    )
+    p.add_argument(
+        "--freeze",
+        action="append",
+        metavar="PATTERN",
+        help="keep the modules whose path (as model.named_modules() gives it) matches PATTERN "
+        "(fnmatch, e.g. 'layer1*') fixed, their batch norms in eval mode; repeatable",
     )

@@ -63,6 +63,13 @@ class TrainConfig:
     """Epochs of linear learning-rate warmup before the schedule."""
     tensorboard: bool | None = None
     """TensorBoard event files in the run directory: ``None`` when the package is installed."""
+    init: str | None = None
+    """A ``.safetensors`` file of the first weights (a brickwork model file, or a torchvision- or
+    timm-layout ResNet state dict), mapped by name; not read again when the run resumes."""
+    init_strict: bool = True
+    """``--init``: a key missing from the file or the model is an error (``False``: logged)."""
+    freeze: list[str] | None = None
+    """``fnmatch`` patterns of module paths whose parameters stay fixed, batch norms in eval."""
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first option out of its range."""
@@ -86,6 +93,7 @@ class TrainConfig:
             raise ConfigError(f"--seed must be in [0, 2**32), got {self.seed}")
         self._check_trainer_options()
         self._check_data_options()
+        self._check_fine_tuning()
 
     def _check_trainer_options(self) -> None:
         if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
@@ -121,6 +129,15 @@ class TrainConfig:
             positive_int(self.max_pixels, "--max-pixels")
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"--workers must be 0 or more, got {self.workers}")
+
+    def _check_fine_tuning(self) -> None:
+        if self.init is not None and (not isinstance(self.init, str) or not self.init.strip()):
+            raise ConfigError(f"--init must name a .safetensors file, got {self.init!r}")
+        if not isinstance(self.init_strict, bool):
+            raise ConfigError(f"--init-strict must be true or false, got {self.init_strict!r}")
+        for pattern in self.freeze or ():
+            if not isinstance(pattern, str) or not pattern.strip():
+                raise ConfigError(f"--freeze takes module path patterns, got {pattern!r}")
 
 
 def computed_options(options: Any) -> Any:

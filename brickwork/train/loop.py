@@ -29,6 +29,7 @@ from brickwork.train import distributed
 from brickwork.train.config import TrainConfig
 from brickwork.train.data import Data
 from brickwork.train.evaluate import evaluate_batches
+from brickwork.train.freeze import keep_frozen
 from brickwork.train.process import catch_signals, flush_denormals
 from brickwork.train.progress import progress_bar
 from brickwork.train.run import Hooks, Opening, Position, Run, save_checkpoint, write_metrics
@@ -109,6 +110,7 @@ def train_epoch(run: Run, epoch: int, caught: list[int]) -> Tally:
     """
     tally = start_tally(run, epoch)
     run.model.train()
+    keep_frozen(run.frozen_norms)
     start = run.start.step if epoch == run.start.epoch else 0
     bar = progress_bar(run.hooks.progress, epoch, run.config.epochs, len(run.batches))
     with bar if bar is not None else nullcontext():

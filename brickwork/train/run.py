@@ -83,6 +83,7 @@ class Run:
         ema: the moving average of the weights (``--ema``), or ``None``.
         scaler: the gradient scaler (on for ``--precision fp16``).
         board: the TensorBoard event files (rank 0), or ``None``.
+        frozen_norms: the batch norms ``--freeze`` keeps in eval mode while training.
     """
 
     model: nn.Module
@@ -106,6 +107,7 @@ class Run:
         default_factory=lambda: torch.amp.GradScaler("cpu", enabled=False)
     )
     board: Board | None = None
+    frozen_norms: list[nn.Module] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=self.config.label_smoothing)

@@ -28,6 +28,7 @@ from brickwork.train.data import (
     open_batches,
 )
 from brickwork.train.ema import Ema
+from brickwork.train.freeze import freeze
 from brickwork.train.model_choice import check_outputs
 from brickwork.train.optim import (
     autocast_context,
@@ -36,6 +37,7 @@ from brickwork.train.optim import (
     make_scheduler,
 )
 from brickwork.train.origin import describe
+from brickwork.train.pretrained import init_from
 from brickwork.train.resume import Expected, resume_state
 from brickwork.train.run import Hooks, Opening, Position, Run
 from brickwork.train.run_dir import (
@@ -72,7 +74,8 @@ def prepared(
             directory that cannot be used (before anything is written).
         CheckpointError: ``resume`` and the saved run cannot be continued.
     """
-    run = _setup(model, data, config, opening.out, hooks)
+    fresh = not opening.resume or opening.out is None or is_unstarted(opening.out)
+    run = _setup(model, data, config, opening.out, hooks, fresh)
     lock = RunLock(run.out) if run.writes and run.out is not None else None
     try:
         if run.out is not None:
@@ -96,8 +99,10 @@ def _setup(
     config: TrainConfig,
     out: Path | None,
     hooks: Hooks,
+    fresh: bool = True,
 ) -> Run:
-    """Check the options, place the model and data, make the optimizer and schedule."""
+    """Check the options, place the model and data, make the optimizer and schedule; a
+    ``fresh`` run (not one resumed) starts from ``--init``'s weights."""
     config.check()
     board.wanted(config.tensorboard)  # --tensorboard without the package: refused here
     device = resolve_device(config.device)
@@ -115,6 +120,9 @@ def _setup(
     check_outputs(model, dataset, type(model).__name__)  # before a file is written
     for note in dataset.notes:
         hooks.log(note)
+    if config.init is not None and fresh:  # a resumed run's checkpoint has the weights
+        init_from(model, config.init, config.init_strict, hooks.log)
+    frozen_norms = freeze(model, config.freeze or ())
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -124,6 +132,7 @@ def _setup(
     # in Run's field order: the model, what a step calls (the model until it is wrapped), ...
     parts = (model, model, config, dataset, batches, device, world, optimizer, scheduler)
     run = Run(*parts, autocast, out, hooks, scaler=grad_scaler(device, config.precision))
+    run.frozen_norms = frozen_norms
     if config.ema:
         run.ema = Ema(model, config.ema)  # after channels_last: the copy keeps the layout
     return run

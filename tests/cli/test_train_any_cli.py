@@ -102,6 +102,8 @@ def test_a_family_by_name(tmp_path: Path) -> None:
         (("my_models.py:MnistCNN", "--kwargs", "width=os.sep"), "only Python literals"),
         (("--code", "my_models.py"), "--code goes with --resume"),
         (("--memory-limit", "16XB"), "--memory-limit '16XB': expected a size such as 16GiB"),
+        (("--init", "nope.safetensors"), "error: --init nope.safetensors: no such file"),
+        (("--freeze", "layer9*"), "error: --freeze 'layer9*' matches no module of CNNClassifier"),
         (
             ("cnn_classifier", "--data", "synthetic:3,224,224,4,40", "--memory-limit", "8GiB"),
             "a step of 256 samples needs 58.48 GiB to train (fp32, adamw) but --memory-limit is "
