@@ -1,6 +1,8 @@
 """Fine-tuning: --init from a brickwork file or a torchvision/timm-layout ResNet state dict,
 a head of another class count replaced, --freeze keeping parameters and batch-norm statistics."""
 
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from safetensors.torch import save_file
 import brickwork
 from brickwork import create_model
 from brickwork.errors import CheckpointError, ConfigError
-from brickwork.train import Dataset, TrainConfig, fit, load_dataset
+from brickwork.train import Dataset, RunInterruptedError, TrainConfig, fit, load_dataset
 from brickwork.train.freeze import freeze
 from brickwork.train.pretrained import init_from
 from brickwork.train.run import Hooks, Opening
@@ -182,3 +184,20 @@ def test_frozen_parameters_are_left_out_of_the_optimizer(digits: Dataset) -> Non
 def test_bad_fine_tuning_options(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**options).check()
+
+
+@pytest.mark.slow
+def test_resume_does_not_read_the_init_file_again(tmp_path: Path, digits: Dataset) -> None:
+    init = brickwork.save(small_model(), tmp_path / "init.safetensors")
+    config = TrainConfig(epochs=1, batch_size=256, init=str(init), freeze=["decoder.*"])
+
+    def interrupt(model: torch.nn.Module, epoch: int, step: int) -> None:
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(RunInterruptedError):
+        fit(small_model(), digits, config, out=tmp_path / "run", on_step=interrupt, **QUIET)
+    init.unlink()  # the checkpoint has the weights: --resume needs no init file
+    logged: list[str] = []
+    fit(small_model(), digits, config, out=tmp_path / "run", resume=True, log=logged.append)
+    assert not any(line.startswith("init:") for line in logged)
