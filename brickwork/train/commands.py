@@ -48,7 +48,8 @@ def check_run_dir(opening: Opening) -> None:
 
 def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> TrainConfig:
     """The run's options: the saved ones when resuming. A contradicting option is an error,
-    except ``--device``, ``--channels-last`` and ``--compile``, which a resumed run may change."""
+    except the machine options (``--device``, ``--compile``...), which a resumed run may
+    change, and a larger ``--epochs``, which extends it."""
     if not resume:
         return TrainConfig(**given)
     if run is None:
@@ -68,6 +69,13 @@ def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> Train
     for key, value in given.items():
         if key in MACHINE_OPTIONS:  # where and how fast: a resumed run may move or speed up
             setattr(config, key, value)
+        elif key == "epochs" and isinstance(value, int) and value > config.epochs:
+            config.epochs = value  # an extension: the schedule is rebuilt (setup._extend)
+        elif key == "epochs" and isinstance(value, int) and value < config.epochs:
+            raise ConfigError(
+                f"--epochs {value} is fewer than the {config.epochs} of the run in {run}: "
+                "a run can be extended, not shortened"
+            )
         elif getattr(config, key) != value:
             raise ConfigError(
                 f"--{key.replace('_', '-')} {value} contradicts the run's saved "
