@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 COMMAND = Path(sys.executable).with_name("brickwork")
@@ -317,3 +318,14 @@ def test_predict_needs_a_training_runs_file(tmp_path: Path) -> None:
     result = run("predict", str(bare), str(image))
     assert result.returncode == 2
     assert "does not say how its images were normalised" in result.stderr
+
+
+def test_a_device_this_machine_lacks_is_one_line_and_nothing_written(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = run("train", "--device", "cuda:1", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert (
+        result.stderr.splitlines()[0] == "error: --device cuda:1: this machine has no CUDA device"
+    )
+    assert not (tmp_path / "run").exists()
