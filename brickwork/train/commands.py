@@ -30,6 +30,7 @@ from brickwork.train.model_choice import (
     model_plan,
     summary_line,
 )
+from brickwork.train.plots import plot_confusion
 from brickwork.train.predict import input_shapes
 from brickwork.train.run import Opening
 from brickwork.train.run_dir import check_new_run, check_resume, is_unstarted
@@ -91,10 +92,16 @@ def evaluate_file(
     data_dir: str | None,
     verify: bool = True,
     code: str | None = None,
+    picture: str | Path | None = None,
 ) -> dict[str, Any]:
     """Accuracy, per-class precision and recall, and the confusion matrix on the test split
-    (``code``: the Python file of a model built by the user's own code)."""
+    (``code``: the Python file of a model built by the user's own code), whose picture,
+    normalised per true class, goes to ``picture`` (default ``confusion.png`` beside the
+    model)."""
     file = model_file(path)
+    drawing = Path(picture) if picture is not None else file.parent / "confusion.png"
+    if drawing.suffix.lower() != ".png" or not drawing.parent.is_dir():
+        raise ConfigError(f"--out {drawing}: give a .png file in an existing folder")
     metadata = read_metadata(file)
     model = load(file, verify=verify, code=code)
     name = data or metadata.get("data")
@@ -115,6 +122,7 @@ def evaluate_file(
     loss, accuracy, confusion = evaluate_batches(
         model, open_batches(dataset, options).split("test"), len(classes), options.device
     )
+    plot_confusion(confusion.cpu(), list(classes), drawing, title=f"{dataset.name} test")
     return {
         "model": str(file),
         "data": dataset.name,
@@ -122,6 +130,7 @@ def evaluate_file(
         "loss": loss,
         **class_scores(confusion, classes),
         "confusion": confusion.tolist(),
+        "confusion_png": str(drawing),
     }
 
 
