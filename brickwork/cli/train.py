@@ -66,7 +66,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     of a saved model; data of another image shape or class count is refused, naming both."""
     if args.max_pixels is not None:
         set_pixel_limit(args.max_pixels)
-    result = evaluate_file(args.model, args.data, args.data_dir, args.verify, args.code)
+    result = evaluate_file(
+        args.model, args.data, args.data_dir, args.verify, args.code, picture=args.out
+    )
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -82,6 +84,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print("confusion matrix (rows: true class, columns: predicted):")
     for row in result["confusion"]:
         print("  " + " ".join(f"{v:>4}" for v in row))
+    print(f"normalised per true class: {result['confusion_png']}")
     return 0
 
 
@@ -128,6 +131,11 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--data", help="dataset (default: the one it was trained on)")
     p.add_argument("--data-dir", help="where the dataset's files are")
     p.add_argument("--json", action="store_true", help="print JSON, with accuracy at top level")
+    p.add_argument(
+        "--out",
+        metavar="FILE.png",
+        help="the confusion matrix picture (default confusion.png beside the model)",
+    )
     add_max_pixels_argument(p)
     add_code_argument(p)
     add_verify_argument(p)

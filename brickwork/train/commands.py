@@ -30,6 +30,7 @@ from brickwork.train.model_choice import (
     model_plan,
     summary_line,
 )
+from brickwork.train.plots import plot_confusion
 from brickwork.train.predict import input_shapes
 from brickwork.train.run import Opening
 from brickwork.train.run_dir import check_new_run, check_resume, is_unstarted
@@ -48,7 +49,8 @@ def check_run_dir(opening: Opening) -> None:
 
 def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> TrainConfig:
     """The run's options: the saved ones when resuming. A contradicting option is an error,
-    except ``--device``, ``--channels-last`` and ``--compile``, which a resumed run may change."""
+    except the machine options (``--device``, ``--compile``...), which a resumed run may
+    change, and a larger ``--epochs``, which extends it."""
     if not resume:
         return TrainConfig(**given)
     if run is None:
@@ -68,6 +70,13 @@ def train_config(run: Path | None, resume: bool, given: dict[str, Any]) -> Train
     for key, value in given.items():
         if key in MACHINE_OPTIONS:  # where and how fast: a resumed run may move or speed up
             setattr(config, key, value)
+        elif key == "epochs" and isinstance(value, int) and value > config.epochs:
+            config.epochs = value  # an extension: the schedule is rebuilt (setup._extend)
+        elif key == "epochs" and isinstance(value, int) and value < config.epochs:
+            raise ConfigError(
+                f"--epochs {value} is fewer than the {config.epochs} of the run in {run}: "
+                "a run can be extended, not shortened"
+            )
         elif getattr(config, key) != value:
             raise ConfigError(
                 f"--{key.replace('_', '-')} {value} contradicts the run's saved "
@@ -83,10 +92,16 @@ def evaluate_file(
     data_dir: str | None,
     verify: bool = True,
     code: str | None = None,
+    picture: str | Path | None = None,
 ) -> dict[str, Any]:
     """Accuracy, per-class precision and recall, and the confusion matrix on the test split
-    (``code``: the Python file of a model built by the user's own code)."""
+    (``code``: the Python file of a model built by the user's own code), whose picture,
+    normalised per true class, goes to ``picture`` (default ``confusion.png`` beside the
+    model)."""
     file = model_file(path)
+    drawing = Path(picture) if picture is not None else file.parent / "confusion.png"
+    if drawing.suffix.lower() != ".png" or not drawing.parent.is_dir():
+        raise ConfigError(f"--out {drawing}: give a .png file in an existing folder")
     metadata = read_metadata(file)
     model = load(file, verify=verify, code=code)
     name = data or metadata.get("data")
@@ -107,6 +122,7 @@ def evaluate_file(
     loss, accuracy, confusion = evaluate_batches(
         model, open_batches(dataset, options).split("test"), len(classes), options.device
     )
+    plot_confusion(confusion.cpu(), list(classes), drawing, title=f"{dataset.name} test")
     return {
         "model": str(file),
         "data": dataset.name,
@@ -114,6 +130,7 @@ def evaluate_file(
         "loss": loss,
         **class_scores(confusion, classes),
         "confusion": confusion.tolist(),
+        "confusion_png": str(drawing),
     }
 
 

@@ -157,18 +157,42 @@ def computed_options(options: Any) -> Any:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto``, ``cpu``, ``cuda``, ``cuda:N``...; under torchrun, ``cuda`` is the rank's GPU."""
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``...; under torchrun, ``cuda`` is the rank's
+    GPU.
+
+    Raises:
+        ConfigError: a name that is no device, or a device this machine lacks (one line, before
+            anything is written).
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device here", hint="use --device cpu or auto")
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"--device {name!r}: choose auto, cpu or cuda") from None
+        raise ConfigError(f"--device {name!r}: choose auto, cpu, cuda, cuda:N or mps") from None
     if device.type not in ("cpu", "cuda", "mps", "xpu"):
-        raise ConfigError(f"--device {name!r}: cannot train there; choose auto, cpu or cuda")
+        raise ConfigError(f"--device {name!r}: cannot train there; choose auto, cpu, cuda or mps")
+    _check_present(name, device)
     rank = distributed.local_rank()
     if device.type == "cuda" and device.index is None and rank is not None:
         device = torch.device("cuda", rank)
     return device
+
+
+def _check_present(name: str, device: torch.device) -> None:
+    """Raise :class:`ConfigError` when this machine lacks ``device``."""
+    hint = "use --device cpu or auto"
+    if device.type in ("cuda", "xpu"):
+        backend, kind = (torch.cuda, "CUDA") if device.type == "cuda" else (torch.xpu, "XPU")
+        count = backend.device_count() if backend.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"--device {name}: this machine has no {kind} device", hint=hint)
+        if device.index is not None and device.index >= count:
+            which = f"{device.type}:0" + (f" to {device.type}:{count - 1}" if count > 1 else "")
+            plural = "s" if count > 1 else ""
+            raise ConfigError(
+                f"--device {name}: this machine has only {count} {kind} device{plural} ({which})",
+                hint=hint,
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {name}: this machine has no MPS (Apple GPU) device", hint=hint)

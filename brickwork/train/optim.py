@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -28,6 +29,15 @@ def make_optimizer(
         device: where the parameters are.
     """
     params = [p for p in model.parameters() if p.requires_grad]
+    cls, kwargs = _optimizer_kind(config)
+    try:
+        return cls(params, fused=True, **kwargs)  # type: ignore[call-arg]
+    except (RuntimeError, ValueError, TypeError):  # no fused kernel for this device or version
+        return cls(params, foreach=True, **kwargs)  # type: ignore[call-arg]
+
+
+def _optimizer_kind(config: TrainConfig) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
+    """The optimizer's class and its options (but ``fused``/``foreach``)."""
     kwargs: dict[str, Any]
     if config.optimizer == "sgd":
         cls: type[torch.optim.Optimizer] = torch.optim.SGD
@@ -36,10 +46,49 @@ def make_optimizer(
         cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         kwargs = {}
     kwargs.update(lr=config.lr, weight_decay=config.weight_decay)
-    try:
-        return cls(params, fused=True, **kwargs)  # type: ignore[call-arg]
-    except (RuntimeError, ValueError, TypeError):  # no fused kernel for this device or version
-        return cls(params, foreach=True, **kwargs)  # type: ignore[call-arg]
+    return cls, kwargs
+
+
+def schedule_at(
+    config: TrainConfig, steps_per_epoch: int, groups: int, taken: int
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The state of ``config``'s schedule after ``taken`` steps, and what it has set in each
+    parameter group by then (learning rate, momentum or betas...).
+
+    Computed on a stand-in optimizer (one parameter per group, never stepped): the scheduler's
+    arithmetic reads only its own state and the groups' values, so these are bit for bit the
+    values a run with ``config`` has after ``taken`` steps.
+    """
+    cls, kwargs = _optimizer_kind(config)
+    stand_in = cls(
+        [{"params": [torch.zeros(1, requires_grad=True)]} for _ in range(groups)], **kwargs
+    )
+    scheduler = make_scheduler(stand_in, config, steps_per_epoch)
+    if scheduler is None:
+        return None, [_hyper(g) for g in stand_in.param_groups]
+    with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": meant
+        warnings.simplefilter("ignore")
+        for _ in range(taken):
+            scheduler.step()
+    return scheduler.state_dict(), [_hyper(g) for g in stand_in.param_groups]
+
+
+SCHEDULED = (
+    "lr",
+    "initial_lr",
+    "max_lr",
+    "min_lr",
+    "momentum",
+    "betas",
+    "base_momentum",
+    "max_momentum",
+)
+"""What a schedule sets in a parameter group."""
+
+
+def _hyper(group: dict[str, Any]) -> dict[str, Any]:
+    """What the schedule has set in a parameter group."""
+    return {k: group[k] for k in SCHEDULED if k in group}
 
 
 def make_scheduler(

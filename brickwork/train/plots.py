@@ -44,27 +44,39 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_confusion(confusion: torch.Tensor, classes: list[str], path: Path) -> None:
-    """The confusion matrix with counts: rows are the true class, columns the predicted one."""
+def per_true_class(confusion: torch.Tensor) -> torch.Tensor:
+    """``confusion`` (rows: true class) as shares of each row: rows sum to 1, or are all 0 for a
+    class with no image."""
+    counts = confusion.double()
+    return counts / counts.sum(dim=1, keepdim=True).clamp(min=1)
+
+
+def plot_confusion(
+    confusion: torch.Tensor, classes: list[str], path: Path, title: str = "test"
+) -> None:
+    """The confusion matrix normalised per true class: each row is the share of that class's
+    images given each prediction (rows sum to 1, the diagonal is each class's recall), with the
+    share in every cell and the class names on both axes."""
     plt = _figure()
     n = len(classes)
-    matrix = confusion.numpy()
-    side = max(4.0, 1.0 + 0.5 * n)  # room for the title even with two classes
+    counts = confusion.double()
+    shares = per_true_class(confusion).numpy()
+    side = max(4.0, 1.5 + 0.6 * n)  # room for the title even with two classes
     fig, axis = plt.subplots(figsize=(side, side))
-    axis.imshow(matrix, cmap="Blues")
+    image = axis.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
     axis.set_xticks(range(n), classes, rotation=45 if max(map(len, classes)) > 2 else 0)
     axis.set_yticks(range(n), classes)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
-    top = matrix.max() if matrix.size else 0
     for i in range(n):
         for j in range(n):
-            if matrix[i, j]:
-                color = "white" if matrix[i, j] > top / 2 and n > 1 else "black"
-                axis.text(
-                    j, i, str(matrix[i, j]), ha="center", va="center", color=color, fontsize=8
-                )
-    axis.set_title(f"test: {int(matrix.trace())}/{int(matrix.sum())} correct")
+            value = shares[i, j]
+            text = "0" if value == 0 else "1" if value == 1 else f"{value:.2f}".lstrip("0")
+            color = "white" if value > 0.5 else "black"
+            axis.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
+    correct, total = int(counts.trace().item()), int(counts.sum().item())
+    axis.set_title(f"{title}: {correct}/{total} correct; rows: share of each true class")
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)

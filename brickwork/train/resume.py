@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from brickwork.errors import CheckpointError, ConfigError
 from brickwork.train import distributed
 from brickwork.train.checkpoint import has_checkpoint, load_training_state
 from brickwork.train.config import TrainConfig, computed_options
+from brickwork.train.optim import schedule_at
 from brickwork.train.schema import check_position, check_scheduler
 
 
@@ -72,22 +73,49 @@ def resume_state(
         return _with_weights(_start_state(expected), model, optimizer, ema)
     state = load_training_state(run, model, optimizer, verify, ema)
     where = run / "checkpoint.json"
-    if computed_options(state.get("config")) != computed_options(asdict(config)):
+    epochs = saved_epochs(run, state, config)
+    steps = expected.steps_per_epoch
+    check_position(state, epochs, steps, where)
+    taken = state["epoch"] * steps + state["step"]
+    schedule = expected.schedule
+    if epochs != config.epochs:  # an extension: the checkpoint is of the shorter schedule
+        groups = len(optimizer.param_groups)
+        schedule = schedule_at(replace(config, epochs=epochs), steps, groups, 0)[0]
+        state["extended_from"] = epochs
+    check_scheduler(state["scheduler"], schedule, taken, where)
+    if epochs == config.epochs and state["epoch"] >= config.epochs and is_finished(run):
+        raise ConfigError(
+            f"{run}: the run is complete ({config.epochs} epochs); nothing to resume",
+            hint="resume with a larger --epochs to train longer",
+        )
+    return _with_weights(state, model, optimizer, ema)
+
+
+def saved_epochs(run: Path, state: dict[str, Any], config: TrainConfig) -> int:
+    """The epochs of the run that wrote the checkpoint: ``config.epochs``, or fewer when the
+    run is being extended (its other computed options must be ``config``'s).
+
+    Raises:
+        ConfigError: ``config`` has fewer epochs than the checkpoint's run.
+        CheckpointError: the checkpoint's other options are not ``config``'s.
+    """
+    written = state.get("config")
+    written = written if isinstance(written, dict) else {"epochs": None}
+    epochs = written.get("epochs", config.epochs)
+    if isinstance(epochs, int) and epochs > config.epochs:
+        raise ConfigError(
+            f"--epochs {config.epochs} is fewer than the {epochs} of the run in {run}: "
+            "a run can be extended, not shortened"
+        )
+    if not isinstance(epochs, int) or computed_options(
+        {**written, "epochs": config.epochs}
+    ) != computed_options(asdict(config)):
         raise CheckpointError(
             f"{run}: its checkpoint was written by a run with other options than "
             f"{run / 'config.json'} says",
             hint="the run directory was edited or mixed with another one",
         )
-    steps = expected.steps_per_epoch
-    check_position(state, config.epochs, steps, where)
-    taken = state["epoch"] * steps + state["step"]
-    check_scheduler(state["scheduler"], expected.schedule, taken, where)
-    if state["epoch"] >= config.epochs and is_finished(run):
-        raise ConfigError(
-            f"{run}: the run is complete ({config.epochs} epochs); nothing to resume",
-            hint="start a new run in another --out to train longer",
-        )
-    return _with_weights(state, model, optimizer, ema)
+    return epochs
 
 
 def _with_weights(

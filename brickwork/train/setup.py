@@ -35,6 +35,7 @@ from brickwork.train.optim import (
     grad_scaler,
     make_optimizer,
     make_scheduler,
+    schedule_at,
 )
 from brickwork.train.origin import describe
 from brickwork.train.pretrained import init_from
@@ -225,17 +226,40 @@ def _resume(run: Run, verify: bool) -> None:
         if run.ema is not None:
             run.ema.load_state_dict(ema_state)
     scheduler_state = state.get("scheduler")
-    if run.scheduler is not None and scheduler_state is not None:
+    if "extended_from" in state:
+        _extend(run, state["epoch"] * len(run.batches) + state["step"])
+    elif run.scheduler is not None and scheduler_state is not None:
         run.scheduler.load_state_dict(scheduler_state)
     if run.scaler.is_enabled() and state.get("scaler"):
         run.scaler.load_state_dict(state["scaler"])
     loss0, correct0, seen0 = state["running"]
     run.start = Position(state["epoch"], state["step"], (float(loss0), int(correct0), int(seen0)))
     run.history, run.best = state["history"], state["best"]
-    if run.start.epoch >= run.config.epochs:
+    if "extended_from" in state:
+        was, now = state["extended_from"], run.config.epochs
+        run.hooks.log(f"extending {out} from {was} to {now} epochs")
+    elif run.start.epoch >= run.config.epochs:
         run.hooks.log(f"finishing {out}: its {run.config.epochs} epochs are done")
     else:
         run.hooks.log(f"resuming {out} at epoch {run.start.epoch + 1}, step {run.start.step}")
+
+
+def _extend(run: Run, taken: int) -> None:
+    """Continue the run over ``run.config.epochs`` instead of the checkpoint's: the schedule is
+    the longer run's, at the step reached (its learning rate and momentum set in the optimizer),
+    and ``config.json`` says the new epochs (rank 0)."""
+    groups = len(run.optimizer.param_groups)
+    state, values = schedule_at(run.config, len(run.batches), groups, taken)
+    if run.scheduler is not None and state is not None:
+        run.scheduler.load_state_dict(state)
+    for group, value in zip(run.optimizer.param_groups, values, strict=True):
+        group.update(value)
+    if run.writes:
+        assert run.out is not None
+        path = run.out / CONFIG
+        saved_config = json.loads(path.read_text())
+        text = json.dumps({**saved_config, "epochs": run.config.epochs}, indent=2)
+        atomic_write(path, lambda p: p.write_text(text))
 
 
 def _forward(

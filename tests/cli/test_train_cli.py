@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 COMMAND = Path(sys.executable).with_name("brickwork")
@@ -75,6 +76,18 @@ def test_evaluate_as_text_and_json(trained: Path) -> None:
     assert len(data["confusion"]) == 10
     assert set(data["per_class"]["3"]) == {"precision", "recall", "f1", "support"}
     assert set(data["macro"]) == set(data["weighted"]) == {"precision", "recall", "f1"}
+    assert data["confusion_png"] == str(trained / "confusion.png")
+
+
+def test_evaluate_draws_the_confusion_picture_where_asked(trained: Path, tmp_path: Path) -> None:
+    result = run("evaluate", str(trained), "--out", str(tmp_path / "c.png"))
+    assert result.returncode == 0, result.stderr
+    assert f"normalised per true class: {tmp_path / 'c.png'}" in result.stdout
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    bad = run("evaluate", str(trained), "--out", str(tmp_path / "c.txt"))
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines()[0].endswith("give a .png file in an existing folder")
+    assert not (tmp_path / "c.txt").exists()
 
 
 @pytest.mark.parametrize(
@@ -317,3 +330,14 @@ def test_predict_needs_a_training_runs_file(tmp_path: Path) -> None:
     result = run("predict", str(bare), str(image))
     assert result.returncode == 2
     assert "does not say how its images were normalised" in result.stderr
+
+
+def test_a_device_this_machine_lacks_is_one_line_and_nothing_written(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = run("train", "--device", "cuda:1", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert (
+        result.stderr.splitlines()[0] == "error: --device cuda:1: this machine has no CUDA device"
+    )
+    assert not (tmp_path / "run").exists()

@@ -81,6 +81,18 @@ def test_resume_refuses_options_that_change_what_is_computed(
         train_config(finished_run, True, given)
 
 
+def test_resume_with_more_epochs_extends_the_run(finished_run: Path) -> None:
+    assert train_config(finished_run, True, {"epochs": 3}).epochs == 3
+
+
+def test_resume_with_fewer_epochs_is_one_line(finished_run: Path) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"--epochs 0 is fewer than the 1 of the run in .*: a run can be extended, not shortened",
+    ):
+        train_config(finished_run, True, {"epochs": 0})
+
+
 def test_a_batch_smaller_than_the_number_of_processes_is_refused(
     monkeypatch: pytest.MonkeyPatch, digits: Dataset, tmp_path: Path
 ) -> None:

@@ -3,9 +3,10 @@
 from dataclasses import asdict
 
 import pytest
+import torch
 
 from brickwork.errors import ConfigError
-from brickwork.train.config import MACHINE_OPTIONS, TrainConfig, computed_options
+from brickwork.train.config import MACHINE_OPTIONS, TrainConfig, computed_options, resolve_device
 
 
 def test_machine_options_do_not_count_as_what_a_run_computes() -> None:
@@ -61,3 +62,50 @@ def test_an_option_an_older_run_did_not_save_counts_as_its_default() -> None:
 def test_bad_options_are_named(options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**options).check()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "cuda", "mps", "message"),
+    [
+        ("cuda:1", 0, False, "--device cuda:1: this machine has no CUDA device"),
+        ("cuda", 0, False, "--device cuda: this machine has no CUDA device"),
+        ("cuda:1", 1, False, r"--device cuda:1: this machine has only 1 CUDA device \(cuda:0\)"),
+        (
+            "cuda:4",
+            2,
+            False,
+            r"--device cuda:4: this machine has only 2 CUDA devices \(cuda:0 to cuda:1\)",
+        ),
+        ("mps", 0, False, r"--device mps: this machine has no MPS \(Apple GPU\) device"),
+        ("tpu", 0, False, "--device 'tpu': choose auto, cpu, cuda, cuda:N or mps"),
+        ("meta", 0, False, "--device 'meta': cannot train there"),
+    ],
+)
+def test_a_device_this_machine_lacks_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, name: str, cuda: int, mps: bool, message: str
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    with pytest.raises(ConfigError, match=message) as caught:
+        resolve_device(name)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "cuda", "mps", "device"),
+    [
+        ("cpu", 0, False, "cpu"),
+        ("auto", 0, False, "cpu"),
+        ("auto", 2, False, "cuda"),
+        ("cuda:1", 2, False, "cuda:1"),
+        ("mps", 0, True, "mps"),
+    ],
+)
+def test_a_device_this_machine_has(
+    monkeypatch: pytest.MonkeyPatch, name: str, cuda: int, mps: bool, device: str
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert resolve_device(name) == torch.device(device)

@@ -1,5 +1,6 @@
 """Nothing lost: interrupted, killed or resumed runs end bit-identical to straight ones."""
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 import brickwork
+from brickwork.errors import ConfigError
 from brickwork.train import (
     CheckpointError,
     RunInterruptedError,
@@ -34,10 +36,15 @@ def digits() -> brickwork.train.Dataset:
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory: pytest.TempPathFactory, digits: brickwork.train.Dataset) -> bytes:
+def straight_run(tmp_path_factory: pytest.TempPathFactory, digits: brickwork.train.Dataset) -> Path:
     run = tmp_path_factory.mktemp("straight")
     fit(small_model(), digits, CONFIG, out=run, log=lambda _: None)
-    return (run / "model.safetensors").read_bytes()
+    return run
+
+
+@pytest.fixture(scope="module")
+def straight(straight_run: Path) -> bytes:
+    return (straight_run / "model.safetensors").read_bytes()
 
 
 @pytest.mark.parametrize(("stop_epoch", "stop_step"), [(0, 0), (0, 5), (1, 9), (2, 3)])
@@ -196,3 +203,59 @@ def test_run_files_are_written_with_the_usual_permissions(
     assert set(modes.values()) == {"0o644"}, modes  # not mkstemp's 0600
     folders = {str(p): oct(p.stat().st_mode & 0o777) for p in tmp_path.rglob("*") if p.is_dir()}
     assert set(folders.values()) <= {"0o755"}, folders  # the TensorBoard events' folder
+
+
+SHORT = TrainConfig(epochs=2, batch_size=128, lr=1e-2)
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory: pytest.TempPathFactory, digits: brickwork.train.Dataset) -> Path:
+    """A finished 2-epoch run, extended to 3 without a stop."""
+    run = tmp_path_factory.mktemp("extended")
+    fit(small_model(), digits, SHORT, out=run, log=lambda _: None)
+    lines: list[str] = []
+    fit(small_model(), digits, CONFIG, out=run, resume=True, log=lines.append)
+    assert f"extending {run} from 2 to 3 epochs" in lines
+    return run
+
+
+def metrics(run: Path) -> list[dict[str, float]]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_finished_run_extended_has_every_epoch_and_one_test_line(
+    extended: Path, straight_run: Path
+) -> None:
+    rows = metrics(extended)
+    assert [row.get("epoch") for row in rows] == [1, 2, 3, None]
+    assert "test_acc" in rows[-1]
+    assert json.loads((extended / "config.json").read_text())["epochs"] == 3
+    # the extension's learning rate is the straight 3-epoch run's at the same step (onecycle)
+    assert rows[2]["lr"] == metrics(straight_run)[2]["lr"]
+    assert rows[1]["lr"] != metrics(straight_run)[1]["lr"]
+
+
+@pytest.mark.parametrize("stop_step", [0, 6])
+def test_an_extension_stopped_and_resumed_is_bit_identical(
+    tmp_path: Path, digits: brickwork.train.Dataset, extended: Path, stop_step: int
+) -> None:
+    def interrupt(model: torch.nn.Module, epoch: int, step: int) -> None:
+        if (epoch, step) == (2, stop_step):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    fit(small_model(), digits, SHORT, out=tmp_path, log=lambda _: None)
+    with pytest.raises(RunInterruptedError):
+        fit(small_model(), digits, CONFIG, out=tmp_path, resume=True, log=lambda _: None, on_step=interrupt)  # fmt: skip
+    lines: list[str] = []
+    fit(small_model(), digits, CONFIG, out=tmp_path, resume=True, log=lines.append)
+    assert f"resuming {tmp_path} at epoch 3, step {stop_step + 1}" in lines
+    expected = (extended / "model.safetensors").read_bytes()
+    assert (tmp_path / "model.safetensors").read_bytes() == expected
+
+
+def test_an_extension_to_fewer_epochs_is_one_line(
+    tmp_path: Path, digits: brickwork.train.Dataset
+) -> None:
+    fit(small_model(), digits, SHORT, out=tmp_path, log=lambda _: None)
+    with pytest.raises(ConfigError, match="--epochs 1 is fewer than the 2 of the run"):
+        fit(small_model(), digits, TrainConfig(epochs=1, batch_size=128, lr=1e-2), out=tmp_path, resume=True, log=lambda _: None)  # fmt: skip
