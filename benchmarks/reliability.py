@@ -87,7 +87,9 @@ def stage_of(out: Path) -> str:
         return "after the last checkpoint, before the pictures"
     if not (out / "confusion.png").exists():
         return "between the two pictures"
-    return "after the pictures, before the test line"
+    if "test_acc" not in metrics[-1]:
+        return "after the pictures, before the test line"
+    return "after the test line (the run was whole)"
 
 
 def kill_when(process: subprocess.Popen[str], ready: Callable[[], bool], deadline: float) -> bool:
@@ -130,7 +132,9 @@ def kills(root: Path, trials: int, rng: random.Random) -> Counter[str]:
         resumed = (finished(out, "--resume") if out.exists() else finished(out)) if killed else None
         model = out / "model.safetensors"
         same = model.is_file() and model.read_bytes() == weights and rows(out) == metrics
-        ok = same and (resumed is None or resumed.returncode == 0)
+        # killed after its test line: the run was whole, and --resume says there is nothing to do
+        complete = resumed is not None and "the run is complete" in resumed.stderr
+        ok = same and (resumed is None or resumed.returncode == 0 or complete)
         counts[f"{stage}: {'identical' if ok else 'DIFFERENT'}"] += 1
         if not ok and resumed is not None:
             print(f"  trial {trial}: {resumed.stderr.strip()}", file=sys.stderr)
