@@ -99,10 +99,10 @@ def evaluate_file(
     normalised per true class, goes to ``picture`` (default ``confusion.png`` beside the
     model)."""
     file = model_file(path)
+    metadata = read_metadata(file)  # a missing or foreign file is named first
     drawing = Path(picture) if picture is not None else file.parent / "confusion.png"
     if drawing.suffix.lower() != ".png" or not drawing.parent.is_dir():
         raise ConfigError(f"--out {drawing}: give a .png file in an existing folder")
-    metadata = read_metadata(file)
     model = load(file, verify=verify, code=code)
     name = data or metadata.get("data")
     if name is None:

@@ -66,8 +66,10 @@ def test_every_command_says_what_it_does_in_help(capsys: pytest.CaptureFixture[s
         main(["build", "--help"])
     assert "Build a model from a YAML/JSON spec on the meta device" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="0"):
-        main(["predict", "--help"])  # no description: the usage, then the arguments
-    assert "images [images ...]\n\npositional arguments:" in capsys.readouterr().out
+        main(["predict", "--help"])  # the usage, what it does with unreadable files, the arguments
+    shown = capsys.readouterr().out
+    assert "model images [images ...]\n\nA file that cannot be read is reported" in shown
+    assert "positional arguments:" in shown
 
 
 def fail_training_with(monkeypatch: pytest.MonkeyPatch, err: BaseException) -> None:

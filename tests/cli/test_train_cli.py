@@ -289,7 +289,7 @@ def test_predict_refuses_a_decompression_bomb_unless_its_limit_is_raised(
         (("--weight-decay", "-1"), "--weight-decay must be 0 or more"),
         (("--label-smoothing", "1.5"), "--label-smoothing must be in [0, 1)"),
         (("--seed", "-1"), "--seed must be in [0, 2**32)"),
-        (("--device", "foo"), "--device 'foo': choose auto, cpu or cuda"),
+        (("--device", "foo"), "--device 'foo': choose auto, cpu, cuda, cuda:N or mps"),
         (("--device", "meta"), "cannot train there"),
         (("--epochs", "0"), "--epochs: expected a positive integer, got '0'"),
         (("--max-pixels", "0"), "--max-pixels: expected a positive integer, got '0'"),
