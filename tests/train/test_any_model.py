@@ -12,9 +12,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-import brickwork
 from brickwork.errors import CheckpointError, CodeWarning, ConfigError, SpecError
-from brickwork.train import RunInterruptedError, TrainConfig, fit, load, load_dataset, load_weights
+from brickwork.train import RunInterruptedError, TrainConfig, fit, load, load_weights
 from brickwork.train.commands import run_training
 from brickwork.train.model_choice import ModelRequest, build_plan
 from brickwork.train.run import Opening
@@ -76,11 +75,6 @@ class Net(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
-
-
-@pytest.fixture(scope="module")
-def digits() -> brickwork.train.Dataset:
-    return load_dataset("digits")
 
 
 @pytest.fixture

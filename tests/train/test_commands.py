@@ -5,15 +5,10 @@ import pytest
 
 import brickwork
 from brickwork.errors import ConfigError
-from brickwork.train import Dataset, TrainConfig, distributed, fit, load_dataset
+from brickwork.train import Dataset, TrainConfig, distributed, fit
 from brickwork.train.commands import train_config
 from brickwork.train.distributed import World
 from brickwork.train.model_choice import train_model
-
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    return load_dataset("digits")
 
 
 def test_families_take_the_datasets_class_count(digits: Dataset) -> None:

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import save_file
+from small_models import small_model
 
 import brickwork
 from brickwork import create_model
 from brickwork.errors import CheckpointError, ConfigError
-from brickwork.train import Dataset, RunInterruptedError, TrainConfig, fit, load_dataset
+from brickwork.train import Dataset, RunInterruptedError, TrainConfig, fit
 from brickwork.train.freeze import freeze
 from brickwork.train.pretrained import init_from
 from brickwork.train.run import Hooks, Opening
@@ -24,16 +25,6 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 import torchvision_resnet
 
 QUIET: dict[str, Any] = {"log": lambda _: None}
-
-
-def small_model(n_classes: int = 10) -> torch.nn.Module:
-    torch.manual_seed(1)
-    return brickwork.CNNClassifier(1, [4, 8], [16], n_classes, input_shape=(8, 8))
-
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    return load_dataset("digits")
 
 
 def first_weights(model: torch.nn.Module, data: Dataset, config: TrainConfig) -> dict[str, Any]:

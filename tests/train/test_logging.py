@@ -6,18 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from small_models import smaller_model as small_model
 
-import brickwork
 from brickwork.cli.app import main
 from brickwork.errors import ConfigError
 from brickwork.train import RunInterruptedError, TrainConfig, fit, load_dataset
 from brickwork.train import board as board_module
 from brickwork.train.runs import list_runs
-
-
-def small_model() -> torch.nn.Module:
-    torch.manual_seed(1)
-    return brickwork.CNNClassifier(1, [4], [8], 10, input_shape=(8, 8))
 
 
 @pytest.fixture(scope="module")

@@ -14,25 +14,16 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from small_models import smaller_model as small_model
 
 import brickwork
 from brickwork.errors import CheckpointError, ConfigError
-from brickwork.train import TrainConfig, fit, load_dataset
+from brickwork.train import TrainConfig, fit
 from brickwork.train import loop as loop_module
 from brickwork.train import plots as plots_module
 
 CONFIG = TrainConfig(epochs=2, batch_size=256, lr=1e-2)  # 6 steps an epoch on digits
 QUIET: dict[str, Any] = {"log": lambda _: None}
-
-
-def small_model() -> torch.nn.Module:
-    torch.manual_seed(1)
-    return brickwork.CNNClassifier(1, [4], [8], 10, input_shape=(8, 8))
-
-
-@pytest.fixture(scope="module")
-def digits() -> brickwork.train.Dataset:
-    return load_dataset("digits")
 
 
 @pytest.fixture(scope="module")

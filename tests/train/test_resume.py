@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from small_models import small_model
 
 import brickwork
 from brickwork.errors import ConfigError
@@ -19,20 +20,9 @@ from brickwork.train import (
     TrainConfig,
     TrainingError,
     fit,
-    load_dataset,
 )
 
 CONFIG = TrainConfig(epochs=3, batch_size=128, lr=1e-2)  # 10 steps an epoch on digits
-
-
-def small_model() -> torch.nn.Module:
-    torch.manual_seed(1)
-    return brickwork.CNNClassifier(1, [4, 8], [16], 10, input_shape=(8, 8))
-
-
-@pytest.fixture(scope="module")
-def digits() -> brickwork.train.Dataset:
-    return load_dataset("digits")
 
 
 @pytest.fixture(scope="module")

@@ -6,25 +6,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from small_models import small_model
 
 import brickwork
-from brickwork.train import Dataset, TrainConfig, fit, load_dataset
+from brickwork.train import Dataset, TrainConfig, fit
 from brickwork.train.optim import make_optimizer
 from brickwork.train.progress import ProgressBar
 from brickwork.train.step import CHECK_EVERY
 
 SYNCING = ("item", "tolist", "__bool__", "__int__", "__float__", "cpu", "numpy")
 """Tensor methods that make the host wait for the device."""
-
-
-def small_model() -> torch.nn.Module:
-    torch.manual_seed(1)
-    return brickwork.CNNClassifier(1, [4, 8], [16], 10, input_shape=(8, 8))
-
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    return load_dataset("digits")
 
 
 class SyncCounter:

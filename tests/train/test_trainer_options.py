@@ -11,25 +11,16 @@ from typing import Any
 import pytest
 import torch
 from safetensors import safe_open
+from small_models import small_model
 
 import brickwork
-from brickwork.train import RunInterruptedError, TrainConfig, fit, load_dataset
+from brickwork.train import RunInterruptedError, TrainConfig, fit
 from brickwork.train.ema import Ema
 from brickwork.train.optim import make_scheduler
 from brickwork.train.weights import read_metadata
 
 QUIET: dict[str, Any] = {"log": lambda _: None}
 NO_NORM = {"input": [1, 8, 8], "model": ["flatten", {"linear": {"out": 32}}, "relu", {"linear": {"out": 10}}]}  # fmt: skip
-
-
-def small_model() -> torch.nn.Module:
-    torch.manual_seed(1)
-    return brickwork.CNNClassifier(1, [4, 8], [16], 10, input_shape=(8, 8))
-
-
-@pytest.fixture(scope="module")
-def digits() -> brickwork.train.Dataset:
-    return load_dataset("digits")
 
 
 def test_the_average_moves_by_one_minus_decay_and_copies_buffers() -> None:
