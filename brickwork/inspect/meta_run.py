@@ -287,9 +287,13 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         row.output_shape = shapes_of(output)
         for t in tensors_in(output):
             self.outputs[storage_key(t)] = t.untyped_storage().nbytes()
+            # A key is the storage's address: held until release(), a freed output's address
+            # cannot come back as another output's and hide its bytes.
+            self._keep.append(t)
 
     def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
         self.saved[storage_key(tensor)] = tensor.untyped_storage().nbytes()
+        self._keep.append(tensor)  # as for outputs: its address stays its own
         return tensor
 
     @classmethod

@@ -154,6 +154,27 @@ def test_meta_and_real_runs_account_alike() -> None:
     for field in ("macs", "total_params", "saved_activation_bytes", "forward_activation_bytes"):
         assert getattr(meta, field) == getattr(real, field), field
     assert [r.output_shape for r in meta.rows] == [r.output_shape for r in real.rows]
+    assert meta.forward_activation_bytes == 4 * (3 * 4 * 8 * 8 * 8 + 4 * 10)  # conv, bn, relu, fc
+
+
+class FreedOnTheWay(nn.Module):
+    """Six outputs, each freed once the next exists: a freed storage's address comes back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = nn.ModuleList(nn.ReLU() for _ in range(6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            for step in self.steps:
+                x = step(x) + 0
+        return x
+
+
+@pytest.mark.parametrize("run", ["meta", "real"])
+def test_every_output_counts_though_its_storage_was_freed_and_reused(run: str) -> None:
+    result = summary(FreedOnTheWay(), (4, 8, 8), batch_size=2, run=run)
+    assert result.forward_activation_bytes == 7 * 2 * 4 * 8 * 8 * 4  # six steps and the model's
 
 
 def test_a_model_built_on_meta_stops_at_the_op_and_says_what_to_do() -> None:
