@@ -20,7 +20,7 @@ from brickwork.cli.parser import (
 from brickwork.errors import EXIT_BAD_INPUT
 from brickwork.inspect.render import parse_bytes
 from brickwork.train.commands import evaluate_file, run_training
-from brickwork.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
+from brickwork.train.config import LOSSES, OPTIMIZERS, PRECISIONS, SCHEDULES, TASKS
 from brickwork.train.data import set_pixel_limit
 from brickwork.train.memory import MemoryCheck
 from brickwork.train.model_choice import ModelRequest
@@ -32,7 +32,7 @@ TRAIN_OPTIONS = (
     "data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay",
     "label_smoothing", "augment", "device", "precision", "channels_last", "compile", "seed",
     "image_size", "crop_scale", "mixup", "cutmix", "workers", "max_pixels", "ema", "accumulate",
-    "patience", "warmup_epochs", "tensorboard", "init", "init_strict", "freeze",
+    "patience", "warmup_epochs", "tensorboard", "init", "init_strict", "freeze", "task", "loss",
 )  # fmt: skip
 """The options of ``brickwork train`` that are the run's configuration."""
 
@@ -72,6 +72,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
+    if result["task"] == "segmentation":
+        _print_seg_scores(result)
+        return 0
     print(f"{result['model']} on {result['data']} (test split): accuracy {result['accuracy']:.4f}")
     print(f"{'class':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
     rows = [*result["per_class"].items(), ("macro avg", result["macro"])]
@@ -88,21 +91,42 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_seg_scores(result: dict[str, Any]) -> None:
+    """A segmentation model's test scores: means, then IoU and Dice per class."""
+    print(
+        f"{result['model']} on {result['data']} (test split): mIoU {result['miou']:.4f}, "
+        f"mean Dice {result['mdice']:.4f}, pixel accuracy {result['accuracy']:.4f}"
+    )
+    print(f"{'class':<16} {'IoU':>7} {'Dice':>7} {'pixels':>10}")
+    for name, row in result["per_class"].items():
+        iou, dice = (f"{row[k]:.4f}" if row[k] is not None else "-" for k in ("iou", "dice"))
+        print(f"{name:<16} {iou:>7} {dice:>7} {row['pixels']:>10}")
+    print(f"pixel confusion, normalised per true class: {result['confusion_png']}")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Top classes and their probabilities for image files and folders (walked recursively).
+    """Top classes and their probabilities for image files and folders (walked recursively);
+    for a segmentation model, a mask PNG per image (--out DIR, --overlay).
 
     A file that cannot be read is reported on stderr and the others are still predicted; the
     exit status is then 2.
     """
     if args.max_pixels is not None:
         set_pixel_limit(args.max_pixels)
-    results = predict_files(args.model, args.images, args.verify, args.code, args.top)
+    results = predict_files(
+        args.model, args.images, args.verify, args.code, args.top, args.out, args.overlay
+    )
     if args.json:
         print(json.dumps(results, indent=2))
     for result in results:
         if "error" in result:
             print_error(result["error"], result["hint"])
-        elif not args.json:
+        elif args.json:
+            continue
+        elif "mask" in result:
+            laid = f" (overlay {result['overlay']})" if "overlay" in result else ""
+            print(f"{result['image']}: mask {result['mask']}{laid}")
+        else:
             ranked = ", ".join(f"{t['class']} ({t['probability']:.1%})" for t in result["top"])
             print(f"{result['image']}: {ranked}")
     return EXIT_BAD_INPUT if any("error" in r for r in results) else 0
@@ -146,6 +170,16 @@ def add_commands(commands: Any) -> None:
         "--top", type=positive_count, default=1, help="classes per image, best first (default 1)"
     )
     p.add_argument("--json", action="store_true", help="print JSON: a list, one object per image")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="segmentation: where each image's mask goes, as NAME.png (default predictions)",
+    )
+    p.add_argument(
+        "--overlay",
+        action="store_true",
+        help="segmentation: also write NAME_overlay.png, the image with its mask laid over it",
+    )
     add_max_pixels_argument(p)
     add_code_argument(p)
     add_verify_argument(p)
@@ -163,7 +197,19 @@ def _add_train(commands: Any) -> None:
     p.add_argument(
         "--data",
         help="digits (default), mnist, fashion-mnist, cifar10, folder:PATH (an image tree), "
-        "shards:DIR (brickwork pack's), synthetic:C,H,W,K,N",
+        "seg:PATH (PATH/images and PATH/masks, for segmentation), shards:DIR (brickwork "
+        "pack's), synthetic:C,H,W,K,N",
+    )
+    p.add_argument(
+        "--task",
+        choices=TASKS,
+        help="default: what the data is for (seg:PATH segments; the others classify)",
+    )
+    p.add_argument(
+        "--loss",
+        choices=LOSSES,
+        help="default ce (cross-entropy); segmentation also takes dice and ce+dice "
+        "(mask value 255 is ignored)",
     )
     p.add_argument("--data-dir", help="where the dataset's files are (else they are downloaded)")
     p.add_argument("--epochs", type=positive_count, help="default 25")

@@ -1,5 +1,5 @@
 """TensorBoard event files in the run directory: each epoch's losses, metrics, learning rate and
-images per second, beside ``metrics.jsonl``.
+images per second, beside ``metrics.jsonl``, and a segmentation run's sample grid.
 
 PyTorch writes them (``torch.utils.tensorboard``), which needs the ``tensorboard`` package:
 ``pip install 'brickwork[tensorboard]'``. Without it a run trains and writes everything else;
@@ -22,6 +22,10 @@ TAGS = {
     "train_acc": "accuracy/train",
     "val_acc": "accuracy/val",
     "ema_val_acc": "accuracy/val_ema",
+    "val_miou": "miou/val",
+    "ema_val_miou": "miou/val_ema",
+    "val_dice": "dice/val",
+    "ema_val_dice": "dice/val_ema",
     "lr": "learning_rate",
 }
 """An epoch row's columns and their TensorBoard tags (the others are left out)."""
@@ -69,6 +73,11 @@ class Board:
             if key in row:
                 self._writer.add_scalar(tag, row[key], step)
         self._writer.add_scalar("speed/images_per_s", images_per_s, step)
+        self._writer.flush()
+
+    def image(self, tag: str, picture: Any, step: int) -> None:
+        """Write a picture, ``(H, W, 3)`` ``uint8`` (a segmentation run's sample grid)."""
+        self._writer.add_image(tag, picture, step, dataformats="HWC")
         self._writer.flush()
 
     def close(self) -> None:

@@ -34,6 +34,7 @@ from brickwork.train.plots import plot_confusion
 from brickwork.train.predict import input_shapes
 from brickwork.train.run import Opening
 from brickwork.train.run_dir import check_new_run, check_resume, is_unstarted
+from brickwork.train.tasks import data_task, seg_scores
 from brickwork.train.weights import load, model_file, read_metadata
 
 
@@ -94,10 +95,10 @@ def evaluate_file(
     code: str | None = None,
     picture: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Accuracy, per-class precision and recall, and the confusion matrix on the test split
-    (``code``: the Python file of a model built by the user's own code), whose picture,
-    normalised per true class, goes to ``picture`` (default ``confusion.png`` beside the
-    model)."""
+    """Accuracy, per-class precision and recall (segmentation: pixel accuracy, IoU and Dice per
+    class and their means), and the confusion matrix on the test split (``code``: the Python
+    file of a model built by the user's own code), whose picture, normalised per true class,
+    goes to ``picture`` (default ``confusion.png`` beside the model)."""
     file = model_file(path)
     metadata = read_metadata(file)  # a missing or foreign file is named first
     drawing = Path(picture) if picture is not None else file.parent / "confusion.png"
@@ -123,12 +124,14 @@ def evaluate_file(
         model, open_batches(dataset, options).split("test"), len(classes), options.device
     )
     plot_confusion(confusion.cpu(), list(classes), drawing, title=f"{dataset.name} test")
+    segments = data_task(dataset) == "segmentation"
     return {
         "model": str(file),
         "data": dataset.name,
+        "task": data_task(dataset),
         "accuracy": accuracy,
         "loss": loss,
-        **class_scores(confusion, classes),
+        **(seg_scores(confusion, classes) if segments else class_scores(confusion, classes)),
         "confusion": confusion.tolist(),
         "confusion_png": str(drawing),
     }
@@ -140,6 +143,12 @@ def _check_fits_data(file: Path, metadata: dict[str, Any], n_classes: int, datas
     Raises:
         ConfigError: naming both shapes, or both class counts.
     """
+    task, data_is_for = metadata.get("task", "classification"), data_task(dataset)
+    if task != data_is_for:
+        raise ConfigError(
+            f"{file} is a {task} model but {dataset.name} is data for {data_is_for}",
+            hint="evaluate on data of the model's task",
+        )
     shapes = input_shapes(metadata)
     data_shape = tuple(dataset.input_shape)
     if len(shapes) == 1 and shapes[0] and tuple(shapes[0]) != data_shape:

@@ -14,6 +14,9 @@ from brickwork.train import distributed
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("onecycle", "cosine", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
+TASKS = ("classification", "segmentation")
+LOSSES = ("ce", "dice", "ce+dice")
+"""``--loss``: cross-entropy, Dice or their sum (Dice: segmentation only)."""
 MACHINE_OPTIONS = ("device", "channels_last", "compile", "workers", "tensorboard")
 """Options that say where and how fast to run, or what is logged, not what to compute:
 ``--resume`` may change them."""
@@ -70,6 +73,10 @@ class TrainConfig:
     """``--init``: a key missing from the file or the model is an error (``False``: logged)."""
     freeze: list[str] | None = None
     """``fnmatch`` patterns of module paths whose parameters stay fixed, batch norms in eval."""
+    task: str | None = None
+    """``classification`` or ``segmentation``; ``None``: what the data is for."""
+    loss: str = "ce"
+    """The training loss: ``ce``, or for segmentation also ``dice`` or ``ce+dice``."""
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first option out of its range."""
@@ -77,6 +84,8 @@ class TrainConfig:
             ("optimizer", self.optimizer, OPTIMIZERS),
             ("schedule", self.schedule, SCHEDULES),
             ("precision", self.precision, PRECISIONS),
+            ("loss", self.loss, LOSSES),
+            ("task", self.task or TASKS[0], TASKS),
         ):
             if value not in choices:
                 raise ConfigError(f"--{name} {value!r}: choose one of {', '.join(choices)}")

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from brickwork.train import distributed
+from brickwork.train.tasks.scores import pixels
 
 
 def sum_dtype(device: torch.device) -> torch.dtype:
@@ -24,14 +25,16 @@ def evaluate_batches(
     n_classes: int,
     device: torch.device,
 ) -> tuple[float, float, torch.Tensor]:
-    """Loss, accuracy and confusion matrix (rows: true class) of ``model`` on ``batches``.
+    """Loss, accuracy and confusion matrix (rows: true class) of ``model`` on ``batches``; for
+    segmentation, of its labelled pixels (the loss and accuracy are then per pixel).
 
     Under torchrun each rank evaluates its share and the sums are added up.
 
     Args:
         model: the model (put in eval mode).
         batches: this process's share of the split: normalised images ``(b, C, H, W)`` and
-            labels ``(b,)`` on ``device`` (see :meth:`~brickwork.train.data.Batches.split`).
+            labels ``(b,)`` or masks ``(b, H, W)`` on ``device`` (see
+            :meth:`~brickwork.train.data.Batches.split`).
         n_classes: the matrix's size.
         device: where the model is.
     """
@@ -39,8 +42,8 @@ def evaluate_batches(
     exact = sum_dtype(device)
     sums = torch.zeros(2, dtype=exact, device=device)  # loss sum, images
     confusion = torch.zeros(n_classes, n_classes, dtype=torch.long, device=device)
-    for x, y in batches:
-        logits = model(x).float()
+    for x, y_given in batches:
+        logits, y = pixels(model(x).float(), y_given)  # segmentation: one row per pixel
         sums[0] += nn.functional.cross_entropy(logits, y, reduction="sum").to(exact)
         sums[1] += len(y)
         confusion.index_put_((y, logits.argmax(1)), torch.ones_like(y), accumulate=True)

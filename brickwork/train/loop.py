@@ -21,6 +21,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -35,7 +36,9 @@ from brickwork.train.progress import progress_bar
 from brickwork.train.run import Hooks, Opening, Position, Run, save_checkpoint, write_metrics
 from brickwork.train.setup import prepared
 from brickwork.train.step import CHECK_EVERY, Tally, check_finite, start_tally, train_step
-from brickwork.train.stopping import best_weights, stop_reason
+from brickwork.train.stopping import best_weights, score_column, stop_reason
+from brickwork.train.tasks import seg_scores
+from brickwork.train.tasks.samples import as_pixels, predicted_samples, sample_grid, save_grid
 from brickwork.train.weights import load_weights, save
 
 
@@ -174,19 +177,14 @@ def end_epoch(run: Run, epoch: int, tally: Tally) -> None:
         "seconds": round(seconds, 3),
     }
     run.history.append(row)
-    run.hooks.log(
-        f"epoch {epoch + 1}/{run.config.epochs}  loss {row['train_loss']:.4f}  "
-        f"acc {row['train_acc']:.4f}  val_loss {row['val_loss']:.4f}  "
-        f"val_acc {row['val_acc']:.4f}"
-        + (f"  ema_val_acc {row['ema_val_acc']:.4f}" if run.ema is not None else "")
-    )
+    run.hooks.log(_epoch_line(run, row))
     score, weights = best_weights(row)
     if score > run.best:
         run.best = score
         if run.writes:
             assert run.out is not None
             model = run.ema.module if weights == "ema" and run.ema is not None else run.model
-            extra = {**run.extra, "val_acc": score[0], "weights": weights}
+            extra = {**run.extra, score_column(row): score[0], "weights": weights}
             save(model, run.out / "model.safetensors", extra=extra)
     save_checkpoint(run, Position(epoch + 1, 0, (0.0, 0, 0)))
     if run.writes:
@@ -197,14 +195,41 @@ def end_epoch(run: Run, epoch: int, tally: Tally) -> None:
         plot_curves(run.history, run.out / "curves.png")
     if run.board is not None:
         run.board.epoch(row, tally.seen / max(seconds, 1e-9))
+        if run.task == "segmentation":
+            run.board.image("samples", samples_picture(run), row["epoch"])
+
+
+def _epoch_line(run: Run, row: dict[str, Any]) -> str:
+    """An epoch's line of the log: losses and accuracies, and mean IoU for segmentation."""
+    scores = ["val_acc", "val_miou"] if run.task == "segmentation" else ["val_acc"]
+    if run.ema is not None:
+        scores.append(f"ema_{scores[-1]}")
+    return (
+        f"epoch {row['epoch']}/{run.config.epochs}  loss {row['train_loss']:.4f}  "
+        f"acc {row['train_acc']:.4f}  val_loss {row['val_loss']:.4f}  "
+        + "  ".join(f"{name} {row[name]:.4f}" for name in scores)
+    )
 
 
 def _validate(run: Run, model: nn.Module, prefix: str) -> dict[str, float]:
-    """``model``'s validation loss and accuracy, named with ``prefix``."""
-    loss, acc, _ = evaluate_batches(
+    """``model``'s validation loss and accuracy (segmentation: pixel accuracy, mean IoU and
+    mean Dice too), named with ``prefix``."""
+    loss, acc, confusion = evaluate_batches(
         model, run.batches.split("val"), run.dataset.n_classes, run.device
     )
-    return {f"{prefix}val_loss": loss, f"{prefix}val_acc": acc}
+    scores = {f"{prefix}val_loss": loss, f"{prefix}val_acc": acc}
+    if run.task == "segmentation":
+        seg = seg_scores(confusion, run.dataset.classes)
+        scores.update({f"{prefix}val_miou": seg["miou"], f"{prefix}val_dice": seg["mdice"]})
+    return scores
+
+
+def samples_picture(run: Run) -> np.ndarray:
+    """The grid of the first validation images with their masks and the model's."""
+    x, y = next(iter(run.batches.split("val")))
+    x, y, predicted = predicted_samples(run.model, x, y)
+    images = as_pixels(x, run.dataset.mean, run.dataset.std)
+    return sample_grid(images, y.cpu().numpy(), predicted.cpu().numpy(), run.dataset.classes)
 
 
 def reload_best(run: Run) -> None:
@@ -230,10 +255,16 @@ def finish(run: Run) -> list[dict[str, Any]]:
     with distributed.lost_ranks_reported():
         reload_best(run)
         test_loss, test_acc, confusion = test_scores(run)
-    history = [*run.history, {"test_loss": test_loss, "test_acc": test_acc}]
+        grid = samples_picture(run) if run.task == "segmentation" and run.writes else None
+    test: dict[str, Any] = {"test_loss": test_loss, "test_acc": test_acc}
+    what = f"test accuracy {test_acc:.4f}"
+    if run.task == "segmentation":
+        seg = seg_scores(confusion, dataset.classes)
+        test.update({"test_miou": seg["miou"], "test_dice": seg["mdice"]})
+        what = f"test mIoU {seg['miou']:.4f}, pixel accuracy {test_acc:.4f}"
+    history = [*run.history, test]
     run.hooks.log(
-        f"test accuracy {test_acc:.4f} ({dataset.split_size('test')} images)"
-        + (f"; run in {run.out}" if run.out else "")
+        f"{what} ({dataset.split_size('test')} images)" + (f"; run in {run.out}" if run.out else "")
     )
     if run.writes:
         assert run.out is not None
@@ -241,5 +272,7 @@ def finish(run: Run) -> list[dict[str, Any]]:
 
         plot_curves(history, run.out / "curves.png")
         plot_confusion(confusion, dataset.classes, run.out / "confusion.png")
+        if grid is not None:
+            save_grid(grid, run.out / "samples.png")
         write_metrics(run.out, history)
     return history

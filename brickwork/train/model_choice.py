@@ -23,6 +23,7 @@ from brickwork.train.data import Data
 from brickwork.train.origin import check_code_file, code_needed, describe
 from brickwork.train.run_dir import MODEL_ORIGIN, is_unstarted
 from brickwork.train.schema import check_model_metadata
+from brickwork.train.tasks import data_task
 
 Plan = dict[str, Any]
 """What a run builds: ``{"spec": spec}``, or ``{"code": {"target", "args", "kwargs"}}``."""
@@ -38,6 +39,13 @@ of every pixel into a 1024-wide layer (67 M parameters at 32x32, 3.3 B at 224x22
 SMALL_STEM_MAX_SIDE = 64
 """The largest images the default pooled model keeps at full size in its stem
 (``resnet18_small``); larger ones go through ``resnet18``'s stride-4 stem."""
+
+
+UNET_SMALL = (16, 32, 64, 128)
+"""The default U-Net's widths for images of up to :data:`UNET_SMALL_MAX_SIDE` pixels a side."""
+UNET_SMALL_MAX_SIDE = 128
+UNET_LARGE = (32, 64, 128, 256, 512)
+"""The default U-Net's widths for larger images: one level deeper, for a wider field of view."""
 
 
 @dataclass(frozen=True)
@@ -82,17 +90,24 @@ def model_plan(request: ModelRequest, dataset: Data, run: Path | None, resume: b
     if request.code is not None:
         raise ConfigError("--code goes with --resume, for a run of a file.py:NAME model")
     if source is None:
-        source, note = default_model(dataset.input_shape)
+        source, note = default_model(dataset.input_shape, data_task(dataset))
         return {"spec": train_spec(source, dataset), "note": note}
     return {"spec": train_spec(source, dataset)}
 
 
-def default_model(input_shape: Any) -> tuple[dict[str, Any], str]:
+def default_model(input_shape: Any, task: str = "classification") -> tuple[dict[str, Any], str]:
     """The model ``train`` chooses for images of ``input_shape`` ``(C, H, W)``, and a line that
     names it and says why: the guide's classifier while its flatten stays small, else a ResNet
-    that pools to a fixed size whatever the image size."""
+    that pools to a fixed size whatever the image size; for segmentation a U-Net sized for the
+    images."""
     height, width = input_shape[-2:]
     size = f"{height}x{width}"
+    if task == "segmentation":
+        widths = UNET_SMALL if max(height, width) <= UNET_SMALL_MAX_SIDE else UNET_LARGE
+        return {"model": {"unet": {"widths": list(widths), "pad": True}}}, (
+            f"model: unet with widths {list(widths)} (halving {len(widths) - 1} times), for "
+            f"{size} images and masks"
+        )
     if height * width <= GUIDE_MAX_PIXELS:
         guide = json.loads(json.dumps(GUIDE_SPEC))  # a copy the caller may change
         return guide, f"model: the guide's classifier, for {size} images"
@@ -175,21 +190,31 @@ def _saved_call(request: ModelRequest, run: Path) -> dict[str, Any]:
 
 
 def check_outputs(model: nn.Module, dataset: Data, what: str) -> None:
-    """``model`` must give one score per class of ``dataset`` for its images (on meta: no
-    compute, and the model's own tensors are left alone).
+    """``model`` must give one score per class of ``dataset`` for its images, or for
+    segmentation one per class at each pixel (on meta: no compute, and the model's own tensors
+    are left alone).
 
     Raises:
-        ConfigError: the model cannot take the images, or gives another number of outputs.
+        ConfigError: the model cannot take the images, or gives another shape of outputs.
     """
     try:
         outputs = list(probe_output_shape(model, dataset.input_shape, what))
     except ShapeError as err:
         raise ConfigError(f"{err} (the images of {dataset.name})") from err
-    if outputs != [dataset.n_classes]:
+    n = dataset.n_classes
+    if data_task(dataset) == "segmentation":
+        height, width = dataset.input_shape[-2:]
+        if outputs != [n, height, width]:
+            raise ConfigError(
+                f"the model gives outputs of shape {outputs} but {dataset.name} wants "
+                f"[{n}, {height}, {width}]: a score for each of its {n} classes at each pixel",
+                hint=f"a segmentation model keeps the image's {height}x{width} and ends with "
+                f"{n} channels (unet does)",
+            )
+    elif outputs != [n]:
         raise ConfigError(
-            f"the model gives outputs of shape {outputs} but {dataset.name} has "
-            f"{dataset.n_classes} classes",
-            hint=f"end the model with a layer of {dataset.n_classes} outputs",
+            f"the model gives outputs of shape {outputs} but {dataset.name} has {n} classes",
+            hint=f"end the model with a layer of {n} outputs",
         )
 
 
@@ -199,7 +224,7 @@ def train_spec(source: Any, dataset: Data) -> dict[str, Any]:
     if isinstance(source, str) and source in MODELS:
         source = {"model": source}
     if source is None:
-        source = default_model(dataset.input_shape)[0]
+        source = default_model(dataset.input_shape, data_task(dataset))[0]
     spec = load_spec(source)
     spec = with_input_shape(spec, dataset.input_shape)  # refuses a model of several inputs
     family = spec["model"] if isinstance(spec["model"], dict) and len(spec["model"]) == 1 else None

@@ -46,9 +46,12 @@ def predict_files(
     verify: bool = True,
     code: str | None = None,
     top: int = 1,
+    out: str | Path | None = None,
+    overlay: bool = False,
 ) -> list[dict[str, Any]]:
     """The ``top`` classes and their probabilities for each image, read, cropped and normalised
-    as the validation images of its training run were.
+    as the validation images of its training run were; for a segmentation model, a mask per
+    image written into ``out`` (:func:`~brickwork.train.predict_masks.segment_files`).
 
     Args:
         path: a run directory or its model file.
@@ -56,6 +59,8 @@ def predict_files(
         verify: check the model file's SHA-256.
         code: the Python file of a model built by the user's own code.
         top: classes per image, most probable first (at most the class count).
+        out: segmentation: the folder the masks go to (default ``predictions``).
+        overlay: segmentation: also write each image with its mask laid over it.
 
     Returns:
         One dict per image: ``image``, ``class`` and ``probability`` (the best), ``top`` (a list
@@ -73,6 +78,12 @@ def predict_files(
     shape, mean, std = _normalisation(file, metadata)
     classes = metadata["classes"]
     crop = metadata.get("eval_transform")
+    if metadata.get("task") == "segmentation":
+        from brickwork.train.predict_masks import segment_files
+
+        folder = Path(out) if out is not None else Path("predictions")
+        normalise = lambda x: (x - mean) / std  # noqa: E731
+        return segment_files(model, image_paths(images), shape, normalise, classes, folder, overlay)
     results: list[dict[str, Any]] = []
     for image in image_paths(images):
         try:

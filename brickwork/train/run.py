@@ -25,6 +25,7 @@ from brickwork.train.checkpoint import save_training_state
 from brickwork.train.config import TrainConfig
 from brickwork.train.data import Batches, Data
 from brickwork.train.ema import Ema
+from brickwork.train.tasks import data_task, make_criterion
 
 
 @dataclass
@@ -75,11 +76,12 @@ class Run:
         out: the run directory, or ``None``: nothing is written.
         hooks: where the run reports to (silent on all but rank 0).
         history: one row of metrics per epoch done.
-        best: ``[val_acc, -val_loss]`` of the best epoch so far (of the saved weights, raw or
-            the moving average).
+        best: ``[val_acc or val_miou, -val_loss]`` of the best epoch so far (of the saved
+            weights, raw or the moving average).
         start: where training starts: ``(0, 0)``, or where the resumed run stopped.
-        criterion: the training loss (cross-entropy with ``config.label_smoothing``; it takes
-            class indices or, for mixed images, class probabilities).
+        criterion: the training loss (:func:`~brickwork.train.tasks.make_criterion`:
+            cross-entropy with ``config.label_smoothing``, taking class indices or, for mixed
+            images, class probabilities; for segmentation ``config.loss`` over masks).
         ema: the moving average of the weights (``--ema``), or ``None``.
         scaler: the gradient scaler (on for ``--precision fp16``).
         board: the TensorBoard event files (rank 0), or ``None``.
@@ -110,7 +112,12 @@ class Run:
     frozen_norms: list[nn.Module] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=self.config.label_smoothing)
+        self.criterion = make_criterion(self.task, self.config.loss, self.config.label_smoothing)
+
+    @property
+    def task(self) -> str:
+        """``classification`` or ``segmentation``: what the data is for."""
+        return data_task(self.dataset)
 
     @property
     def writes(self) -> bool:

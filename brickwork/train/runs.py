@@ -15,8 +15,9 @@ def list_runs(folder: Path) -> list[dict[str, Any]]:
     """The runs in ``folder`` (itself, or the directories in it), in name order.
 
     Each is ``{"run", "task", "best", "epochs", "of", "seconds", "test", "state"}``: the best
-    validation accuracy (``None`` before the first epoch), the epochs done of those asked for,
-    the training time, the test score of a finished run (else ``None``), and ``finished`` or
+    validation score, accuracy or for segmentation mean IoU (``None`` before the first epoch),
+    the epochs done of those asked for, the training time, the test score of a finished run
+    (else ``None``), and ``finished`` or
     ``stopped``. A run whose files cannot be read is listed as ``unreadable``.
 
     Raises:
@@ -39,13 +40,14 @@ def _describe(run: Path) -> dict[str, Any]:
         rows = [json.loads(line) for line in lines]
         epochs = [r for r in rows if "epoch" in r]
         test = next((r for r in rows if "test_acc" in r), None)
+        segments = any("val_miou" in r for r in epochs) or config.get("task") == "segmentation"
         row |= {
-            "task": config.get("task", "classification"),
+            "task": "segmentation" if segments else "classification",
             "best": max((best_weights(r)[0][0] for r in epochs), default=None),
             "epochs": len(epochs),
             "of": config.get("epochs"),
             "seconds": sum(float(r.get("seconds", 0.0)) for r in epochs),
-            "test": test["test_acc"] if test is not None else None,
+            "test": test.get("test_miou", test["test_acc"]) if test is not None else None,
             "state": "finished" if test is not None else "stopped",
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

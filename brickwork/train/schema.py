@@ -148,6 +148,8 @@ FIELDS: dict[str, Field] = {
     "data_dir": (_folder_or_none, "a folder or null"),
     "seed": (_count, "a non-negative integer"),
     "val_acc": (_fraction, "a number in [0, 1]"),
+    "val_miou": (_fraction, "a number in [0, 1]"),
+    "task": (lambda v: v in ("classification", "segmentation"), "classification or segmentation"),
     "weights": (_which_weights, "'raw' or 'ema'"),
     "eval_transform": (_eval_transform, "{'size': [H, W], 'crop_fraction': a number in (0, 1]}"),
     "training": (_mapping, "a mapping"),

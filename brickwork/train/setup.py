@@ -55,6 +55,7 @@ from brickwork.train.run_dir import (
     read_pointer,
     stale_files,
 )
+from brickwork.train.tasks import check_for_task
 
 
 @contextmanager
@@ -118,6 +119,7 @@ def _setup(
     if not world.main:
         hooks = replace(hooks, log=lambda _: None, progress=False)
     dataset = _data(data, config).to(device)
+    check_for_task(config, dataset)
     check_outputs(model, dataset, type(model).__name__)  # before a file is written
     for note in dataset.notes:
         hooks.log(note)

@@ -20,6 +20,7 @@ from brickwork.train import distributed
 from brickwork.train.data import Batch, step_seed
 from brickwork.train.evaluate import sum_dtype
 from brickwork.train.run import Run
+from brickwork.train.tasks.scores import batch_sums
 
 CHECK_EVERY = 50
 """Steps between looks at the loss for NaN or inf (each look waits for the device to catch up)."""
@@ -96,8 +97,7 @@ def _micro_step(
     with torch.no_grad():
         detached = logits.detach().float()
         # the reported loss is plain cross-entropy, comparable with validation's
-        plain = nn.functional.cross_entropy(detached, y, reduction="sum")
-        correct = (detached.argmax(1) == y).sum()
+        plain, correct = batch_sums(detached, y)
         sums, first_bad = tally.sums, tally.first_bad
         sums += torch.stack([plain.to(sums.dtype), correct.to(sums.dtype)])
         bad = ~torch.isfinite(loss) & ~torch.isfinite(first_bad[0])

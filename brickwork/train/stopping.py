@@ -1,8 +1,9 @@
 """Which epoch is best, and when a run stops early (``--patience``).
 
-An epoch's score is its validation accuracy, ties going to the lower validation loss (a small
-validation set reaches its top accuracy early, long before the model is done); with ``--ema``
-it is the better of the raw weights' score and the moving average's.
+An epoch's score is its validation accuracy (for segmentation its mean IoU), ties going to the
+lower validation loss (a small validation set reaches its top accuracy early, long before the
+model is done); with ``--ema`` it is the better of the raw weights' score and the moving
+average's.
 """
 
 from __future__ import annotations
@@ -13,10 +14,16 @@ WEIGHTS = {"raw": "", "ema": "ema_"}
 """Which weights an epoch's row scores, and the prefix of their columns (``ema_val_acc``)."""
 
 
+def score_column(row: dict[str, Any]) -> str:
+    """The column an epoch's row is scored by: ``val_miou`` (segmentation) or ``val_acc``."""
+    return "val_miou" if "val_miou" in row else "val_acc"
+
+
 def weights_score(row: dict[str, Any], weights: str) -> list[float]:
-    """``[val_acc, -val_loss]`` of ``weights`` (``raw`` or ``ema``) in an epoch's row."""
+    """``[val_acc, -val_loss]`` (segmentation: ``[val_miou, -val_loss]``) of ``weights``
+    (``raw`` or ``ema``) in an epoch's row."""
     prefix = WEIGHTS[weights]
-    return [row[f"{prefix}val_acc"], -row[f"{prefix}val_loss"]]
+    return [row[f"{prefix}{score_column(row)}"], -row[f"{prefix}val_loss"]]
 
 
 def best_weights(row: dict[str, Any]) -> tuple[list[float], str]:

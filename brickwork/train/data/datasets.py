@@ -17,6 +17,7 @@ from brickwork.train.data.dataset import Dataset
 from brickwork.train.data.digits import digits
 from brickwork.train.data.folder import folder
 from brickwork.train.data.idx import fashion_mnist, mnist
+from brickwork.train.data.masks import segmentation
 from brickwork.train.data.shards import shards
 from brickwork.train.data.streamed import ImageDataset
 from brickwork.train.data.synthetic import synthetic
@@ -26,7 +27,7 @@ DatasetLoader = Callable[[str, str | os.PathLike[str] | None, int], Dataset | Im
 
 DATASETS: Registry[DatasetLoader] = Registry("dataset")
 """Datasets by name: ``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``, ``folder``,
-``shards``, ``synthetic``."""
+``shards``, ``seg``, ``synthetic``."""
 
 DATASETS.register("digits", digits)
 DATASETS.register("mnist", mnist)
@@ -34,6 +35,7 @@ DATASETS.register("fashion-mnist", fashion_mnist)
 DATASETS.register("cifar10", cifar10)
 DATASETS.register("folder", folder)
 DATASETS.register("shards", shards)
+DATASETS.register("seg", segmentation)
 DATASETS.register("synthetic", synthetic)
 
 
@@ -49,7 +51,8 @@ def load_dataset(
 
     Args:
         name: a registered name (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``), or
-            ``folder:PATH`` (a tree ``PATH/<class>/<image>``), ``shards:DIR`` (written by
+            ``folder:PATH`` (a tree ``PATH/<class>/<image>``), ``seg:PATH`` (``PATH/images/``
+            and ``PATH/masks/``, for segmentation), ``shards:DIR`` (written by
             ``brickwork pack``), or ``synthetic:C,H,W,K,N`` (N random C×H×W images in K
             classes).
         data_dir: where the dataset's files are; ``None``: downloaded into a cache.
@@ -70,8 +73,8 @@ def load_dataset(
     except ConfigError as err:
         raise DataError(
             str(err),
-            hint="folder:PATH reads a folder of images; shards:DIR the shards of brickwork pack; "
-            "synthetic:C,H,W,K,N makes noise",
+            hint="folder:PATH reads a folder of images; seg:PATH images and their masks; "
+            "shards:DIR the shards of brickwork pack; synthetic:C,H,W,K,N makes noise",
         ) from None
     return configure(loader(argument, data_dir, seed), image_size, crop_scale)
 

@@ -36,7 +36,7 @@ def require_dir(path: Path, kind: str, wants: str) -> None:
         DataError: no such directory.
     """
     if not path.is_dir():
-        if kind in ("folder", "shards"):
+        if kind in ("folder", "shards", "seg"):
             raise DataError(f"{kind}:{path}: no such directory (it should hold {wants})")
         raise DataError(
             f"--data-dir {path}: no such directory (the {kind} dataset wants {wants} in it)",

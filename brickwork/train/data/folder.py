@@ -22,7 +22,7 @@ from PIL import Image
 from brickwork.errors import DataError
 from brickwork.train.data.download import require_dir
 from brickwork.train.data.images import IMAGE_SUFFIXES, image_channels, open_image
-from brickwork.train.data.streamed import SPLITS, ImageDataset, carve_splits
+from brickwork.train.data.streamed import SPLITS, ImageDataset, Records, carve_splits
 
 
 @dataclass
@@ -190,7 +190,7 @@ def _images_under(folder: Path, scan: Scan) -> list[Path]:
     return found
 
 
-def first_image(records: FileRecords, tries: int = 20) -> Image.Image:
+def first_image(records: Records, tries: int = 20) -> Image.Image:
     """The first of the first ``tries`` images that opens (its channels and size are the
     dataset's defaults).
 
@@ -203,7 +203,7 @@ def first_image(records: FileRecords, tries: int = 20) -> Image.Image:
             return records.open(index)
         except DataError as err:
             error = err
-    raise error or DataError(f"{records.root}: no images")
+    raise error or DataError("no images")
 
 
 def folder(argument: str, data_dir: str | os.PathLike[str] | None, seed: int) -> ImageDataset:

@@ -154,3 +154,40 @@ def to_mode(image: Image.Image, channels: int) -> Image.Image:
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     return image.convert(target)
+
+
+MASK_MODES = ("1", "L", "P", "I", "I;16", "I;16B", "I;16L", "I;16N")
+"""Pillow modes a mask of class indices may have: one value per pixel."""
+
+
+def decode_mask(mask: Image.Image, box: Box, size: tuple[int, int]) -> np.ndarray:
+    """The region ``box`` of a mask of class indices, resized to ``size`` by nearest neighbour
+    (a resized index is still an index: never a blend of two classes).
+
+    Args:
+        mask: a mask from :func:`open_image` (one value per pixel: ``L``, ``P``, ``I;16``...).
+        box: the region to keep, in the mask's pixels (the image's, the two being one size).
+        size: the output's ``(H, W)``.
+
+    Returns:
+        ``(H, W)`` ``uint8`` class indices (255: ignored).
+
+    Raises:
+        DataError: a mask of colours (RGB) instead of indices, an index above 255, or a
+            damaged file.
+    """
+    where = getattr(mask, "filename", "") or "mask"
+    if mask.mode not in MASK_MODES:
+        raise DataError(
+            f"{where}: a {mask.mode} mask; a mask holds one class index per pixel "
+            "(an L or P PNG, 255 = ignore)",
+            hint="save masks as 8-bit grayscale or palette PNGs of class indices",
+        )
+    try:
+        resized = mask.resize((size[1], size[0]), Image.Resampling.NEAREST, box=box)
+        values = np.asarray(resized)
+    except Exception as err:  # a damaged file makes Pillow's decoders raise almost anything
+        raise DataError(f"{where}: cannot decode it ({_reason(err)})") from None
+    if values.max(initial=0) > 255:
+        raise DataError(f"{where}: class index {int(values.max())} is above 255")
+    return values.astype(np.uint8)

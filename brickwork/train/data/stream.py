@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, get_worker_info
 
 from brickwork.errors import DataError
 from brickwork.train.data.loader import Batch, LoaderOptions, make_batch
+from brickwork.train.data.masks import IGNORE
 from brickwork.train.data.sampler import EVAL, EpochSampler, EvalSampler, SampleKey
 from brickwork.train.data.streamed import ImageDataset, Records
 from brickwork.train.data.transforms import Transform, sample_rng
@@ -61,46 +62,72 @@ class Skipped(NamedTuple):
 
 class KeyedImages(torch.utils.data.Dataset[Any]):
     """One split's images by key: ``images[(epoch, index)]`` is sample ``index`` cropped for
-    ``epoch`` (``(H, W, C)`` ``uint8`` and its label), or a :class:`Skipped`.
+    ``epoch`` (``(H, W, C)`` ``uint8`` and its label, or for segmentation its mask cropped
+    alike, ``(H, W)`` ``uint8``), or a :class:`Skipped`.
 
     Args:
         records: the split.
         transform: the crop (training or evaluation).
         seed: the run's seed.
+        n_classes: segmentation: the class count a mask's indices must stay under (255
+            aside); a mask with another index is skipped like a damaged file.
     """
 
-    def __init__(self, records: Records, transform: Transform, seed: int) -> None:
+    def __init__(
+        self, records: Records, transform: Transform, seed: int, n_classes: int | None = None
+    ) -> None:
         self.records, self.transform, self.seed = records, transform, seed
+        self.n_classes = n_classes
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, key: SampleKey) -> tuple[np.ndarray, int] | Skipped:
+    def __getitem__(self, key: SampleKey) -> tuple[np.ndarray, int | np.ndarray] | Skipped:
         epoch, index = key
         rng = sample_rng(self.seed, epoch, index) if epoch != EVAL else None
+        open_mask = getattr(self.records, "open_mask", None)
         try:
             with self.records.open(index) as image:
-                array = self.transform(image, rng)
+                if open_mask is None:
+                    return self.transform(image, rng), int(self.records.labels[index])
+                with open_mask(index) as mask:
+                    pixels, labels = self.transform.pair(image, mask, rng)
         except DataError as err:
             return Skipped(index, str(err))
-        return array, int(self.records.labels[index])
+        wrong = labels[(labels != IGNORE) & (labels >= (self.n_classes or IGNORE))]
+        if len(wrong):
+            where = getattr(self.records, "mask_path", self.records.where)(index)
+            return Skipped(
+                index,
+                f"{where}: class index {int(wrong.max())}, but the data has {self.n_classes} "
+                f"classes (0-{(self.n_classes or 1) - 1}, and 255 for pixels to ignore)",
+            )
+        return pixels, labels
 
 
 def collate(
-    samples: list[tuple[np.ndarray, int] | Skipped],
+    samples: list[tuple[np.ndarray, int | np.ndarray] | Skipped],
 ) -> tuple[torch.Tensor, torch.Tensor, list[Skipped]]:
     """Stack a step's images, ``(b, H, W, C)`` ``uint8`` (in shared memory in a worker), and
-    labels ``(b,)``; set the unreadable ones apart."""
+    labels ``(b,)`` (or masks, ``(b, H, W)`` ``uint8``); set the unreadable ones apart."""
     good = [s for s in samples if not isinstance(s, Skipped)]
     skipped = [s for s in samples if isinstance(s, Skipped)]
     if not good:
         return torch.empty(0, 0, 0, 0, dtype=torch.uint8), torch.empty(0, dtype=torch.long), skipped
-    shape = (len(good), *good[0][0].shape)
-    x = torch.empty(shape, dtype=torch.uint8)
+    x = _stacked([a for a, _ in good])
+    labels = [label for _, label in good]
+    if isinstance(labels[0], np.ndarray):
+        return x, _stacked(labels), skipped  # type: ignore[arg-type]
+    return x, torch.tensor(labels, dtype=torch.long), skipped
+
+
+def _stacked(arrays: list[np.ndarray]) -> torch.Tensor:
+    """``arrays`` (``uint8``, one shape) as one tensor, in shared memory in a worker."""
+    x = torch.empty((len(arrays), *arrays[0].shape), dtype=torch.uint8)
     if get_worker_info() is not None:
         x.share_memory_()  # type: ignore[no-untyped-call]  # sent back without another copy
-    np.stack([a for a, _ in good], out=x.numpy())
-    return x, torch.tensor([label for _, label in good], dtype=torch.long), skipped
+    np.stack(arrays, out=x.numpy())
+    return x
 
 
 class StreamBatches:
@@ -146,7 +173,7 @@ class StreamBatches:
         """The steps of ``sampler``, on the device: normalised ``(b, C, H, W)`` and labels."""
         device, workers = self.options.device, self.options.workers
         loader = DataLoader(
-            KeyedImages(self.data.splits[split], transform, self.options.seed),
+            KeyedImages(self.data.splits[split], transform, self.options.seed, self.data.n_classes),
             batch_sampler=sampler,
             num_workers=workers,
             collate_fn=collate,
@@ -160,7 +187,15 @@ class StreamBatches:
                 unreadable.add(sample.sample, sample.message)
             if not len(y):
                 x = torch.zeros(0, *transform.size, self.data.channels, dtype=torch.uint8)
-            yield self._normalised(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
+                if self.data.task == "segmentation":
+                    y = torch.zeros(0, *transform.size, dtype=torch.uint8)
+            yield self._normalised(x.to(device, non_blocking=True)), self._labels(y, device)
+
+    @staticmethod
+    def _labels(y: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """Labels, or masks (sent as ``uint8``, a quarter of the bytes), as ``long`` on the
+        device."""
+        return y.to(device, non_blocking=True).long()
 
     def _normalised(self, x: torch.Tensor) -> torch.Tensor:
         """``uint8`` ``(b, H, W, C)`` → normalised ``float32`` ``(b, C, H, W)``, contiguous, in

@@ -35,7 +35,8 @@ VAL_FRACTION = 0.125
 
 
 class Records(Protocol):
-    """The samples of one split: where each image is, and its label."""
+    """The samples of one split: where each image is, and its label (a segmentation split's
+    records also have ``open_mask(index)``, its mask opened like its image)."""
 
     @property
     def labels(self) -> np.ndarray:
@@ -89,6 +90,8 @@ class ImageDataset:
         notes: what reading the folder or index found worth telling (files left out).
         stats: ``(mean, std)`` per channel; ``None`` until first asked for.
         flips: a horizontal flip keeps a photo's class.
+        task: ``classification`` (a label per image) or ``segmentation`` (a mask per image:
+            the records have ``open_mask``).
     """
 
     name: str
@@ -102,6 +105,7 @@ class ImageDataset:
     notes: list[str] = field(default_factory=list)
     stats: tuple[list[float], list[float]] | None = None
     flips: bool = True
+    task: str = "classification"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -176,4 +180,4 @@ class ImageDataset:
 
     def model_metadata(self) -> dict[str, Any]:
         """What a model file keeps so that ``evaluate`` and ``predict`` crop as validation did."""
-        return {"eval_transform": self.eval_transform().to_metadata()}
+        return {"eval_transform": self.eval_transform().to_metadata(), "task": self.task}

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from brickwork.errors import ArgumentError, DataError
-from brickwork.train.data.images import Box, decode, open_image
+from brickwork.train.data.images import Box, decode, decode_mask, open_image
 
 CROP_FRACTION = 0.875
 """The share of the shorter side an evaluation crop keeps (224 out of 256), as in timm."""
@@ -60,6 +60,14 @@ class EvalTransform:
     def __call__(self, image: Image.Image, rng: np.random.Generator | None = None) -> np.ndarray:
         """``image`` cropped and resized: ``(H, W, C)`` ``uint8`` (``rng`` is unused)."""
         return decode(image, self.box(image.width, image.height), self.size, self.channels)
+
+    def pair(
+        self, image: Image.Image, mask: Image.Image, rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``image`` and its mask cropped alike: ``(H, W, C)`` and ``(H, W)`` ``uint8``."""
+        same_size(image, mask)
+        box = self.box(image.width, image.height)
+        return decode(image, box, self.size, self.channels), decode_mask(mask, box, self.size)
 
     def to_metadata(self) -> dict[str, Any]:
         """What a model file keeps so that ``evaluate`` and ``predict`` crop the same way."""
@@ -119,6 +127,32 @@ class TrainTransform:
         flip = self.flip and rng.random() < 0.5
         array = decode(image, box, self.size, self.channels)
         return np.ascontiguousarray(array[:, ::-1]) if flip else array
+
+    def pair(
+        self, image: Image.Image, mask: Image.Image, rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``image`` and its mask cropped, resized and flipped alike (the mask by nearest
+        neighbour): ``(H, W, C)`` and ``(H, W)`` ``uint8``."""
+        if rng is None:
+            raise ArgumentError("TrainTransform needs the sample's random generator (rng)")
+        same_size(image, mask)
+        box = self.box(image.width, image.height, rng)
+        flip = self.flip and rng.random() < 0.5
+        array = decode(image, box, self.size, self.channels)
+        labels = decode_mask(mask, box, self.size)
+        if flip:
+            return np.ascontiguousarray(array[:, ::-1]), np.ascontiguousarray(labels[:, ::-1])
+        return array, labels
+
+
+def same_size(image: Image.Image, mask: Image.Image) -> None:
+    """Raise :class:`DataError` unless ``mask`` has ``image``'s size (pixel for pixel)."""
+    if image.size != mask.size:
+        raise DataError(
+            f"{getattr(mask, 'filename', 'mask')}: {mask.width}×{mask.height} pixels, but its "
+            f"image {getattr(image, 'filename', '')} has {image.width}×{image.height}; a mask "
+            "gives the class of each pixel of its image"
+        )
 
 
 Transform = EvalTransform | TrainTransform
