@@ -208,12 +208,12 @@ def _add_train(commands: Any) -> None:
     p.add_argument(
         "--loss",
         choices=LOSSES,
-        help="default ce (cross-entropy); segmentation also takes dice and ce+dice "
-        "(mask value 255 is ignored)",
+        help="default ce (cross-entropy); segmentation also takes dice and ce+dice (its "
+        "default; mask value 255 is ignored)",
     )
     p.add_argument("--data-dir", help="where the dataset's files are (else they are downloaded)")
     p.add_argument("--epochs", type=positive_count, help="default 25")
-    p.add_argument("--batch-size", type=positive_count, help="default 64")
+    p.add_argument("--batch-size", type=positive_count, help="default 64; segmentation 16")
     p.add_argument("--lr", type=float, help="peak learning rate, default 3e-3")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="default adamw")
     p.add_argument("--schedule", choices=SCHEDULES, help="default onecycle")

@@ -34,7 +34,7 @@ from brickwork.train.plots import plot_confusion
 from brickwork.train.predict import input_shapes
 from brickwork.train.run import Opening
 from brickwork.train.run_dir import check_new_run, check_resume, is_unstarted
-from brickwork.train.tasks import data_task, seg_scores
+from brickwork.train.tasks import data_task, seg_scores, settle
 from brickwork.train.weights import load, model_file, read_metadata
 
 
@@ -203,6 +203,7 @@ def run_training(
                 crop_scale=config.crop_scale,
             )
         )
+        config = settle(config, dataset)
         plan = distributed.from_main(lambda: model_plan(request, dataset, run, resume))
         device, check = resolve_device(config.device), memory or MemoryCheck()
         fits = distributed.from_main(  # before a weight is allocated or a file written
@@ -212,15 +213,15 @@ def run_training(
         )
         model = build_plan(plan, config.seed)
         if world.main:
-            log(summary_line(model, dataset, config.batch_size))
+            log(summary_line(model, dataset, config.batch))
             if "note" in plan:
                 log(plan["note"])
             if fits is not None:
                 log(fits)
             if world.size > 1:
                 log(
-                    f"{world.size} processes, {config.batch_size} images a step in all "
-                    f"(about {config.batch_size // world.size} each)"
+                    f"{world.size} processes, {config.batch} images a step in all "
+                    f"(about {config.batch // world.size} each)"
                 )
         return fit(
             model, dataset, config, out=run, resume=resume, log=log, progress=progress,

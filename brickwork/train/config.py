@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -17,6 +17,12 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 TASKS = ("classification", "segmentation")
 LOSSES = ("ce", "dice", "ce+dice")
 """``--loss``: cross-entropy, Dice or their sum (Dice: segmentation only)."""
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "classification": {"batch_size": 64, "loss": "ce"},
+    "segmentation": {"batch_size": 16, "loss": "ce+dice"},
+}
+"""The options a task decides when they are not given: a U-Net learns from more and smaller
+steps than a classifier, and Dice keeps small classes from being drowned by the background."""
 MACHINE_OPTIONS = ("device", "channels_last", "compile", "workers", "tensorboard")
 """Options that say where and how fast to run, or what is logged, not what to compute:
 ``--resume`` may change them."""
@@ -29,7 +35,8 @@ class TrainConfig:
     data: str = "digits"
     data_dir: str | None = None
     epochs: int = 25
-    batch_size: int = 64
+    batch_size: int | None = None
+    """Images a step, over every process; ``None``: the task's (:data:`TASK_DEFAULTS`)."""
     lr: float = 3e-3
     optimizer: str = "adamw"
     schedule: str = "onecycle"
@@ -75,8 +82,22 @@ class TrainConfig:
     """``fnmatch`` patterns of module paths whose parameters stay fixed, batch norms in eval."""
     task: str | None = None
     """``classification`` or ``segmentation``; ``None``: what the data is for."""
-    loss: str = "ce"
-    """The training loss: ``ce``, or for segmentation also ``dice`` or ``ce+dice``."""
+    loss: str | None = None
+    """The training loss: ``ce``, or for segmentation also ``dice`` or ``ce+dice``; ``None``:
+    the task's (:data:`TASK_DEFAULTS`)."""
+
+    @property
+    def batch(self) -> int:
+        """The batch size of a settled config (:meth:`settled`)."""
+        if self.batch_size is None:
+            raise ConfigError("the batch size is the task's until the config is settled")
+        return self.batch_size
+
+    def settled(self, task: str) -> TrainConfig:
+        """This config for ``task``: ``task`` set, and the options left to it
+        (``batch_size``, ``loss``) given the task's defaults."""
+        unset = {k: v for k, v in TASK_DEFAULTS[task].items() if getattr(self, k) is None}
+        return replace(self, task=task, **unset)
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first option out of its range."""
@@ -84,13 +105,13 @@ class TrainConfig:
             ("optimizer", self.optimizer, OPTIMIZERS),
             ("schedule", self.schedule, SCHEDULES),
             ("precision", self.precision, PRECISIONS),
-            ("loss", self.loss, LOSSES),
+            ("loss", self.loss or LOSSES[0], LOSSES),
             ("task", self.task or TASKS[0], TASKS),
         ):
             if value not in choices:
                 raise ConfigError(f"--{name} {value!r}: choose one of {', '.join(choices)}")
         for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"--lr must be a positive number, got {self.lr}")
@@ -109,7 +130,7 @@ class TrainConfig:
             raise ConfigError(f"--ema must be a decay in (0, 1), or 0 (off), got {self.ema}")
         if self.accumulate < 1:
             raise ConfigError(f"--accumulate must be at least 1, got {self.accumulate}")
-        if self.accumulate > self.batch_size:
+        if self.batch_size is not None and self.accumulate > self.batch_size:
             raise ConfigError(
                 f"--accumulate {self.accumulate} splits --batch-size {self.batch_size} into "
                 "empty micro-batches: it must be at most the batch size"
@@ -153,7 +174,8 @@ def computed_options(options: Any) -> Any:
     """The options that decide what a run computes: all but :data:`MACHINE_OPTIONS`.
 
     An option missing from ``options`` has its default: a run saved by an earlier version, before
-    the option existed, computed what the default computes.
+    the option existed, computed what the default computes (a run saved before tasks existed
+    classified); an option left to the task has the task's.
 
     Args:
         options: a config as a dict (``asdict(config)``, a saved ``config.json``); anything
@@ -162,6 +184,10 @@ def computed_options(options: Any) -> Any:
     if not isinstance(options, dict):
         return options
     every = {**asdict(TrainConfig()), **options}
+    task = every["task"] if every["task"] in TASK_DEFAULTS else "classification"  # before tasks
+    for key, value in TASK_DEFAULTS[task].items():
+        every[key] = value if every[key] is None else every[key]
+    every["task"] = task
     return {k: v for k, v in every.items() if k not in MACHINE_OPTIONS}
 
 

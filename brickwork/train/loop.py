@@ -211,16 +211,17 @@ def _epoch_line(run: Run, row: dict[str, Any]) -> str:
     )
 
 
-def _validate(run: Run, model: nn.Module, prefix: str) -> dict[str, float]:
-    """``model``'s validation loss and accuracy (segmentation: pixel accuracy, mean IoU and
-    mean Dice too), named with ``prefix``."""
+def _validate(run: Run, model: nn.Module, prefix: str) -> dict[str, Any]:
+    """``model``'s validation loss and accuracy (segmentation: pixel accuracy, mean IoU, mean
+    Dice and the IoU of each class too), named with ``prefix``."""
     loss, acc, confusion = evaluate_batches(
         model, run.batches.split("val"), run.dataset.n_classes, run.device
     )
-    scores = {f"{prefix}val_loss": loss, f"{prefix}val_acc": acc}
+    scores: dict[str, Any] = {f"{prefix}val_loss": loss, f"{prefix}val_acc": acc}
     if run.task == "segmentation":
         seg = seg_scores(confusion, run.dataset.classes)
         scores.update({f"{prefix}val_miou": seg["miou"], f"{prefix}val_dice": seg["mdice"]})
+        scores[f"{prefix}val_iou"] = {c: row["iou"] for c, row in seg["per_class"].items()}
     return scores
 
 
@@ -261,6 +262,7 @@ def finish(run: Run) -> list[dict[str, Any]]:
     if run.task == "segmentation":
         seg = seg_scores(confusion, dataset.classes)
         test.update({"test_miou": seg["miou"], "test_dice": seg["mdice"]})
+        test["test_iou"] = {c: row["iou"] for c, row in seg["per_class"].items()}
         what = f"test mIoU {seg['miou']:.4f}, pixel accuracy {test_acc:.4f}"
     history = [*run.history, test]
     run.hooks.log(

@@ -159,7 +159,7 @@ def check_run(
     if available is None:
         return f"memory not checked: how much {device} has free is unknown"
     need = footprint(model, input_shape, config.optimizer, config.precision, config.ema > 0)
-    micro = -(-config.batch_size // (processes * config.accumulate))
+    micro = -(-config.batch // (processes * config.accumulate))
     room = (
         f"--memory-limit is {format_bytes(available)}"
         if check.limit is not None

@@ -20,7 +20,8 @@ def _figure() -> Any:
 
 
 def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
-    """Loss and accuracy per epoch, train and validation, side by side."""
+    """Loss and accuracy per epoch, train and validation, side by side (segmentation: pixel
+    accuracy, with the validation mean IoU)."""
     plt = _figure()
     from matplotlib.ticker import MaxNLocator
 
@@ -38,7 +39,12 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     test = next((row for row in history if "test_acc" in row), None)
     if test is not None:
         right.axhline(test["test_acc"], color="grey", linestyle="--", label="test")
-        right.legend()
+    if any("val_miou" in row for row in rows):  # segmentation: accuracy is of pixels
+        right.set_title("pixel accuracy and mean IoU")
+        right.plot(epochs, [row["val_miou"] for row in rows], marker="s", label="validation mIoU")
+        if test is not None and "test_miou" in test:
+            right.axhline(test["test_miou"], color="black", linestyle=":", label="test mIoU")
+    right.legend()
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)

@@ -55,7 +55,7 @@ from brickwork.train.run_dir import (
     read_pointer,
     stale_files,
 )
-from brickwork.train.tasks import check_for_task
+from brickwork.train.tasks import settle
 
 
 @contextmanager
@@ -110,16 +110,11 @@ def _setup(
     device = resolve_device(config.device)
     autocast = autocast_context(device, config.precision)  # fp16 on a CPU: refused before any write
     world = distributed.start(device)
-    if config.batch_size < world.size * config.accumulate:
-        micro = f" in {config.accumulate} micro-batches each" if config.accumulate > 1 else ""
-        raise ConfigError(
-            f"--batch-size {config.batch_size} is the whole step's batch, shared out among "
-            f"{world.size} processes{micro}: it must be at least {world.size * config.accumulate}"
-        )
     if not world.main:
         hooks = replace(hooks, log=lambda _: None, progress=False)
     dataset = _data(data, config).to(device)
-    check_for_task(config, dataset)
+    config = settle(config, dataset)
+    _check_batch(config, world)
     check_outputs(model, dataset, type(model).__name__)  # before a file is written
     for note in dataset.notes:
         hooks.log(note)
@@ -139,6 +134,16 @@ def _setup(
     if config.ema:
         run.ema = Ema(model, config.ema)  # after channels_last: the copy keeps the layout
     return run
+
+
+def _check_batch(config: TrainConfig, world: distributed.World) -> None:
+    """Refuse a step's batch too small to share out among the processes and micro-batches."""
+    if config.batch < world.size * config.accumulate:
+        micro = f" in {config.accumulate} micro-batches each" if config.accumulate > 1 else ""
+        raise ConfigError(
+            f"--batch-size {config.batch} is the whole step's batch, shared out among "
+            f"{world.size} processes{micro}: it must be at least {world.size * config.accumulate}"
+        )
 
 
 def _claim(run: Run, opening: Opening, lock: RunLock | None) -> None:
@@ -188,7 +193,7 @@ def loader_options(
 ) -> LoaderOptions:
     """How ``config``'s batches are made, on ``device``."""
     return LoaderOptions(
-        batch_size=config.batch_size,
+        batch_size=config.batch,
         seed=config.seed,
         augment=config.augment,
         device=device,

@@ -1,6 +1,7 @@
 """``TrainConfig``'s checks, and which options decide what a run computes."""
 
 from dataclasses import asdict
+from typing import Any
 
 import pytest
 import torch
@@ -61,7 +62,7 @@ def test_an_option_an_older_run_did_not_save_counts_as_its_default() -> None:
 )
 def test_bad_options_are_named(options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        TrainConfig(**options).check()  # type: ignore[arg-type]
+        TrainConfig(**options).settled("classification").check()  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -109,3 +110,26 @@ def test_a_device_this_machine_has(
     monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
     assert resolve_device(name) == torch.device(device)
+
+
+@pytest.mark.parametrize(
+    ("task", "given", "batch", "loss"),
+    [
+        ("classification", {}, 64, "ce"),
+        ("segmentation", {}, 16, "ce+dice"),
+        ("segmentation", {"batch_size": 32, "loss": "ce"}, 32, "ce"),
+    ],
+)
+def test_the_task_decides_the_options_left_to_it(
+    task: str, given: dict[str, Any], batch: int, loss: str
+) -> None:
+    settled = TrainConfig(**given).settled(task)
+    assert (settled.task, settled.batch, settled.loss) == (task, batch, loss)
+
+
+def test_a_run_saved_before_tasks_existed_computed_a_classifiers_options() -> None:
+    old = {k: v for k, v in asdict(TrainConfig()).items() if k not in ("task", "loss")}
+    old["batch_size"] = 64
+    assert computed_options(old) == computed_options(
+        asdict(TrainConfig().settled("classification"))
+    )

@@ -25,7 +25,7 @@ from brickwork.train.predict import predict_files
 from brickwork.train.runs import list_runs
 from brickwork.train.weights import read_metadata
 
-CONFIG: dict[str, Any] = {"epochs": 2, "batch_size": 8, "lr": 1e-2, "seed": 2, "loss": "ce+dice"}
+CONFIG: dict[str, Any] = {"epochs": 2, "batch_size": 8, "lr": 1e-2, "seed": 2}
 UNET = {"model": {"unet": {"widths": [4, 8], "pad": True}}}
 """A U-Net small enough for a test (the default one is chosen in test_the_default_model...)."""
 
@@ -55,6 +55,8 @@ def test_a_run_reports_miou_and_keeps_the_best_by_it(straight: tuple[Path, list[
     epochs, test = rows[:-1], rows[-1]
     assert all({"val_miou", "val_dice", "val_acc", "val_loss"} <= set(r) for r in epochs)
     assert {"test_miou", "test_dice", "test_acc"} <= set(test)
+    assert set(test["test_iou"]) == set(SHAPE_CLASSES)
+    assert set(epochs[-1]["val_iou"]) == set(SHAPE_CLASSES)
     assert any("val_miou" in line for line in lines if line.startswith("epoch 1/2"))
     assert lines[-1].startswith("test mIoU ")
     metadata = read_metadata(out / "model.safetensors")

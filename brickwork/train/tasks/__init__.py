@@ -36,21 +36,23 @@ def check_task(asked: str | None, data: Any) -> str:
     )
 
 
-def check_for_task(config: TrainConfig, data: Any) -> str:
-    """The run's task, with the options that only one task takes checked against it.
+def settle(config: TrainConfig, data: Any) -> TrainConfig:
+    """``config`` for the task of ``data`` (:meth:`TrainConfig.settled`), with the options that
+    only one task takes checked against it.
 
     Raises:
         ConfigError: ``--task`` against the data, Mixup or CutMix for segmentation, or a
             segmentation loss for classification.
     """
-    task = check_task(config.task, data)
-    if task == "segmentation" and (config.mixup or config.cutmix):
+    config = config.settled(check_task(config.task, data))
+    config.check()  # the options the task filled in, against the others
+    if config.task == "segmentation" and (config.mixup or config.cutmix):
         raise ConfigError(
             "--mixup and --cutmix mix the labels of whole images; segmentation has a mask per "
             "image: leave them out"
         )
-    make_criterion(task, config.loss, config.label_smoothing)  # refuses dice for classification
-    return task
+    make_criterion(data_task(data), config.loss, config.label_smoothing)  # dice: segmentation
+    return config
 
 
 __all__ = [
@@ -58,10 +60,10 @@ __all__ = [
     "LOSSES",
     "TASKS",
     "batch_sums",
-    "check_for_task",
     "check_task",
     "data_task",
     "make_criterion",
     "pixels",
     "seg_scores",
+    "settle",
 ]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from brickwork.errors import ConfigError
-from brickwork.train.config import LOSSES
+from brickwork.train.config import LOSSES, TASK_DEFAULTS
 from brickwork.train.data.masks import IGNORE
 
 
@@ -65,17 +65,18 @@ class SumOfLosses(nn.Module):
         return sum((loss(logits, target) for loss in self.losses), logits.new_zeros(()))
 
 
-def make_criterion(task: str, loss: str, label_smoothing: float) -> nn.Module:
+def make_criterion(task: str, loss: str | None, label_smoothing: float) -> nn.Module:
     """The training loss of ``task`` (``classification``, ``segmentation``).
 
     Args:
         task: the run's task.
-        loss: ``ce``, ``dice`` or ``ce+dice`` (see :data:`LOSSES`).
+        loss: ``ce``, ``dice`` or ``ce+dice`` (see :data:`LOSSES`); ``None``: the task's.
         label_smoothing: cross-entropy's.
 
     Raises:
         ConfigError: an unknown ``loss``, or Dice for classification.
     """
+    loss = loss or TASK_DEFAULTS[task]["loss"]
     if loss not in LOSSES:
         raise ConfigError(f"--loss {loss!r}: choose one of {', '.join(LOSSES)}")
     if task != "segmentation":
