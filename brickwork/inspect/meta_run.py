@@ -373,6 +373,16 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         """Bytes autograd keeps for backward, parameters and buffers not included."""
         return sum(n for key, n in self.saved.items() if key not in self._weights)
 
+    def held_bytes(self, inputs: Any) -> int:
+        """Bytes a training step holds for backward: the saved tensors, and the tensors in
+        ``inputs`` that no op saved (the batch stays alive all the same), each storage once."""
+        unsaved = {
+            storage_key(t): t.untyped_storage().nbytes()
+            for t in tensors_in(inputs)
+            if storage_key(t) not in self.saved and storage_key(t) not in self._weights
+        }
+        return self.saved_bytes + sum(unsaved.values())
+
     @property
     def output_bytes(self) -> int:
         """Bytes of every module output, each storage once."""

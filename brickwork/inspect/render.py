@@ -173,7 +173,8 @@ def summary_totals(s: Summary) -> str:
         f"{format_bytes(s.forward_activation_bytes)} · params: {format_bytes(s.param_bytes)}"
         f" · buffers: {format_bytes(s.buffer_bytes)}",
         f"training memory with Adam: {format_bytes(s.train_memory_bytes)} (params, grads, 2 Adam "
-        f"states, buffers, and {format_bytes(s.saved_activation_bytes)} saved for backward)",
+        f"states, buffers, {format_bytes(s.saved_activation_bytes)} saved for backward and the "
+        "input)",
     ]
     if s.uncounted_ops:
         ops = ", ".join(f"{name} ×{n}" for name, n in sorted(s.uncounted_ops.items()))

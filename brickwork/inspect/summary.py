@@ -29,12 +29,12 @@ from brickwork.inspect.meta_copy import (
 )
 from brickwork.inspect.meta_run import MetaRun, SummaryRow, fill_params, shapes_of
 from brickwork.inspect.render import render, summary_table, summary_totals
+from brickwork.inspect.training_memory import activation_bytes, weight_bytes
 from brickwork.registry import MODELS
 from brickwork.shapes import parse_dtype, parse_shape
 from brickwork.spec import Graph, build, example_inputs, spec_inputs, to_spec
 
 __all__ = [
-    "ADAM_STATES",
     "COLUMNS",
     "Summary",
     "SummaryRow",
@@ -45,8 +45,6 @@ __all__ = [
 
 COLUMNS = ("input_shape", "output_shape", "params", "trainable", "macs")
 """The columns a summary table can show."""
-ADAM_STATES = 2
-"""Adam keeps two tensors (first and second moments) the size of each trainable parameter."""
 
 
 @dataclass
@@ -54,8 +52,10 @@ class Summary:
     """What :func:`summary` found. ``str(summary)`` renders a table; ``to_dict()`` is JSON-ready.
 
     Byte counts are for the model's own dtypes at ``batch_size``. ``train_memory_bytes`` is what
-    one training step with Adam keeps at its peak: parameters, their gradients and Adam's two
-    states for each trainable parameter, buffers, and the tensors autograd saves for backward.
+    one fp32 training step with Adam keeps at its peak
+    (:mod:`~brickwork.inspect.training_memory`): parameters, their gradients and Adam's two
+    states for each trainable parameter, buffers, the tensors autograd saves for backward and
+    the input batch.
     ``run`` is ``"meta"`` (nothing computed), ``"real"`` (on the model's weights) or ``"none"``
     (no input given: parameters only), and ``run_reason`` says why a real run was used, or why
     one could not be. ``uncounted_ops`` names
@@ -251,10 +251,8 @@ def _gather(inspection: Inspection, run: MetaRun, inputs: Inputs) -> Summary:
         input_bytes=inputs.nbytes,
         forward_activation_bytes=run.output_bytes,
         saved_activation_bytes=run.saved_bytes,
-        train_memory_bytes=param_bytes
-        + trainable_bytes * (1 + ADAM_STATES)  # gradients and Adam's moments
-        + buffer_bytes
-        + run.saved_bytes,
+        train_memory_bytes=weight_bytes(param_bytes, trainable_bytes, buffer_bytes)
+        + activation_bytes(run.held_bytes((args, kwargs))),
         error=run.error,
         run=inspection.kind,
         run_reason=inspection.reason,

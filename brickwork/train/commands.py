@@ -225,7 +225,7 @@ def run_training(
                 )
         return fit(
             model, dataset, config, out=run, resume=resume, log=log, progress=progress,
-            force=opening.force, verify=opening.verify,
+            force=opening.force, verify=opening.verify, memory=MemoryCheck(enabled=False),
         )  # fmt: skip
     finally:
         distributed.stop()

@@ -31,6 +31,7 @@ from brickwork.train.config import TrainConfig
 from brickwork.train.data import Data
 from brickwork.train.evaluate import evaluate_batches
 from brickwork.train.freeze import keep_frozen
+from brickwork.train.memory import MemoryCheck
 from brickwork.train.process import catch_signals, flush_denormals
 from brickwork.train.progress import progress_bar
 from brickwork.train.run import Hooks, Opening, Position, Run, save_checkpoint, write_metrics
@@ -54,6 +55,7 @@ def fit(
     *,
     force: bool = False,
     verify: bool = True,
+    memory: MemoryCheck | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` on ``data``; returns the metrics, one dict per epoch and a last test one.
 
@@ -80,17 +82,22 @@ def fit(
         force: start over in ``out`` though it holds a run: brickwork's own files of that run
             are deleted, nothing else.
         verify: check the SHA-256 of the checkpoint read on ``resume``. Default ``True``.
+        memory: whether to refuse, before a file is written, a run whose step needs more
+            memory than the device has free (counted on meta tensors; default
+            ``MemoryCheck()``: on, against what the device has free).
 
     Raises:
-        ConfigError: bad options, or an ``out`` that is not brickwork's, holds a run (without
-            ``resume`` or ``force``), or is in use by another process.
+        ConfigError: bad options, a step that does not fit in memory (with the largest batch
+            that does), or an ``out`` that is not brickwork's, holds a run (without ``resume``
+            or ``force``), or is in use by another process.
         TrainingError: a non-finite loss (the last good checkpoint is kept).
         RunInterruptedError: Ctrl-C or SIGTERM (a checkpoint of the current step was saved).
         RankLostError: under torchrun, another process died or stopped answering.
     """
     hooks = Hooks(log, progress, on_step)
     opening = Opening(Path(out) if out is not None else None, resume, force, verify)
-    with flush_denormals(), prepared(model, data, config or TrainConfig(), opening, hooks) as run:
+    config, memory = config or TrainConfig(), memory or MemoryCheck()
+    with flush_denormals(), prepared(model, data, config, opening, hooks, memory) as run:
         with catch_signals() as caught, distributed.lost_ranks_reported():
             for epoch in range(run.start.epoch, run.config.epochs):
                 reason = stop_reason(run.history, run.config.patience)

@@ -14,13 +14,9 @@ from torch import nn
 from brickwork.errors import ConfigError
 from brickwork.inspect.render import format_bytes
 from brickwork.inspect.summary import summary
+from brickwork.inspect.training_memory import activation_bytes, weight_bytes
 from brickwork.train.config import TrainConfig
 
-OPTIMIZER_STATES = {"adamw": 2, "adam": 2, "sgd": 1}
-"""Tensors an optimizer keeps per trainable parameter: Adam's two moments, SGD's momentum."""
-HALF_SHARE = 0.5
-"""Mixed precision (bf16, fp16): the share of the fp32 activation bytes that a step saves, as
-autocast casts the inputs of convolutions and matrix products to 16 bits. An estimate."""
 PROBE_BATCHES = (2, 4)
 """The two batches the model runs on (meta) to learn its bytes per sample (2: batch norm in
 training mode needs more than one value per channel)."""
@@ -75,8 +71,9 @@ def footprint(
 ) -> Footprint:
     """``model``'s training memory per step, counted on meta tensors (nothing is allocated).
 
-    The one rule for training memory: ``train`` checks a run with it and ``summary
-    --device-memory`` finds the largest batch with it.
+    The summary's rule (:mod:`~brickwork.inspect.training_memory`) at two batches, split into
+    what does not grow with the batch and what grows by a sample: ``train`` checks a run with it
+    and ``summary --device-memory`` finds the largest batch with it.
 
     Args:
         model: any model (left as it is; a meta model is fastest).
@@ -94,17 +91,14 @@ def footprint(
     )
     if small.error or large.error:
         raise ConfigError(f"cannot count the training memory on meta tensors: {small.error}")
-    step = PROBE_BATCHES[1] - PROBE_BATCHES[0]
-    saved = (large.saved_activation_bytes - small.saved_activation_bytes) // step
-    constant = max(small.saved_activation_bytes - saved * PROBE_BATCHES[0], 0)
-    input_bytes = (large.input_bytes - small.input_bytes) // step
-    param, trainable = small.param_bytes, _trainable_bytes(model)
-    states = OPTIMIZER_STATES.get(optimizer, 2)
-    fixed = param + trainable * (1 + states) + small.buffer_bytes + (param if ema else 0)
-    if precision != "fp32":
-        saved, constant = int(saved * HALF_SHARE), int(constant * HALF_SHARE)
-        fixed += param // 2  # autocast's 16-bit copies of the weights
-    return Footprint(fixed + constant, saved + input_bytes, f"{precision}, {optimizer}")
+    weights = (small.param_bytes, _trainable_bytes(model), small.buffer_bytes)
+    held = [s.train_memory_bytes - weight_bytes(*weights) for s in (small, large)]  # fp32, Adam
+    per_sample = (held[1] - held[0]) // (PROBE_BATCHES[1] - PROBE_BATCHES[0])
+    constant = max(held[0] - per_sample * PROBE_BATCHES[0], 0)
+    fixed = weight_bytes(*weights, optimizer, precision, ema) + activation_bytes(
+        constant, precision
+    )
+    return Footprint(fixed, activation_bytes(per_sample, precision), f"{precision}, {optimizer}")
 
 
 def _trainable_bytes(model: nn.Module) -> int:

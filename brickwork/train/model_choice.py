@@ -255,7 +255,8 @@ def summary_line(model: nn.Module, dataset: Data, batch_size: int) -> str:
     s = summary(model, dataset.input_shape, batch_size=batch_size)  # leaves the model as it was
     return (
         f"{type(model).__name__}: {s.total_params:,} parameters, {format_count(s.macs)} MACs per "
-        f"batch of {batch_size}, {format_bytes(s.train_memory_bytes)} to train; {dataset.name}: "
+        f"batch of {batch_size}, {format_bytes(s.train_memory_bytes)} to train (fp32, Adam); "
+        f"{dataset.name}: "
         f"{dataset.split_size('train')} train / {dataset.split_size('val')} validation / "
         f"{dataset.split_size('test')} test images of {tuple(dataset.input_shape)}, "
         f"{dataset.n_classes} classes"

@@ -29,6 +29,7 @@ from brickwork.train.data import (
 )
 from brickwork.train.ema import Ema
 from brickwork.train.freeze import freeze
+from brickwork.train.memory import MemoryCheck, check_run
 from brickwork.train.model_choice import check_outputs
 from brickwork.train.optim import (
     autocast_context,
@@ -60,7 +61,12 @@ from brickwork.train.tasks import settle
 
 @contextmanager
 def prepared(
-    model: nn.Module, data: Data | str, config: TrainConfig, opening: Opening, hooks: Hooks
+    model: nn.Module,
+    data: Data | str,
+    config: TrainConfig,
+    opening: Opening,
+    hooks: Hooks,
+    memory: MemoryCheck | None = None,
 ) -> Iterator[Run]:
     """A run set up, with its directory held by this process for the ``with`` block.
 
@@ -70,6 +76,7 @@ def prepared(
         config: the options.
         opening: the run directory and how to open it.
         hooks: where the run reports to.
+        memory: whether the step must fit the device's free memory (default: not checked).
 
     Raises:
         ConfigError: a bad option, a batch smaller than the number of processes, or a run
@@ -77,7 +84,7 @@ def prepared(
         CheckpointError: ``resume`` and the saved run cannot be continued.
     """
     fresh = not opening.resume or opening.out is None or is_unstarted(opening.out)
-    run = _setup(model, data, config, opening.out, hooks, fresh)
+    run = _setup(model, data, config, opening.out, hooks, fresh, memory)
     lock = RunLock(run.out) if run.writes and run.out is not None else None
     try:
         if run.out is not None:
@@ -102,6 +109,7 @@ def _setup(
     out: Path | None,
     hooks: Hooks,
     fresh: bool = True,
+    memory: MemoryCheck | None = None,
 ) -> Run:
     """Check the options, place the model and data, make the optimizer and schedule; a
     ``fresh`` run (not one resumed) starts from ``--init``'s weights."""
@@ -121,6 +129,10 @@ def _setup(
     if config.init is not None and fresh:  # a resumed run's checkpoint has the weights
         init_from(model, config.init, config.init_strict, hooks.log)
     frozen_norms = freeze(model, config.freeze or ())
+    if memory is not None:  # frozen parameters have no gradient or optimizer state
+        fits = check_run(model, dataset.input_shape, config, device, memory, world.size)
+        if fits is not None:
+            hooks.log(fits)
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]

@@ -100,7 +100,13 @@ def test_frozen_parameters_are_non_trainable() -> None:
     model[0].requires_grad_(False)
     result = summary(model, (4,))
     assert (result.trainable_params, result.non_trainable_params) == (10, 20)
-    assert result.train_memory_bytes == 30 * 4 + 10 * 4 * 3 + result.saved_activation_bytes
+    held = result.saved_activation_bytes + result.input_bytes  # the frozen layer saves no input
+    assert result.train_memory_bytes == 30 * 4 + 10 * 4 * 3 + held
+
+
+def test_an_input_a_layer_saves_is_counted_once() -> None:
+    result = summary(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), (4,), batch_size=8)
+    assert result.train_memory_bytes == 20 * 4 * 4 + result.saved_activation_bytes  # input saved
 
 
 def _real_training_step_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
