@@ -39,7 +39,15 @@ from brickwork.train.setup import prepared
 from brickwork.train.step import CHECK_EVERY, Tally, check_finite, start_tally, train_step
 from brickwork.train.stopping import best_weights, score_column, stop_reason
 from brickwork.train.tasks import seg_scores
-from brickwork.train.tasks.samples import as_pixels, predicted_samples, sample_grid, save_grid
+from brickwork.train.tasks.samples import (
+    LABELLED,
+    SAMPLES,
+    as_pixels,
+    label_grid,
+    predicted_samples,
+    sample_grid,
+    save_grid,
+)
 from brickwork.train.weights import load_weights, save
 
 
@@ -202,8 +210,7 @@ def end_epoch(run: Run, epoch: int, tally: Tally) -> None:
         plot_curves(run.history, run.out / "curves.png")
     if run.board is not None:
         run.board.epoch(row, tally.seen / max(seconds, 1e-9))
-        if run.task == "segmentation":
-            run.board.image("samples", samples_picture(run), row["epoch"])
+        run.board.image("samples", samples_picture(run), row["epoch"])
 
 
 def _epoch_line(run: Run, row: dict[str, Any]) -> str:
@@ -233,11 +240,13 @@ def _validate(run: Run, model: nn.Module, prefix: str) -> dict[str, Any]:
 
 
 def samples_picture(run: Run) -> np.ndarray:
-    """The grid of the first validation images with their masks and the model's."""
+    """The grid of the first validation images with their labels or masks and the model's."""
+    segments = run.task == "segmentation"
     x, y = next(iter(run.batches.split("val")))
-    x, y, predicted = predicted_samples(run.model, x, y)
+    x, y, predicted = predicted_samples(run.model, x, y, SAMPLES if segments else LABELLED)
     images = as_pixels(x, run.dataset.mean, run.dataset.std)
-    return sample_grid(images, y.cpu().numpy(), predicted.cpu().numpy(), run.dataset.classes)
+    grid = sample_grid if segments else label_grid
+    return grid(images, y.cpu().numpy(), predicted.cpu().numpy(), run.dataset.classes)
 
 
 def reload_best(run: Run) -> None:

@@ -42,6 +42,9 @@ def test_a_stopped_run_has_its_curves_and_event_files(trained: Path) -> None:
     assert {"loss/train", "loss/val", "accuracy/val", "accuracy/val_ema", "learning_rate"} <= tags
     assert "speed/images_per_s" in tags
     assert [e.step for e in events.Scalars("loss/val")] == [1]
+    (grid,) = events.Images("samples")  # validation digits captioned "true -> predicted"
+    assert grid.step == 1
+    assert grid.width >= 4 * 160
 
 
 def test_tensorboard_asked_for_without_the_package_is_one_line_before_any_write(

@@ -195,3 +195,15 @@ class _FakeData:
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.input_shape, self.n_classes, self.task, self.name = shape, 5, "segmentation", "seg:x"
+
+
+def test_tensorboard_gets_the_sample_grid_of_each_epoch(shapes: Path, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    data = load_dataset(f"seg:{shapes}", seed=CONFIG["seed"])
+    config = TrainConfig(**{**CONFIG, "epochs": 1}, tensorboard=True)
+    fit(train_model(UNET, data), data, config, out=tmp_path, log=lambda _: None)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert {"miou/val", "dice/val"} <= set(events.Tags()["scalars"])
+    assert [image.step for image in events.Images("samples")] == [1]

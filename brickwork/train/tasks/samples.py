@@ -1,4 +1,5 @@
-"""``samples.png``: validation images with their masks and the model's, side by side.
+"""``samples.png``: validation images with their masks and the model's, side by side; and for a
+classifier's TensorBoard, validation images captioned with their class and the model's.
 
 One row per image: the image, the ground truth laid over it, the prediction laid over it (both
 on the image in grey). Each class has a colour (the background, class 0, stays clear); ignored
@@ -19,7 +20,8 @@ from brickwork.files import atomic_write
 from brickwork.train.data.masks import IGNORE
 
 SAMPLES = 6
-"""Validation images in the grid."""
+"""Validation images in a segmentation grid (a classifier's shows :data:`LABELLED`)."""
+LABELLED = 8
 CELL = 160
 """The smallest side of one picture of the grid, in pixels."""
 ALPHA = 0.65
@@ -103,11 +105,44 @@ def sample_grid(
     return np.asarray(canvas)
 
 
+def label_grid(
+    images: np.ndarray, truth: np.ndarray, predicted: np.ndarray, classes: list[str]
+) -> np.ndarray:
+    """A classifier's grid: each image enlarged, captioned with its true class and the model's
+    (green when they agree, red when not), four to a row.
+
+    Args:
+        images: ``(n, H, W, 3)`` ``uint8``.
+        truth: ``(n,)`` class indices.
+        predicted: ``(n,)`` class indices.
+        classes: the class names.
+
+    Returns:
+        ``(rows, columns, 3)`` ``uint8``.
+    """
+    height, width = images.shape[1:3]
+    zoom = max(1, -(-CELL // max(height, width)))
+    cell_w, cell_h, gap, caption, across = width * zoom, height * zoom, 4, 14, 4
+    rows = -(-len(images) // across)
+    size = (across * (cell_w + gap) + gap, rows * (cell_h + caption + gap) + gap)
+    canvas = Image.new("RGB", size, (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for i, (image, true, guess) in enumerate(zip(images, truth, predicted, strict=True)):
+        x = gap + (i % across) * (cell_w + gap)
+        y = gap + (i // across) * (cell_h + caption + gap)
+        picture = Image.fromarray(image).resize((cell_w, cell_h), Image.Resampling.NEAREST)
+        canvas.paste(picture, (x, y + caption))
+        colour = (0, 128, 0) if true == guess else (200, 0, 0)
+        draw.text((x, y), f"{classes[int(true)]} -> {classes[int(guess)]}", fill=colour)
+    return np.asarray(canvas)
+
+
 @torch.no_grad()
 def predicted_samples(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, count: int = SAMPLES
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The first ``count`` images of a batch, their masks and the model's (eval mode)."""
+    """The first ``count`` images of a batch, their labels or masks and the model's (eval
+    mode)."""
     model.eval()
     x, y = x[:count], y[:count]
     return x, y, model(x).argmax(1)
