@@ -1,9 +1,10 @@
-"""`brickwork build`, `bricks` and `models` as a user runs them."""
+"""`brickwork build`, `bricks` and `models` as a user runs them (what they say to bad input and
+which files they replace are checked in this process: `run_here`)."""
 
 from pathlib import Path
 
 import pytest
-from command_line import EXAMPLES, run
+from command_line import EXAMPLES, run, run_here
 
 import brickwork
 
@@ -41,7 +42,7 @@ def test_build_with_an_input_shape(tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_is_one_line_and_status_2(args: tuple[str, ...], message: str) -> None:
-    result = run(*args)
+    result = run_here(*args)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -52,7 +53,7 @@ def test_a_bad_spec_names_the_path_and_hints(tmp_path: Path) -> None:
     spec.write_text(
         "input: [1, 28, 28]\nmodel:\n  - flatten\n  - conv2d: {out: 8, kernel_size: 3}\n"
     )
-    result = run("build", str(spec))
+    result = run_here("build", str(spec))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith(
@@ -102,7 +103,7 @@ def test_bricks_lists_every_kind() -> None:
     ],
 )
 def test_bricks_describes_one_entry(name: str, lines: list[str]) -> None:
-    result = run("bricks", name)
+    result = run_here("bricks", name)
     assert result.returncode == 0
     assert result.stdout.startswith(lines[0])
     for line in lines[1:]:
@@ -113,13 +114,13 @@ def test_build_out_replaces_only_a_spec_it_wrote(tmp_path: Path) -> None:
     out = tmp_path / "notes.yaml"
     out.write_text("my notes: keep them\n")
     spec = str(EXAMPLES / "mlp.yaml")
-    refused = run("build", spec, "--out", str(out))
+    refused = run_here("build", spec, "--out", str(out))
     assert refused.returncode == 2
     assert "notes.yaml exists and is not a brickwork spec: it was not replaced" in refused.stderr
     assert out.read_text() == "my notes: keep them\n"
-    assert run("build", spec, "--out", str(out), "--overwrite").returncode == 0
+    assert run_here("build", spec, "--out", str(out), "--overwrite").returncode == 0
     assert brickwork.load_spec(out)["output"]
-    again = run("build", spec, "--out", str(out))  # a normalised spec of brickwork's: replaced
+    again = run_here("build", spec, "--out", str(out))  # a normalised spec of brickwork's: replaced
     assert again.returncode == 0, again.stderr
 
 
@@ -175,7 +176,7 @@ def test_a_graph_spec_trains_and_exports(tmp_path: Path) -> None:
 
 
 def test_train_refuses_a_model_of_two_inputs(tmp_path: Path) -> None:
-    result = run(
+    result = run_here(
         "train", str(EXAMPLES / "two_inputs.yaml"), "--epochs", "1", "--out", str(tmp_path)
     )
     assert result.returncode == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from command_line import COMMAND, run
+from command_line import COMMAND, run, run_here
 from image_trees import make_tree, photo
 
 QUICK = ["--image-size", "12", "--batch-size", "8", "--workers", "2"]
@@ -91,14 +91,7 @@ def test_pack_train_stopped_by_ctrl_c_with_workers_resume_and_predict(
 def test_bad_data_options_are_one_line_and_status_2(
     args: list[str], message: str, tmp_path: Path
 ) -> None:
-    result = subprocess.run(
-        [str(COMMAND), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        check=False,
-    )
+    result = run_here(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     first = result.stderr.splitlines()[0]
     assert first.startswith("error: ")

@@ -1,10 +1,11 @@
-"""`brickwork summary` and `doctor` as a user runs them."""
+"""`brickwork summary` and `doctor` as a user runs them (what they say to bad input is checked in
+this process: `run_here`)."""
 
 import json
 from pathlib import Path
 
 import pytest
-from command_line import EXAMPLES, run
+from command_line import EXAMPLES, run, run_here
 
 
 def test_summary_of_a_users_class(tmp_path: Path) -> None:
@@ -75,7 +76,7 @@ def test_summary_of_a_family() -> None:
     ],
 )
 def test_summary_bad_input(args: tuple[str, ...], message: str) -> None:
-    result = run(*args)
+    result = run_here(*args)
     assert result.returncode == 2
     assert message in result.stderr
 
@@ -278,7 +279,7 @@ def test_several_inputs_take_several_input_shapes(cli_models: Path) -> None:
     ],
 )
 def test_model_options_bad_input(cli_models: Path, args: tuple[str, ...], message: str) -> None:
-    result = run(*(a.format(file=cli_models) for a in args))
+    result = run_here(*(a.format(file=cli_models) for a in args))
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -349,7 +350,7 @@ def test_input_data_files(cli_models: Path, tmp_path: Path) -> None:
     ],
 )
 def test_input_options_bad_input(cli_models: Path, args: tuple[str, ...], message: str) -> None:
-    result = run("doctor", f"{cli_models}:Masked", *args)
+    result = run_here("doctor", f"{cli_models}:Masked", *args)
     assert result.returncode == 2, result.stdout
     assert message in result.stderr
 
@@ -465,7 +466,7 @@ def test_doctor_training_bad_input(
     training_file: Path, args: tuple[str, ...], message: str
 ) -> None:
     filled = [a.format(file=training_file) for a in args]
-    result = run("doctor", f"{training_file}:Net", "--input-shape", "12", *filled)
+    result = run_here("doctor", f"{training_file}:Net", "--input-shape", "12", *filled)
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert message.format(file=training_file) in lines[0]
@@ -482,6 +483,6 @@ def test_doctor_training_bad_input(
 def test_a_training_scripts_dict_without_its_model(
     training_file: Path, name: str, message: str
 ) -> None:
-    result = run("doctor", f"{training_file}:{name}")
+    result = run_here("doctor", f"{training_file}:{name}")
     assert result.returncode == 2
     assert message.format(file=training_file) in result.stderr.splitlines()[0]

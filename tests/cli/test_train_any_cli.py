@@ -1,16 +1,16 @@
-"""`brickwork train MODEL` takes what `summary` takes; a file.py:NAME run needs its code back."""
+"""`brickwork train MODEL` takes what `summary` takes; a file.py:NAME run needs its code back.
+
+Two true runs of the installed command train; the rest runs it in this process (`run_here`)."""
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from command_line import run, run_here
 from PIL import Image
 
-COMMAND = Path(sys.executable).with_name("brickwork")
 QUICK = ["--epochs", "1", "--batch-size", "256", "--workers", "0"]
 MODELS = textwrap.dedent(
     """
@@ -28,12 +28,6 @@ MODELS = textwrap.dedent(
             return self.head(torch.relu(self.conv(x)).flatten(1))
     """
 )
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(COMMAND), *args], capture_output=True, text=True, timeout=300, check=False, cwd=cwd
-    )
 
 
 @pytest.fixture(scope="module")
@@ -58,26 +52,26 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 )
 def test_a_code_run_is_used_only_with_its_code(trained: Path, command: tuple[str, ...]) -> None:
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(trained / "digit.png")
-    refused = run(*command, cwd=trained)
+    refused = run_here(*command, cwd=trained)
     assert refused.returncode == 2
     assert refused.stderr.splitlines()[0] == (
         "error: run/model.safetensors: its model was built by code, my_models.py:MnistCNN, not "
         "from a spec; pass that file: load(path, code='my_models.py'), or --code my_models.py"
     )
-    used = run(*command, "--code", "my_models.py", cwd=trained)
+    used = run_here(*command, "--code", "my_models.py", cwd=trained)
     assert used.returncode == 0, used.stderr
 
 
 @pytest.mark.slow
 def test_a_code_run_resumes_with_its_code_and_refuses_other_arguments(trained: Path) -> None:
     out = ("--out", "run", "--resume")
-    other = run("train", "my_models.py:MnistCNN", "--kwargs", "width=3", *out, cwd=trained)
+    other = run_here("train", "my_models.py:MnistCNN", "--kwargs", "width=3", *out, cwd=trained)
     assert other.returncode == 2
     assert "contradicts the run's model, MnistCNN called with () and (width=2)" in other.stderr
-    no_code = run("train", *out, cwd=trained)
+    no_code = run_here("train", *out, cwd=trained)
     assert no_code.returncode == 2
     assert "pass that file" in no_code.stderr
-    done = run("train", *out, "--code", "my_models.py", cwd=trained)
+    done = run_here("train", *out, "--code", "my_models.py", cwd=trained)
     assert done.returncode == 2
     assert "the run is complete" in done.stderr
 
@@ -115,7 +109,7 @@ def test_bad_models_are_one_line_and_write_nothing(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
     (tmp_path / "my_models.py").write_text(MODELS)
-    result = run("train", *args, *QUICK, "--out", "run", cwd=tmp_path)
+    result = run_here("train", *args, *QUICK, "--out", "run", cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr.splitlines()[0]
     assert not (tmp_path / "run").exists()

@@ -1,24 +1,18 @@
-"""`brickwork train`, `evaluate` and `predict` as a user runs them."""
+"""`brickwork train`, `evaluate` and `predict` as a user runs them (what they say to bad input is
+checked in this process: `run_here`)."""
 
 import json
 import pickle
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from command_line import COMMAND, run, run_here
 from PIL import Image
 
-COMMAND = Path(sys.executable).with_name("brickwork")
 QUICK = ["--epochs", "2", "--batch-size", "256"]
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(COMMAND), *args], capture_output=True, text=True, timeout=300, check=False, cwd=cwd
-    )
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +64,7 @@ def test_evaluate_as_text_and_json(trained: Path) -> None:
     assert "precision" in text.stdout
     assert "macro avg" in text.stdout
     assert "weighted avg" in text.stdout
-    data = json.loads(run("evaluate", str(trained), "--json").stdout)
+    data = json.loads(run_here("evaluate", str(trained), "--json").stdout)
     metrics = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
     assert data["accuracy"] == pytest.approx(metrics[-1]["test_acc"])
     assert len(data["confusion"]) == 10
@@ -80,11 +74,11 @@ def test_evaluate_as_text_and_json(trained: Path) -> None:
 
 
 def test_evaluate_draws_the_confusion_picture_where_asked(trained: Path, tmp_path: Path) -> None:
-    result = run("evaluate", str(trained), "--out", str(tmp_path / "c.png"))
+    result = run_here("evaluate", str(trained), "--out", str(tmp_path / "c.png"))
     assert result.returncode == 0, result.stderr
     assert f"normalised per true class: {tmp_path / 'c.png'}" in result.stdout
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
-    bad = run("evaluate", str(trained), "--out", str(tmp_path / "c.txt"))
+    bad = run_here("evaluate", str(trained), "--out", str(tmp_path / "c.txt"))
     assert bad.returncode == 2
     assert bad.stderr.splitlines()[0].endswith("give a .png file in an existing folder")
     assert not (tmp_path / "c.txt").exists()
@@ -100,7 +94,7 @@ def test_evaluate_draws_the_confusion_picture_where_asked(trained: Path, tmp_pat
 def test_evaluate_on_data_that_does_not_fit_names_both(
     trained: Path, data: str, message: str
 ) -> None:
-    result = run("evaluate", str(trained), "--data", data)
+    result = run_here("evaluate", str(trained), "--data", data)
     assert result.returncode == 2
     assert message in result.stderr.splitlines()[0]
 
@@ -133,7 +127,7 @@ def test_predict_walks_folders_gives_top_k_and_reports_an_unreadable_file(
         Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(folder / f"d{i}.png")
     (nested / "broken.png").write_bytes(b"not a png")
     (nested / "notes.txt").write_text("left out: not an image")
-    result = run("predict", str(trained), str(tmp_path / "images"), "--top", "3")
+    result = run_here("predict", str(trained), str(tmp_path / "images"), "--top", "3")
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {nested / 'broken.png'}")
     lines = result.stdout.splitlines()
@@ -143,7 +137,7 @@ def test_predict_walks_folders_gives_top_k_and_reports_an_unreadable_file(
         str(nested / "d2.png"),
     ]
     assert all(line.count("%)") == 3 for line in lines)
-    as_json = run("predict", str(trained), str(nested / "d1.png"), "--json", "--top", "2")
+    as_json = run_here("predict", str(trained), str(nested / "d1.png"), "--json", "--top", "2")
     assert as_json.returncode == 0, as_json.stderr
     [one] = json.loads(as_json.stdout)
     assert one["top"][0]["class"] == one["class"]
@@ -163,13 +157,13 @@ def test_predict_bad_inputs_are_one_line(
     trained: Path, tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
     (tmp_path / "empty").mkdir()
-    result = run("predict", str(trained), *args, cwd=tmp_path)
+    result = run_here("predict", str(trained), *args, cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr.splitlines()[0]
 
 
 def test_resume_with_a_contradicting_option(trained: Path) -> None:
-    result = run("train", "--out", str(trained), "--resume", "--lr", "0.5")
+    result = run_here("train", "--out", str(trained), "--resume", "--lr", "0.5")
     assert result.returncode == 2
     assert "--lr 0.5 contradicts the run's saved lr" in result.stderr
 
@@ -223,7 +217,7 @@ def test_damaged_or_foreign_model_files_are_refused(
 
         save_file({"w": torch.zeros(2)}, str(bad))
     for command in (("evaluate", str(bad)), ("predict", str(bad), str(bad))):
-        result = run(*command)
+        result = run_here(*command)
         assert result.returncode == 2, result.stdout + result.stderr
         assert result.stderr.startswith("error: ")
         assert "Traceback" not in result.stderr
@@ -243,7 +237,7 @@ def test_damaged_or_foreign_model_files_are_refused(
     ],
 )
 def test_bad_training_input(args: tuple[str, ...], message: str, tmp_path: Path) -> None:
-    result = run(*args, cwd=tmp_path)
+    result = run_here(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -252,7 +246,7 @@ def test_bad_training_input(args: tuple[str, ...], message: str, tmp_path: Path)
 def test_predict_refuses_an_image_of_another_shape(trained: Path, tmp_path: Path) -> None:
     wide = tmp_path / "wide.png"
     Image.fromarray(np.zeros((8, 40), dtype=np.uint8)).save(wide)
-    result = run("predict", str(trained), str(wide))
+    result = run_here("predict", str(trained), str(wide))
     assert result.returncode == 2
     assert "40×8 pixels, but the model takes 8×8 images" in result.stderr
 
@@ -263,7 +257,7 @@ def test_predict_refuses_a_decompression_bomb_unless_its_limit_is_raised(
     bomb = tmp_path / "bomb.png"
     Image.new("L", (12000, 12000)).save(bomb)  # 144 M pixels in a file of a few hundred KB
     assert bomb.stat().st_size < 1_000_000
-    refused = run("predict", str(trained), str(bomb))
+    refused = run_here("predict", str(trained), str(bomb))
     assert refused.returncode == 2
     error, hint = refused.stderr.splitlines()
     assert error == (
@@ -271,12 +265,12 @@ def test_predict_refuses_a_decompression_bomb_unless_its_limit_is_raised(
         "(PIL.Image.MAX_IMAGE_PIXELS); refused as a possible decompression bomb"
     )
     assert "--max-pixels N" in hint
-    trusted = run("predict", str(trained), str(bomb), "--max-pixels", "150000000")
+    trusted = run_here("predict", str(trained), str(bomb), "--max-pixels", "150000000")
     assert trusted.returncode == 0, trusted.stderr
     assert trusted.stdout.startswith(f"{bomb}: ")
     small = tmp_path / "small.png"
     Image.new("L", (32, 32)).save(small)
-    lowered = run("predict", str(trained), str(small), "--max-pixels", "100")
+    lowered = run_here("predict", str(trained), str(small), "--max-pixels", "100")
     assert lowered.returncode == 2
     assert "1,024 pixels, more than Pillow's limit of 100" in lowered.stderr
 
@@ -300,7 +294,7 @@ def test_bad_training_options_are_refused_before_anything_is_written(
     args: tuple[str, ...], message: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    result = run("train", *args, "--out", str(out))
+    result = run_here("train", *args, "--out", str(out))
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ")
     assert message in result.stderr
@@ -309,13 +303,13 @@ def test_bad_training_options_are_refused_before_anything_is_written(
 
 
 def test_resuming_a_complete_run_or_a_damaged_config(trained: Path, tmp_path: Path) -> None:
-    done = run("train", "--out", str(trained), "--resume")
+    done = run_here("train", "--out", str(trained), "--resume")
     assert done.returncode == 2
     assert "the run is complete (2 epochs); nothing to resume" in done.stderr
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     (damaged / "config.json").write_text('{"epochs": 3,')
-    result = run("train", "--out", str(damaged), "--resume")
+    result = run_here("train", "--out", str(damaged), "--resume")
     assert result.returncode == 2
     assert "config.json: damaged" in result.stderr
 
@@ -327,7 +321,7 @@ def test_predict_needs_a_training_runs_file(tmp_path: Path) -> None:
     brickwork.save(brickwork.CNNClassifier(1, [4], [], 10, input_shape=(8, 8)), bare)
     image = tmp_path / "x.png"
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(image)
-    result = run("predict", str(bare), str(image))
+    result = run_here("predict", str(bare), str(image))
     assert result.returncode == 2
     assert "does not say how its images were normalised" in result.stderr
 
