@@ -1,5 +1,6 @@
 """Graph specs: items that read named values, merges, several inputs and outputs, reused modules."""
 
+import itertools
 import sys
 from pathlib import Path
 from typing import Any
@@ -304,7 +305,30 @@ def test_examples_train_a_step(example: str) -> None:
     loss.backward()
     assert all(p.grad is not None for p in model.parameters())
     optimizer.step()
-    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+    still = _biases_before_a_batch_norm(model)
+    for (name, p), b in zip(model.named_parameters(), before, strict=True):
+        if name in still:
+            assert p.grad is not None, name
+            assert p.grad.abs().max() < 1e-6, name
+        else:
+            assert not torch.equal(b, p), name
+
+
+def _biases_before_a_batch_norm(model: nn.Module) -> set[str]:
+    """A convolution's bias right before a batch norm, which subtracts it again: its gradient is 0
+    up to rounding, so whether a step moves it depends on the rounding (on one thread, it does
+    not)."""
+    names = set()
+    for name, module in model.named_modules():
+        children = list(module.named_children())
+        for (child, first), (_, second) in itertools.pairwise(children):
+            if (
+                isinstance(first, nn.Conv2d)
+                and first.bias is not None
+                and isinstance(second, nn.BatchNorm2d)
+            ):
+                names.add(f"{name}.{child}.bias" if name else f"{child}.bias")
+    return names
 
 
 def test_summary_and_doctor_take_a_graph_spec_of_two_inputs() -> None:
