@@ -100,7 +100,7 @@ def test_a_family_by_name(tmp_path: Path) -> None:
         (("--freeze", "layer9*"), "error: --freeze 'layer9*' matches no module of CNNClassifier"),
         (
             ("cnn_classifier", "--data", "synthetic:3,224,224,4,40", "--memory-limit", "8GiB"),
-            "a step of 256 samples needs 58.48 GiB to train (fp32, adamw) but --memory-limit is "
+            "a step of 256 samples needs 58.34 GiB to train (fp32, adamw) but --memory-limit is "
             "8.00 GiB; no batch fits",
         ),
     ],
