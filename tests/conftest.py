@@ -17,6 +17,7 @@ LONGEST_FIRST = [
     "test_train_cli.py",
     "test_data_cli.py",
     "test_train_any_cli.py",
+    "test_segmentation.py",
     "test_speed_options.py",
     "test_trainer_options.py",
     "test_build_cli.py",
