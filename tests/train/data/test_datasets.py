@@ -27,9 +27,10 @@ def test_an_unknown_dataset_gets_the_registrys_message() -> None:
         load_dataset("mnsit")
     assert str(info.value) == (
         "unknown dataset 'mnsit'; did you mean 'mnist'? "
-        "valid: cifar10, digits, fashion-mnist, folder, mnist, shards, synthetic"
+        "valid: cifar10, digits, fashion-mnist, folder, mnist, seg, shards, synthetic"
     )
     assert "folder:PATH" in (info.value.hint or "")
+    assert "seg:PATH" in (info.value.hint or "")
     assert "synthetic:C,H,W,K,N" in (info.value.hint or "")
 
 
