@@ -115,6 +115,8 @@ def parse_dtype(value: object, error: type[BrickworkError] = ConfigError) -> tor
     return value if isinstance(value, torch.dtype) else DTYPES[dtype_name(value, error)]
 
 
+_META = torch.device("meta")  # a device object: the string would be parsed on every call
+
 PROBE_BATCH = 2
 """Batch size of shape probes: 2, because batch norm in training mode refuses a batch of one."""
 
@@ -125,7 +127,7 @@ def meta_like(t: torch.Tensor) -> torch.Tensor:
     (``torch.empty_like(t, device="meta")`` does the same through a Python reference
     implementation that imports sympy on first use: half a second.)
     """
-    return torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device="meta")
+    return torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device=_META)
 
 
 Signature = tuple[tuple[int, ...], torch.dtype]

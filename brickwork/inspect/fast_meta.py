@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 _aten = torch.ops.aten
+_META = torch.device("meta")  # a device object: the string would be parsed on every call
 
 
 def _window(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
@@ -42,7 +43,7 @@ def _like(x: torch.Tensor, shape: Sequence[int], dtype: torch.dtype | None = Non
     return torch.empty(
         tuple(shape),
         dtype=dtype or x.dtype,
-        device="meta",
+        device=_META,
         memory_format=torch.channels_last
         if channels_last and len(shape) == 4
         else torch.contiguous_format,
@@ -116,8 +117,8 @@ def _fast_batch_norm(
     kept = channels if training else 0  # the CPU kernel keeps no batch statistics in eval mode
     return (
         _like(x, x.shape),
-        torch.empty(kept, dtype=stats, device="meta"),
-        torch.empty(kept, dtype=stats, device="meta"),
+        torch.empty(kept, dtype=stats, device=_META),
+        torch.empty(kept, dtype=stats, device=_META),
     )
 
 
@@ -181,13 +182,13 @@ def _fast_mean(
         shape = [1 if i in dims else size for i, size in enumerate(x.shape)]
     else:
         shape = [size for i, size in enumerate(x.shape) if i not in dims]
-    return torch.empty(shape, dtype=dtype or x.dtype, device="meta")
+    return torch.empty(shape, dtype=dtype or x.dtype, device=_META)
 
 
 def _fast_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
     if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[0] or a.dtype != b.dtype:
         return None
-    return torch.empty((a.shape[0], b.shape[1]), dtype=a.dtype, device="meta")
+    return torch.empty((a.shape[0], b.shape[1]), dtype=a.dtype, device=_META)
 
 
 def _fast_addmm(

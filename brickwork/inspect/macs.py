@@ -232,12 +232,22 @@ def op_macs(func: Any, args: Any, kwargs: Any, out: Any) -> int | None:
         views, reductions, norms, pooling, indexing...); ``None`` for an op that has no formula
         here and is none of those: the summary lists it as uncounted.
     """
-    kind = _kinds[func] if func in _kinds else _kinds.setdefault(func, _kind(func))
+    kind = macs_formula(func)
     if kind is False:
         return 0
     if kind is None or kind is True:  # True is never stored; the check narrows the type
         return None
     return kind(*args, out=out, **kwargs)
+
+
+def macs_formula(func: Any) -> Formula | bool | None:
+    """What :func:`op_macs` does with ``func``: its formula, ``False`` for an op that runs no
+    MACs by convention, or ``None`` for an uncounted op (decided once per op).
+
+    Args:
+        func: the op (``torch.ops.aten.convolution.default``...).
+    """
+    return _kinds[func] if func in _kinds else _kinds.setdefault(func, _kind(func))
 
 
 def op_name(func: Any) -> str:

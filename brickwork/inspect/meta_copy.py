@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from typing import Any
 
@@ -62,14 +62,19 @@ def meta_copy(model: nn.Module) -> nn.Module:
             in C++ and cannot be moved to ``meta`` without changing it.
     """
     require_module(model, "summary")
-    if any(is_scripted(m) for m in model.modules()):
-        scripted = next(path for path, m in model.named_modules() if is_scripted(m))
+    modules = named_modules(model)
+    scripted = next((path for path, m in modules if is_scripted(m)), None)
+    if scripted is not None:
         where = f"`{scripted}`" if scripted else type_name(model)
         raise ScriptedModuleError(f"{where} is a TorchScript module, which cannot run on meta")
-    return structural_copy(model, meta_tensor_like)
+    return structural_copy(model, meta_tensor_like, [m for _, m in modules])
 
 
-def structural_copy(model: nn.Module, tensor: Callable[[torch.Tensor], torch.Tensor]) -> nn.Module:
+def structural_copy(
+    model: nn.Module,
+    tensor: Callable[[torch.Tensor], torch.Tensor],
+    modules: list[nn.Module] | None = None,
+) -> nn.Module:
     """A copy of ``model``'s module tree with each tensor replaced by ``tensor(t)``.
 
     New module objects, attribute dicts, containers and hook tables (the user's hooks dropped);
@@ -79,9 +84,12 @@ def structural_copy(model: nn.Module, tensor: Callable[[torch.Tensor], torch.Ten
     Args:
         model: the module to copy.
         tensor: what each parameter, buffer or tensor attribute becomes (called once per tensor).
+        modules: ``model``'s modules, when the caller has walked them already.
     """
     memo: dict[int, Any] = {}
-    if not any(isinstance(m, LazyModuleMixin) for m in model.modules()):
+    if modules is None:
+        modules = [m for _, m in named_modules(model)]
+    if not any(isinstance(m, LazyModuleMixin) for m in modules):
         return _Copier(memo, tensor).module(model)
     for t in chain(model.parameters(), unique_buffers(model)):
         mapped = tensor(t)
@@ -139,7 +147,8 @@ def meta_tensor_like(tensor: torch.Tensor) -> torch.Tensor:
     """
     kind = type(tensor)
     if kind is nn.Parameter:  # the common cases first: isinstance on parameters is slow
-        return nn.Parameter(meta_like(tensor), requires_grad=tensor.requires_grad)
+        # what nn.Parameter(meta, requires_grad) does for a plain tensor, without its checks
+        return torch.Tensor._make_subclass(nn.Parameter, meta_like(tensor), tensor.requires_grad)
     if kind is torch.Tensor:
         return meta_like(tensor)
     # torch's stubs miss these constructors' device and dtype arguments
@@ -151,6 +160,51 @@ def meta_tensor_like(tensor: torch.Tensor) -> torch.Tensor:
     if isinstance(tensor, nn.Parameter):
         return nn.Parameter(meta, requires_grad=tensor.requires_grad)
     return meta
+
+
+def named_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``list(model.named_modules())``, walked in one loop: the same paths in the same order,
+    a module registered in several places once, under its first path (``named_modules`` nests a
+    generator per level, which costs more than the rest of a summary's bookkeeping).
+
+    Args:
+        model: any module.
+    """
+    found: list[tuple[str, nn.Module]] = []
+    seen: set[int] = set()
+    todo: list[tuple[str, nn.Module]] = [("", model)]
+    while todo:
+        path, module = todo.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        found.append((path, module))
+        children = [
+            (f"{path}.{name}" if path else name, child)
+            for name, child in module._modules.items()
+            if child is not None
+        ]
+        todo.extend(reversed(children))
+    return found
+
+
+def unique_weights(modules: Iterable[nn.Module]) -> tuple[list[nn.Parameter], list[torch.Tensor]]:
+    """The parameters and the buffers of ``modules``, each tensor once, in the order of
+    ``parameters()`` and ``buffers()`` when ``modules`` are :func:`named_modules`' modules.
+
+    Args:
+        modules: a model's modules.
+    """
+    params: dict[int, nn.Parameter] = {}
+    buffers: dict[int, torch.Tensor] = {}
+    for module in modules:
+        for p in module._parameters.values():
+            if p is not None:
+                params.setdefault(id(p), p)
+        for b in module._buffers.values():
+            if b is not None:
+                buffers.setdefault(id(b), b)
+    return list(params.values()), list(buffers.values())
 
 
 def unique_buffers(model: nn.Module) -> Iterator[torch.Tensor]:
@@ -232,14 +286,19 @@ class _Copier:
         for key in _USER_HOOK_TABLES:
             if state.get(key):
                 state[key] = _torch_hooks_only(state[key])
-        for key in _TENSOR_TABLES:
-            if key in state:
-                state[key] = {k: self.value(v) for k, v in state[key].items()}
+        if "_parameters" in state:
+            state["_parameters"] = {k: self.value(v) for k, v in state["_parameters"].items()}
+        if "_buffers" in state:
+            state["_buffers"] = {k: self.value(v) for k, v in state["_buffers"].items()}
+        if "_modules" in state:  # each a module or None
+            state["_modules"] = {
+                k: v if v is None else self.module(v) for k, v in state["_modules"].items()
+            }
         for key in state.keys() - MODULE_INTERNALS:  # the user's own: lists of layers, tensors
             value = state[key]
-            if type(value) not in _PLAIN:
+            if type(value) not in _PLAIN and not _plain_tuple(value):
                 state[key] = self.value(value)
-        new.__dict__ = state
+        object.__setattr__(new, "__dict__", state)  # as it is: no module __setattr__ checks
         return new
 
     def value(self, value: Any) -> Any:
@@ -265,7 +324,7 @@ class _Copier:
             self.done[id(value)] = copied
             copied.extend(self.value(v) for v in value)
             return copied
-        if type(value) is tuple and all(type(v) in _PLAIN for v in value):
+        if _plain_tuple(value):
             return value  # a kernel size, a padding: nothing to map
         if isinstance(value, tuple) and not hasattr(value, "_fields"):
             items = tuple(self.value(v) for v in value)
@@ -290,6 +349,11 @@ class _Copier:
             helper.__dict__.update({k: self.value(v) for k, v in vars(value).items()})
             return helper
         return value
+
+
+def _plain_tuple(value: Any) -> bool:
+    """``value`` is a tuple of plain values (a kernel size, a padding): nothing to map."""
+    return type(value) is tuple and all(type(v) in _PLAIN for v in value)
 
 
 def _holds_tensors(value: Any) -> bool:

@@ -20,11 +20,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import types
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import nn
@@ -34,8 +34,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from brickwork.errors import first_line
 from brickwork.inspect.fast_meta import FAST_META
-from brickwork.inspect.macs import op_macs, op_name
-from brickwork.inspect.meta_copy import is_scripted, numel, type_name
+from brickwork.inspect.macs import Formula, macs_formula, op_name
+from brickwork.inspect.meta_copy import is_scripted, named_modules, numel, type_name, unique_weights
 from brickwork.inspect.render import inputs_text
 from brickwork.shapes import meta_like
 
@@ -176,7 +176,10 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
     """
 
     def __init__(
-        self, model: nn.Module, track: Sequence[torch.Tensor] = (), undo: Undo | None = None
+        self,
+        model: nn.Module,
+        track: Sequence[torch.Tensor] | None = None,
+        undo: Undo | None = None,
     ) -> None:
         """A run of ``model``, not started yet: see :meth:`forward`.
 
@@ -184,7 +187,8 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
             model: a meta copy (:func:`~brickwork.inspect.meta_copy.meta_copy`), or a real copy
                 (:func:`~brickwork.inspect.real_run.real_copy`) with ``undo``.
             track: tensors whose influence to follow: every storage computed from them is kept
-                in ``tainted``. Default none.
+                in ``tainted``, and the storages ops read in ``read`` and ``read_without_grad``.
+                ``None`` (the default) records neither (the summary needs neither).
             undo: for a real run, what keeps the model's tensors as they were; ``None`` (the
                 default) runs on meta: direct shape rules, and factories land on meta.
         """
@@ -192,10 +196,12 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.model = model
         self.undo = undo
         # storages computed from the tracked tensors; the tensors are kept so ids are not reused
-        self.tainted = {storage_key(t) for t in track}
+        self.tainted = {storage_key(t) for t in track or ()}
         self.read: set[int] = set()  # storages some op took as input: parameters in use
         self.read_without_grad: set[int] = set()  # ... under torch.no_grad()
-        self._keep: list[Any] = list(track)
+        self._reads = track is not None
+        self._keep: list[Any] = list(track or ())
+        self._modules: dict[int, tuple[str, str, bool]] = {}  # id → path, type name, scripted
         self.rows: list[SummaryRow] = []
         self.stack: list[SummaryRow] = []
         self.calls: dict[int, int] = {}
@@ -234,12 +240,12 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         """
         # Global module hooks (on every module, for this call only) cost less than a pair of
         # hooks per module; they ignore modules that are not the model's.
-        modules = dict(self.model.named_modules(remove_duplicate=True))
-        self.paths = {id(module): path for path, module in modules.items()}
+        modules = named_modules(self.model)
+        self._modules = {id(m): (path, type_name(m), is_scripted(m)) for path, m in modules}
         with ExitStack() as stack:
             pre = register_module_forward_pre_hook(self._pre_hook)
             stack.callback(pre.remove)
-            stack.callback(_with_kwargs(modules.values(), pre.id))
+            stack.callback(_with_kwargs([m for _, m in modules], pre.id))
             stack.callback(register_module_forward_hook(self._hook).remove)
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack))
             stack.enter_context(torch.enable_grad())
@@ -261,38 +267,43 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self._keep.clear()
 
     def _pre_hook(self, module: nn.Module, args: Any, kwargs: Any = None) -> None:
-        path = self.paths.get(id(module))
-        if path is None:
+        # Runs on every module call: kept to the few lookups a row needs.
+        known = self._modules.get(id(module))
+        if known is None:
             return
-        self.calls[id(module)] = self.calls.get(id(module), 0) + 1
-        caller = self.stack[-1].path if self.stack else ""
+        path, kind, scripted = known
+        call = self.calls[id(module)] = self.calls.get(id(module), 0) + 1
+        stack = self.stack
+        caller = stack[-1].path if stack else ""
         row = SummaryRow(
-            path=path,
-            type=type_name(module),
-            depth=len(self.stack),
-            label=path.removeprefix(caller + ".") if caller else path,
-            call=self.calls[id(module)],
-            input_shape=shapes_of(list(args)),
+            path,
+            kind,
+            len(stack),
+            path.removeprefix(caller + ".") if caller else path,
+            call,
+            shapes_of(args),
             input_kwargs=shapes_of(kwargs) if kwargs else {},
-            is_leaf=not module._modules or is_scripted(module),  # TorchScript calls its own
+            is_leaf=scripted or not module._modules,  # TorchScript calls its own
         )
         row.module = module  # type: ignore[attr-defined]  # dropped in _fill_params
         self.rows.append(row)
-        self.stack.append(row)
+        stack.append(row)
 
     def _hook(self, module: nn.Module, args: Any, output: Any) -> None:
-        if id(module) not in self.paths:
+        if id(module) not in self._modules:
             return
         row = self.stack.pop()
         row.output_shape = shapes_of(output)
-        for t in tensors_in(output):
-            self.outputs[storage_key(t)] = t.untyped_storage().nbytes()
+        for t in (output,) if type(output) is torch.Tensor else tensors_in(output):
+            storage = t.untyped_storage()
+            self.outputs[storage._cdata] = storage.nbytes()  # storage_key(t), inline
             # A key is the storage's address: held until release(), a freed output's address
             # cannot come back as another output's and hide its bytes.
             self._keep.append(t)
 
     def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
-        self.saved[storage_key(tensor)] = tensor.untyped_storage().nbytes()
+        storage = tensor.untyped_storage()
+        self.saved[storage._cdata] = storage.nbytes()  # storage_key(tensor), inline
         self._keep.append(tensor)  # as for outputs: its address stays its own
         return tensor
 
@@ -304,13 +315,35 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         return False
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        # Runs on every op: one table lookup by id (an op's own hash is a Python function).
+        plan = _PLANS.get(id(func)) or _plan(func)
         kwargs = kwargs or {}
         try:
-            out = self._run(func, args, kwargs)
+            out = self._run(plan, args, kwargs)
         except Exception:
             if self.failed_op is None:
                 self.failed_op = func
             raise
+        if self._reads:
+            self._follow(args, kwargs, out)
+        formula = plan.macs
+        if formula is False:  # none by convention (macs.op_macs's rule)
+            return out
+        if formula is None or formula is True:
+            name = op_name(func)
+            self.uncounted[name] = self.uncounted.get(name, 0) + 1
+            return out
+        macs = formula(*args, out=out, **kwargs)
+        if macs:
+            self.root_macs += macs
+            for row in self.stack:
+                row.macs += macs
+            if self.stack:
+                self.stack[-1].own_macs += macs
+        return out
+
+    def _follow(self, args: Any, kwargs: Any, out: Any) -> None:
+        """Record the storages an op read, and taint its outputs when it read a tainted one."""
         keys = _storages(args, kwargs)
         self.read.update(keys)
         if not torch.is_grad_enabled():
@@ -319,31 +352,21 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
             for t in tensors_in(out):
                 self.tainted.add(storage_key(t))
                 self._keep.append(t)
-        macs = op_macs(func, args, kwargs, out)
-        if macs is None:
-            name = op_name(func)
-            self.uncounted[name] = self.uncounted.get(name, 0) + 1
-        elif macs:
-            self.root_macs += macs
-            for row in self.stack:
-                row.macs += macs
-            if self.stack:
-                self.stack[-1].own_macs += macs
-        return out
 
-    def _run(self, func: Any, args: Any, kwargs: Any) -> Any:
+    def _run(self, plan: _Plan, args: Any, kwargs: Any) -> Any:
         """The op's output: a direct shape rule on meta when there is one, else the op itself
         (on a real run, with the model's tensors kept as they were)."""
+        func = plan.func
         if self.undo is not None:
             self.undo.before(func, args, kwargs)
             out = func(*args, **kwargs)
             self.undo.after(args, kwargs, out)
             return out
-        fast = FAST_META.get(func)
-        out = fast(*args, **kwargs) if fast is not None else None
-        if out is not None:
-            return out
-        if _FACTORIES[func] if func in _FACTORIES else _is_factory(func):
+        if plan.fast is not None:
+            out = plan.fast(*args, **kwargs)
+            if out is not None:
+                return out
+        if plan.factory:
             kwargs = {**kwargs, "device": _META}  # torch.zeros(...) in a forward lands on meta
         out = func(*args, **kwargs)
         if func is _LIFT_FRESH and out.device.type != "meta":  # torch.tensor([...]): its values
@@ -363,10 +386,20 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         fill_params(self.rows)
 
     @functools.cached_property
+    def weights(self) -> tuple[list[nn.Parameter], list[torch.Tensor]]:
+        """The model's parameters and buffers, each once (read after the run: lazy ones exist
+        by then)."""
+        return unique_weights(m for _, m in named_modules(self.model))
+
+    @functools.cached_property
     def _weights(self) -> set[int]:
-        """Storages of parameters and buffers (read after the run: lazy ones exist by then)."""
-        tensors = chain(self.model.parameters(), self.model.buffers())
-        return {storage_key(t) for t in tensors if not isinstance(t, UninitializedParameter)}
+        """Storages of parameters and buffers."""
+        params, buffers = self.weights
+        return {
+            storage_key(t)
+            for t in chain(params, buffers)  # isinstance on a parameter is a slow check
+            if type(t) in _PLAIN_WEIGHTS or not isinstance(t, UninitializedParameter)
+        }
 
     @property
     def saved_bytes(self) -> int:
@@ -413,12 +446,20 @@ def fill_params(rows: list[SummaryRow]) -> None:
         module: nn.Module = row.__dict__.pop("module")
         if row.call > 1:
             continue  # counted on the first call
-        params = collect(module).values()
-        row.params = sum(numel(p) for p in params)
-        row.trainable = sum(numel(p) for p in params if p.requires_grad)
-        own = [p for p in _own_parameters(module) if p is not None]
-        row.own_params = sum(numel(p) for p in own)
-        row.own_trainable = sum(numel(p) for p in own if p.requires_grad)
+        row.params, row.trainable = _counts(collect(module).values())
+        row.own_params, row.own_trainable = _counts(_own_parameters(module))
+
+
+def _counts(params: Iterable[nn.Parameter | None]) -> tuple[int, int]:
+    """How many values ``params`` hold, and how many of them require grad (one pass)."""
+    total = trainable = 0
+    for p in params:
+        if p is not None:
+            n = numel(p)
+            total += n
+            if p.requires_grad:
+                trainable += n
+    return total, trainable
 
 
 def _own_parameters(module: nn.Module) -> Iterable[nn.Parameter | None]:
@@ -443,17 +484,33 @@ def call_text(row: SummaryRow) -> str:
 
 _META = torch.device("meta")
 _LIFT_FRESH = torch.ops.aten.lift_fresh.default
-_FACTORIES: dict[Any, bool] = {}  # op → it makes a tensor from sizes alone, on a given device
+_PLAIN_WEIGHTS = frozenset({torch.Tensor, nn.Parameter})
+
+
+class _Plan(NamedTuple):
+    """What the dispatch mode does with one op, decided on its first call."""
+
+    func: Any
+    fast: Callable[..., Any] | None  # its direct shape rule on meta (fast_meta), if any
+    factory: bool  # it makes a tensor from sizes alone, on a given device
+    macs: Formula | bool | None  # macs.macs_formula: a formula, False (none), None (uncounted)
+
+
+_PLANS: dict[int, _Plan] = {}  # id of an op → its plan (each plan holds its op: ids stay its own)
+
+
+def _plan(func: Any) -> _Plan:
+    plan = _Plan(func, FAST_META.get(func), _is_factory(func), macs_formula(func))
+    _PLANS[id(func)] = plan
+    return plan
 
 
 def _is_factory(func: Any) -> bool:
     """Whether ``func`` takes a ``device`` and no tensor (``zeros``, ``arange``, ``randn``...)."""
-    arguments = func._schema.arguments
-    found = any(a.name == "device" for a in arguments) and not any(
+    arguments = getattr(getattr(func, "_schema", None), "arguments", ())
+    return any(a.name == "device" for a in arguments) and not any(
         "Tensor" in str(a.type) for a in arguments
     )
-    _FACTORIES[func] = found
-    return found
 
 
 def _storages(args: Any, kwargs: Any) -> list[int]:

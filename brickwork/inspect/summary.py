@@ -228,12 +228,15 @@ def _one_is_too_few(run: MetaRun) -> bool:
 
 def _gather(inspection: Inspection, run: MetaRun, inputs: Inputs) -> Summary:
     """The totals of a run: parameters, MACs, bytes, the run used and the error."""
-    params = list(inspection.copy.parameters())
-    n_params = sum(numel(p) for p in params)
-    trainable = sum(numel(p) for p in params if p.requires_grad)
-    param_bytes = sum(numel(p) * p.element_size() for p in params)
-    trainable_bytes = sum(numel(p) * p.element_size() for p in params if p.requires_grad)
-    buffer_bytes = sum(b.numel() * b.element_size() for b in unique_buffers(inspection.copy))
+    params, buffers = run.weights  # the copy's, which the run ran
+    n_params = trainable = param_bytes = trainable_bytes = 0
+    for p in params:
+        n = numel(p)
+        size = n * p.element_size() if n else 0
+        n_params, param_bytes = n_params + n, param_bytes + size
+        if p.requires_grad:
+            trainable, trainable_bytes = trainable + n, trainable_bytes + size
+    buffer_bytes = sum(b.numel() * b.element_size() for b in buffers)
     args, kwargs = inspection.args, inspection.kwargs
     return Summary(
         model="",

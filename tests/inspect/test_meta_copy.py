@@ -4,7 +4,13 @@ import torch
 from torch import nn
 
 from brickwork import CNNClassifier, summary
-from brickwork.inspect.meta_copy import meta_copy, unique_buffers, user_attributes
+from brickwork.inspect.meta_copy import (
+    meta_copy,
+    named_modules,
+    unique_buffers,
+    unique_weights,
+    user_attributes,
+)
 
 
 def test_the_model_is_left_exactly_as_it_was() -> None:
@@ -92,6 +98,18 @@ def test_a_buffer_registered_twice_is_listed_once() -> None:
     model = nn.Sequential(nn.BatchNorm1d(3), nn.BatchNorm1d(3))
     model[1].running_mean = model[0].running_mean
     assert len(list(unique_buffers(model))) == len(list(model[0].buffers())) + 2
+
+
+def test_the_module_walk_matches_pytorchs() -> None:
+    shared = nn.Linear(2, 2)
+    inner = nn.Sequential(shared, nn.ReLU(), nn.Sequential(nn.BatchNorm1d(2), shared))
+    model = nn.ModuleDict({"b": inner, "a": nn.ModuleList([shared, None, inner]), "c": shared})
+    model.a[0].tied = shared.weight  # type: ignore[assignment]
+    model.c.register_buffer("twice", model.b[2][0].running_mean)
+    assert named_modules(model) == list(model.named_modules())
+    params, buffers = unique_weights(m for _, m in named_modules(model))
+    assert [id(p) for p in params] == [id(p) for p in model.parameters()]
+    assert [id(b) for b in buffers] == [id(b) for b in model.buffers()]
 
 
 def test_user_attributes_leave_out_pytorchs_tables() -> None:

@@ -1,3 +1,4 @@
+import gc
 from typing import Any
 
 import torch
@@ -103,6 +104,24 @@ def test_tracked_tensors_taint_what_is_computed_from_them() -> None:
     run.forward(args, kwargs)
     assert storage_key(run.output) in run.tainted
     assert storage_key(model.weight) in run.read
+    untracked = MetaRun(model)  # the summary's: it follows no storages
+    untracked.forward(args, kwargs)
+    assert untracked.read == set()
+    assert untracked.tainted == set()
+    assert untracked.root_macs == run.root_macs
+
+
+def test_the_garbage_collector_is_left_as_it_was() -> None:
+    model = nn.Sequential(nn.Linear(4, 3), nn.Linear(5, 2))  # fails in the second layer
+    assert gc.isenabled()
+    assert summary(model, (4,)).error is not None
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        summary(model[:1], (4,))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_inputs_and_shapes() -> None:
