@@ -125,8 +125,7 @@ class TrainTransform:
             raise ArgumentError("TrainTransform needs the sample's random generator (rng)")
         box = self.box(image.width, image.height, rng)
         flip = self.flip and rng.random() < 0.5
-        array = decode(image, box, self.size, self.channels)
-        return np.ascontiguousarray(array[:, ::-1]) if flip else array
+        return decode(image, box, self.size, self.channels, flip)
 
     def pair(
         self, image: Image.Image, mask: Image.Image, rng: np.random.Generator | None = None
