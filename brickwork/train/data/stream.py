@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, get_worker_info
 from brickwork.errors import DataError
 from brickwork.train.data.loader import Batch, LoaderOptions, make_batch
 from brickwork.train.data.masks import IGNORE
+from brickwork.train.data.recycle import Recycler
 from brickwork.train.data.sampler import EVAL, EpochSampler, EvalSampler, SampleKey
 from brickwork.train.data.streamed import ImageDataset, Records
 from brickwork.train.data.transforms import Transform, sample_rng
@@ -143,6 +144,7 @@ class StreamBatches:
         # (x / 255 - mean) / std, as (x - 255 mean) * (1 / (255 std)) on the device
         self.shift = torch.tensor(data.mean, device=options.device).view(1, -1, 1, 1) * 255
         self.scale = 1 / (torch.tensor(data.std, device=options.device).view(1, -1, 1, 1) * 255)
+        self.recycler = Recycler()  # CPU batches: memory used again, not mapped anew
         everything = sum(data.split_size(split) for split in data.splits)
         self.unreadable = {
             split: Unreadable(split, data.split_size(split), everything, options.log)
@@ -206,9 +208,10 @@ class StreamBatches:
         wait on cores the DataLoader workers keep busy), time the workers would lose.
         """
         shape = (x.shape[0], x.shape[3], x.shape[1], x.shape[2])
-        out = torch.empty(shape, dtype=torch.float32, device=x.device)
         if x.device.type != "cpu":
+            out = torch.empty(shape, dtype=torch.float32, device=x.device)
             return torch.sub(x.permute(0, 3, 1, 2), self.shift, out=out).mul_(self.scale)
+        out = self.recycler.empty(shape)
         values = out.numpy()
         np.subtract(x.numpy().transpose(0, 3, 1, 2), self.shift.numpy(), out=values)
         np.multiply(values, self.scale.numpy(), out=values)
