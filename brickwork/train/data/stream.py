@@ -14,6 +14,7 @@ step, saves, and then stops its workers, instead of finding them dead in the mid
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 from collections.abc import Iterator
@@ -124,9 +125,13 @@ def collate(
 
 def _stacked(arrays: list[np.ndarray]) -> torch.Tensor:
     """``arrays`` (``uint8``, one shape) as one tensor, in shared memory in a worker."""
-    x = torch.empty((len(arrays), *arrays[0].shape), dtype=torch.uint8)
-    if get_worker_info() is not None:
-        x.share_memory_()  # type: ignore[no-untyped-call]  # sent back without another copy
+    shape = (len(arrays), *arrays[0].shape)
+    if get_worker_info() is None:
+        x = torch.empty(shape, dtype=torch.uint8)
+    else:  # made in shared memory (as default_collate does), sent back without another copy;
+        # share_memory_() would first copy a fresh tensor there
+        shared = torch.UntypedStorage._new_shared(math.prod(shape))  # type: ignore[no-untyped-call]
+        x = torch.empty(0, dtype=torch.uint8).set_(shared).view(shape)
     np.stack(arrays, out=x.numpy())
     return x
 
