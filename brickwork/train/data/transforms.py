@@ -137,11 +137,9 @@ class TrainTransform:
         same_size(image, mask)
         box = self.box(image.width, image.height, rng)
         flip = self.flip and rng.random() < 0.5
-        array = decode(image, box, self.size, self.channels)
+        array = decode(image, box, self.size, self.channels, flip)
         labels = decode_mask(mask, box, self.size)
-        if flip:
-            return np.ascontiguousarray(array[:, ::-1]), np.ascontiguousarray(labels[:, ::-1])
-        return array, labels
+        return array, np.ascontiguousarray(labels[:, ::-1]) if flip else labels
 
 
 def same_size(image: Image.Image, mask: Image.Image) -> None:
