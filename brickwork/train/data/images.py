@@ -85,7 +85,9 @@ def image_channels(image: Image.Image) -> int:
     return 1 if image.mode in GRAYSCALE_MODES else 3
 
 
-def decode(image: Image.Image, box: Box, size: tuple[int, int], channels: int) -> np.ndarray:
+def decode(
+    image: Image.Image, box: Box, size: tuple[int, int], channels: int, flip: bool = False
+) -> np.ndarray:
     """The region ``box`` of ``image``, resized (bilinear, antialiased) to ``size``.
 
     Args:
@@ -93,6 +95,8 @@ def decode(image: Image.Image, box: Box, size: tuple[int, int], channels: int) -
         box: the region to keep, in the image's pixels.
         size: the output's ``(H, W)``.
         channels: 1 (grayscale) or 3 (RGB).
+        flip: mirror the output left-right (Pillow does it several times faster than a
+            copy of a reversed array view).
 
     Returns:
         ``(H, W, channels)`` ``uint8``.
@@ -105,6 +109,8 @@ def decode(image: Image.Image, box: Box, size: tuple[int, int], channels: int) -
         box = _draft(image, box, size, channels)
         converted = to_mode(image, channels)
         resized = converted.resize((width, height), Image.Resampling.BILINEAR, box=box)
+        if flip:
+            resized = resized.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         array = np.array(resized, dtype=np.uint8)  # writable, for torch.from_numpy
     except Exception as err:  # a damaged file makes Pillow's decoders raise almost anything
         where = getattr(image, "filename", "") or "image"

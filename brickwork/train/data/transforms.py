@@ -125,8 +125,7 @@ class TrainTransform:
             raise ArgumentError("TrainTransform needs the sample's random generator (rng)")
         box = self.box(image.width, image.height, rng)
         flip = self.flip and rng.random() < 0.5
-        array = decode(image, box, self.size, self.channels)
-        return np.ascontiguousarray(array[:, ::-1]) if flip else array
+        return decode(image, box, self.size, self.channels, flip)
 
     def pair(
         self, image: Image.Image, mask: Image.Image, rng: np.random.Generator | None = None
@@ -138,11 +137,9 @@ class TrainTransform:
         same_size(image, mask)
         box = self.box(image.width, image.height, rng)
         flip = self.flip and rng.random() < 0.5
-        array = decode(image, box, self.size, self.channels)
+        array = decode(image, box, self.size, self.channels, flip)
         labels = decode_mask(mask, box, self.size)
-        if flip:
-            return np.ascontiguousarray(array[:, ::-1]), np.ascontiguousarray(labels[:, ::-1])
-        return array, labels
+        return array, np.ascontiguousarray(labels[:, ::-1]) if flip else labels
 
 
 def same_size(image: Image.Image, mask: Image.Image) -> None:

@@ -178,3 +178,12 @@ def test_workers_leave_sigterm_and_ctrl_c_to_the_training_loop(folder: ImageData
     time.sleep(0.3)
     rest = list(batches)
     assert [b.step for b in [*first, *rest]] == list(range(7))
+
+
+def test_batches_let_go_one_by_one_are_those_kept_all_at_once(folder: ImageDataset) -> None:
+    """Each batch's memory is used again by a later one only after the loop lets it go."""
+    options = LoaderOptions(batch_size=8, seed=5)
+    kept = list(open_batches(folder, options).epoch(0))
+    one_by_one = [b.x.clone() for b in open_batches(folder, options).epoch(0)]
+    assert all(torch.equal(k.x, x) for k, x in zip(kept, one_by_one, strict=True))
+    assert len({b.x.data_ptr() for b in kept}) == len(kept)
