@@ -17,8 +17,9 @@ from torch import nn
 
 from brickwork.inspect.findings import Finding
 from brickwork.inspect.meta_copy import user_attributes
-from brickwork.inspect.meta_run import MetaRun, SummaryRow, storage_key, tensors_in
+from brickwork.inspect.meta_run import MetaRun, storage_key, tensors_in
 from brickwork.inspect.render import inputs_text, names_text
+from brickwork.inspect.rows import SummaryRow
 from brickwork.inspect.source import other_callers
 
 ModuleState = dict[tuple[str, str], tuple[str, int]]

@@ -27,8 +27,9 @@ from brickwork.inspect.meta_copy import (
     unique_buffers,
     unwrap_compiled,
 )
-from brickwork.inspect.meta_run import MetaRun, SummaryRow, fill_params, shapes_of
+from brickwork.inspect.meta_run import MetaRun, shapes_of
 from brickwork.inspect.render import render, summary_table, summary_totals
+from brickwork.inspect.rows import SummaryRow, fill_params
 from brickwork.inspect.training_memory import activation_bytes, weight_bytes
 from brickwork.registry import MODELS
 from brickwork.shapes import parse_dtype, parse_shape
