@@ -69,17 +69,25 @@ class Scan:
 
     def notes(self, name: str) -> list[str]:
         """One line per kind of thing left out, with a first example."""
-        lines = []
-        for found, what in (
+        return left_out(
+            name,
             (self.hidden, "hidden files or folders"),
-            (self.not_images, f"files that are not images ({', '.join(IMAGE_SUFFIXES)})"),
+            (self.not_images, NOT_IMAGES),
             (self.broken_links, "links to nothing"),
             (self.loops, "links to a folder already read (a loop)"),
             (self.outside, "files outside the class folders"),
-        ):
-            if found:
-                lines.append(f"{name}: left out {len(found)} {what}, e.g. {found[0]}")
-        return lines
+        )
+
+
+NOT_IMAGES = f"files that are not images ({', '.join(IMAGE_SUFFIXES)})"
+
+
+def left_out(name: str, *kinds: tuple[list[Path], str]) -> list[str]:
+    """For each kind of file left out of dataset ``name`` (its paths, what they are), one line
+    with the count and a first example; none for a kind with no path."""
+    return [
+        f"{name}: left out {len(found)} {what}, e.g. {found[0]}" for found, what in kinds if found
+    ]
 
 
 def scan_folder(root: Path) -> Scan:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from brickwork.errors import DataError
 from brickwork.train.data.download import require_dir
-from brickwork.train.data.folder import first_image
+from brickwork.train.data.folder import NOT_IMAGES, first_image, left_out
 from brickwork.train.data.images import IMAGE_SUFFIXES, decode_mask, image_channels, open_image
 from brickwork.train.data.streamed import SPLITS, ImageDataset, carve_splits
 
@@ -78,15 +78,13 @@ class Found:
     lonely_masks: list[Path] = field(default_factory=list)
 
     def notes(self, name: str) -> list[str]:
-        lines = []
-        for found, what in (
+        """One line per kind of thing left out, with a first example."""
+        return left_out(
+            name,
             (self.hidden, "hidden files"),
-            (self.not_images, f"files that are not images ({', '.join(IMAGE_SUFFIXES)})"),
+            (self.not_images, NOT_IMAGES),
             (self.lonely_masks, "masks without an image"),
-        ):
-            if found:
-                lines.append(f"{name}: left out {len(found)} {what}, e.g. {found[0]}")
-        return lines
+        )
 
 
 def _files(folder: Path, found: Found) -> dict[str, Path]:
