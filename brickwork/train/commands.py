@@ -124,14 +124,18 @@ def evaluate_file(
         model, open_batches(dataset, options).split("test"), len(classes), options.device
     )
     plot_confusion(confusion.cpu(), list(classes), drawing, title=f"{dataset.name} test")
-    segments = data_task(dataset) == "segmentation"
+    task = data_task(dataset)
     return {
         "model": str(file),
         "data": dataset.name,
-        "task": data_task(dataset),
+        "task": task,
         "accuracy": accuracy,
         "loss": loss,
-        **(seg_scores(confusion, classes) if segments else class_scores(confusion, classes)),
+        **(
+            seg_scores(confusion, classes)
+            if task == "segmentation"
+            else class_scores(confusion, classes)
+        ),
         "confusion": confusion.tolist(),
         "confusion_png": str(drawing),
     }

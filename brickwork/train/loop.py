@@ -38,7 +38,7 @@ from brickwork.train.run import Hooks, Opening, Position, Run, save_checkpoint, 
 from brickwork.train.setup import prepared
 from brickwork.train.step import CHECK_EVERY, Tally, check_finite, start_tally, train_step
 from brickwork.train.stopping import best_weights, score_column, stop_reason
-from brickwork.train.tasks import seg_scores
+from brickwork.train.tasks import seg_columns
 from brickwork.train.tasks.samples import (
     LABELLED,
     SAMPLES,
@@ -233,9 +233,7 @@ def _validate(run: Run, model: nn.Module, prefix: str) -> dict[str, Any]:
     )
     scores: dict[str, Any] = {f"{prefix}val_loss": loss, f"{prefix}val_acc": acc}
     if run.task == "segmentation":
-        seg = seg_scores(confusion, run.dataset.classes)
-        scores.update({f"{prefix}val_miou": seg["miou"], f"{prefix}val_dice": seg["mdice"]})
-        scores[f"{prefix}val_iou"] = {c: row["iou"] for c, row in seg["per_class"].items()}
+        scores.update(seg_columns(confusion, run.dataset.classes, f"{prefix}val_"))
     return scores
 
 
@@ -276,10 +274,8 @@ def finish(run: Run) -> list[dict[str, Any]]:
     test: dict[str, Any] = {"test_loss": test_loss, "test_acc": test_acc}
     what = f"test accuracy {test_acc:.4f}"
     if run.task == "segmentation":
-        seg = seg_scores(confusion, dataset.classes)
-        test.update({"test_miou": seg["miou"], "test_dice": seg["mdice"]})
-        test["test_iou"] = {c: row["iou"] for c, row in seg["per_class"].items()}
-        what = f"test mIoU {seg['miou']:.4f}, pixel accuracy {test_acc:.4f}"
+        test.update(seg_columns(confusion, dataset.classes, "test_"))
+        what = f"test mIoU {test['test_miou']:.4f}, pixel accuracy {test_acc:.4f}"
     history = [*run.history, test]
     run.hooks.log(
         f"{what} ({dataset.split_size('test')} images)" + (f"; run in {run.out}" if run.out else "")

@@ -85,9 +85,7 @@ def test_bad_options_are_named(options: dict[str, object], message: str) -> None
 def test_a_device_this_machine_lacks_is_one_line(
     monkeypatch: pytest.MonkeyPatch, name: str, cuda: int, mps: bool, message: str
 ) -> None:
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda > 0)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    _machine(monkeypatch, cuda, mps)
     with pytest.raises(ConfigError, match=message) as caught:
         resolve_device(name)
     assert "\n" not in str(caught.value)
@@ -106,9 +104,7 @@ def test_a_device_this_machine_lacks_is_one_line(
 def test_a_device_this_machine_has(
     monkeypatch: pytest.MonkeyPatch, name: str, cuda: int, mps: bool, device: str
 ) -> None:
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda > 0)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    _machine(monkeypatch, cuda, mps)
     assert resolve_device(name) == torch.device(device)
 
 
@@ -133,3 +129,10 @@ def test_a_run_saved_before_tasks_existed_computed_a_classifiers_options() -> No
     assert computed_options(old) == computed_options(
         asdict(TrainConfig().settled("classification"))
     )
+
+
+def _machine(monkeypatch: pytest.MonkeyPatch, cuda: int, mps: bool) -> None:
+    """Make this machine seem to have ``cuda`` CUDA devices, and an Apple GPU when ``mps``."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)

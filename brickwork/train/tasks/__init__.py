@@ -10,7 +10,7 @@ from brickwork.errors import ConfigError
 from brickwork.train.config import LOSSES, TASKS, TrainConfig
 from brickwork.train.data.masks import IGNORE
 from brickwork.train.tasks.losses import make_criterion
-from brickwork.train.tasks.scores import batch_sums, pixels, seg_scores
+from brickwork.train.tasks.scores import batch_sums, pixels, seg_columns, seg_scores
 
 
 def data_task(data: Any) -> str:
@@ -64,6 +64,7 @@ __all__ = [
     "data_task",
     "make_criterion",
     "pixels",
+    "seg_columns",
     "seg_scores",
     "settle",
 ]

@@ -47,6 +47,17 @@ def pixels(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return flat[labelled], labels[labelled]
 
 
+def seg_columns(confusion: torch.Tensor, classes: list[str], prefix: str) -> dict[str, Any]:
+    """A metrics row's segmentation columns, named with ``prefix`` (``val_``, ``ema_val_``,
+    ``test_``): mean IoU, mean Dice and each class's IoU."""
+    seg = seg_scores(confusion, classes)
+    return {
+        f"{prefix}miou": seg["miou"],
+        f"{prefix}dice": seg["mdice"],
+        f"{prefix}iou": {name: row["iou"] for name, row in seg["per_class"].items()},
+    }
+
+
 def seg_scores(confusion: torch.Tensor, classes: list[str]) -> dict[str, Any]:
     """Pixel accuracy, IoU and Dice per class, and their means, from a confusion matrix of
     pixels (rows: true class).
