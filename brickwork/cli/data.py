@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from brickwork.cli.parser import add_command
+from brickwork.cli.parser import add_command, add_size_option
 from brickwork.inspect.render import parse_bytes
 from brickwork.train.data import pack
 
@@ -32,4 +32,4 @@ def add_commands(commands: Any) -> None:
     p = add_command(commands, "pack", cmd_pack)
     p.add_argument("source", help="folder:PATH, an image tree (PATH/<class>/<image>)")
     p.add_argument("--out", required=True, help="a new or empty folder for the shards")
-    p.add_argument("--shard-size", default="1GB", help="bytes a shard holds, e.g. 1GB (default)")
+    add_size_option(p, "--shard-size", "bytes a shard holds, e.g. 1GB (default)", default="1GB")

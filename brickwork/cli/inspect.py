@@ -10,7 +10,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from brickwork.cli.parser import add_command, add_model_arguments, positive_count
+from brickwork.cli.parser import (
+    add_command,
+    add_json_argument,
+    add_model_arguments,
+    add_size_option,
+    positive_count,
+)
 from brickwork.errors import EXIT_FAILED, ConfigError, UserCodeError
 from brickwork.inspect import Finding, Report, doctor, summary
 from brickwork.inspect.inputs import load_input_data, named_input
@@ -223,11 +229,11 @@ def add_commands(commands: Any) -> None:
     p = add_command(commands, "summary", cmd_summary)
     add_model_arguments(p, batch_size=None)
     p.add_argument("--depth", type=int, default=3, help="deepest nesting shown (default 3)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument(
+    add_json_argument(p, "print the summary as JSON")
+    add_size_option(
+        p,
         "--device-memory",
-        metavar="SIZE",
-        help="say the largest batch that trains in SIZE (16GiB, 500MB), as train counts it",
+        "say the largest batch that trains in SIZE (16GiB, 500MB), as train counts it",
     )
     p.add_argument(
         "--fit", action="store_true", help="with --device-memory: summarise at that batch"
@@ -258,7 +264,7 @@ def add_commands(commands: Any) -> None:
         metavar="CODE[,CODE]",
         help="report only these finding codes; repeatable",
     )
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json_argument(p, "print the report as JSON")
     _add_training_arguments(p)
 
 

@@ -139,6 +139,30 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_max_pixels_argument(p: argparse.ArgumentParser) -> None:
+    """``--max-pixels``: the largest image opened, for files the user trusts."""
+    p.add_argument(
+        "--max-pixels",
+        type=positive_count,
+        help="image files: open images of up to N pixels (default Pillow's limit, 89,478,485); "
+        "larger ones are refused as possible decompression bombs",
+    )
+
+
+def add_size_option(
+    p: argparse.ArgumentParser, flag: str, help: str, default: str | None = None
+) -> None:
+    """An option whose value is a size in bytes (``16GiB``, ``500MB``, ``4096``), read with
+    :func:`~brickwork.inspect.render.parse_bytes` where it is used, so that its error names
+    ``flag``."""
+    p.add_argument(flag, metavar="SIZE", default=default, help=help)
+
+
+def add_json_argument(p: argparse.ArgumentParser, help: str) -> None:
+    """``--json``: print JSON instead of text; ``help`` says what the JSON holds."""
+    p.add_argument("--json", action="store_true", help=help)
+
+
 def add_code_argument(p: argparse.ArgumentParser) -> None:
     """``--code FILE``: the Python file of a model trained from file.py:NAME."""
     p.add_argument(

@@ -12,6 +12,9 @@ from brickwork.cli.output import print_error
 from brickwork.cli.parser import (
     add_code_argument,
     add_command,
+    add_json_argument,
+    add_max_pixels_argument,
+    add_size_option,
     add_target_arguments,
     add_verify_argument,
     positive_count,
@@ -149,12 +152,12 @@ def add_commands(commands: Any) -> None:
     _add_train(commands)
     p = add_command(commands, "runs", cmd_runs)
     p.add_argument("folder", nargs="?", default="runs", help="a folder of runs (default runs)")
-    p.add_argument("--json", action="store_true", help="print JSON, one object per run")
+    add_json_argument(p, "print JSON, one object per run")
     p = add_command(commands, "evaluate", cmd_evaluate)
     p.add_argument("model", help="a run directory or a .safetensors file")
     p.add_argument("--data", help="dataset (default: the one it was trained on)")
     p.add_argument("--data-dir", help="where the dataset's files are")
-    p.add_argument("--json", action="store_true", help="print JSON, with accuracy at top level")
+    add_json_argument(p, "print JSON, with accuracy at top level")
     p.add_argument(
         "--out",
         metavar="FILE.png",
@@ -169,7 +172,7 @@ def add_commands(commands: Any) -> None:
     p.add_argument(
         "--top", type=positive_count, default=1, help="classes per image, best first (default 1)"
     )
-    p.add_argument("--json", action="store_true", help="print JSON: a list, one object per image")
+    add_json_argument(p, "print JSON: a list, one object per image")
     p.add_argument(
         "--out",
         metavar="DIR",
@@ -273,20 +276,8 @@ def _add_memory_options(p: argparse.ArgumentParser) -> None:
         help="refuse, before a weight is allocated, a run whose training memory (counted on "
         "meta tensors) exceeds what the device has free; default on",
     )
-    p.add_argument(
-        "--memory-limit",
-        metavar="SIZE",
-        help="check against SIZE (16GiB, 500MB) instead of the device's free memory",
-    )
-
-
-def add_max_pixels_argument(p: argparse.ArgumentParser) -> None:
-    """``--max-pixels``: the largest image opened, for files the user trusts."""
-    p.add_argument(
-        "--max-pixels",
-        type=positive_count,
-        help="image files: open images of up to N pixels (default Pillow's limit, 89,478,485); "
-        "larger ones are refused as possible decompression bombs",
+    add_size_option(
+        p, "--memory-limit", "check against SIZE (16GiB, 500MB) instead of the device's free memory"
     )
 
 

@@ -62,27 +62,32 @@ def gradient_findings(model: nn.Module, record: ForwardRecord) -> list[Finding]:
     if VANISHING <= ratio <= EXPLODING:
         return []
     shown = ", ".join(f"`{p}` {r:.2g}" for p, r in _sampled(norms))
-    if ratio < VANISHING:
-        squash = sum(1 for site in record.activations if site.op in ("sigmoid", "tanh"))
-        through = f", through {squash} sigmoid/tanh activation(s)" if squash else ""
-        message = (
-            f"the first layer's gradient is {ratio:.2g} of the last one's (each relative to its "
-            f"weight: {shown}){through}: the layers near the input barely learn"
-        )
-        hint = (
-            "use ReLU/GELU between layers, add normalisation (BatchNorm, LayerNorm) or residual "
-            "connections, and keep PyTorch's init (kaiming_normal_ for deep ReLU stacks)"
-        )
-        return [Finding("vanishing-gradients", "warning", first, message, hint)]
+    if ratio > EXPLODING:
+        return [_exploding(first, ratio, shown)]
+    squash = sum(1 for site in record.activations if site.op in ("sigmoid", "tanh"))
+    through = f", through {squash} sigmoid/tanh activation(s)" if squash else ""
     message = (
-        f"the first layer's gradient is {ratio:.2g} times the last one's (each relative to its "
-        f"weight: {shown}): the layers near the input take steps far too large"
+        f"the first layer's gradient is {ratio:.2g} of the last one's (each relative to its "
+        f"weight: {shown}){through}: the layers near the input barely learn"
     )
     hint = (
-        "check the early layers' init (PyTorch's default; one far smaller than the others' "
-        "starves the layers after it), add normalisation, or clip: clip_grad_norm_"
+        "use ReLU/GELU between layers, add normalisation (BatchNorm, LayerNorm) or residual "
+        "connections, and keep PyTorch's init (kaiming_normal_ for deep ReLU stacks)"
     )
-    return [Finding("exploding-gradients", "warning", first, message, hint)]
+    return [Finding("vanishing-gradients", "warning", first, message, hint)]
+
+
+def _exploding(first: str, ratio: float, shown: str) -> Finding:
+    """The finding for a first layer whose relative gradient is ``ratio`` times the last's."""
+    return Finding(
+        "exploding-gradients",
+        "warning",
+        first,
+        f"the first layer's gradient is {ratio:.2g} times the last one's (each relative to its "
+        f"weight: {shown}): the layers near the input take steps far too large",
+        "check the early layers' init (PyTorch's default; one far smaller than the others' "
+        "starves the layers after it), add normalisation, or clip: clip_grad_norm_",
+    )
 
 
 def _relative(model: nn.Module, path: str) -> float | None:

@@ -73,6 +73,9 @@ class Inspection:
         self.watched: Any = None
         self.undo: UndoLog | None = None
         self._stack = ExitStack()
+        self._track = False
+        self._before: Callable[[nn.Module], None] | None = None
+        self._watch: Callable[[], AbstractContextManager[Any]] | None = None
         if mode == "real" and not self.can_run_real:
             raise ConfigError(
                 "run='real' needs the model's weights, but they are on meta",
@@ -114,27 +117,23 @@ class Inspection:
         Returns:
             The run that was used: the meta one, or the real one that followed it.
         """
+        self._track, self._before, self._watch = track, before, watch
         with _collector_paused():
-            return self._forward(track, before, watch)
+            return self._forward()
 
-    def _forward(
-        self,
-        track: bool,
-        before: Callable[[nn.Module], None] | None,
-        watch: Callable[[], AbstractContextManager[Any]] | None,
-    ) -> MetaRun:
+    def _forward(self) -> MetaRun:
         if self.mode == "real":
             self.reason = "run='real' was asked for"
-            return self._real(track, before, watch)
+            return self._real()
         try:
             self.copy = meta_copy(self.model)
         except ScriptedModuleError as err:
             if self.mode == "meta" or not self.can_run_real:
                 raise ConfigError(f"{err}, and run={self.mode!r} cannot run it") from err
             self.reason = f"{err}: it ran for real"
-            return self._real(track, before, watch)
+            return self._real()
         self.args, self.kwargs = self.inputs.meta()
-        run = self._attempt(None, track, before, watch)
+        run = self._attempt(None)
         if run.exception is None or not needs_real_values(run):
             return run
         self.reason = limit_text(run)
@@ -147,7 +146,7 @@ class Inspection:
             )
             return run
         self.reason += ": it ran for real"
-        return self._real(track, before, watch)
+        return self._real()
 
     def again(self) -> MetaRun:
         """Run the same copy on the same inputs once more (what a second call accumulates)."""
@@ -155,31 +154,21 @@ class Inspection:
         run.forward(self.args, self.kwargs)
         return run
 
-    def _real(
-        self,
-        track: bool,
-        before: Callable[[nn.Module], None] | None,
-        watch: Callable[[], AbstractContextManager[Any]] | None,
-    ) -> MetaRun:
+    def _real(self) -> MetaRun:
         self.kind = "real"
         self._stack.enter_context(kept(self.model))
         self.undo = UndoLog()
         self.copy = real_copy(self.model)
         self.args, self.kwargs = self.inputs.real(self.model, _device(self.model))
-        return self._attempt(self.undo, track, before, watch)
+        return self._attempt(self.undo)
 
-    def _attempt(
-        self,
-        undo: UndoLog | None,
-        track: bool,
-        before: Callable[[nn.Module], None] | None,
-        watch: Callable[[], AbstractContextManager[Any]] | None,
-    ) -> MetaRun:
-        if before is not None:
-            before(self.copy)
-        tracked = list(tensors_in((self.args, self.kwargs))) if track else None
+    def _attempt(self, undo: UndoLog | None) -> MetaRun:
+        """One run of ``copy`` on ``args``/``kwargs``, as :meth:`forward` was asked to run."""
+        if self._before is not None:
+            self._before(self.copy)
+        tracked = list(tensors_in((self.args, self.kwargs))) if self._track else None
         run = MetaRun(self.copy, track=tracked, undo=undo)
-        self.watched = watch() if watch is not None else None
+        self.watched = self._watch() if self._watch is not None else None
         with self.watched if self.watched is not None else ExitStack():
             run.forward(self.args, self.kwargs)
         return run

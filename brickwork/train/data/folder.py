@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image
@@ -55,10 +56,37 @@ class FileRecords:
         return str(self.path(index))
 
 
+NOT_IMAGES = f"files that are not images ({', '.join(IMAGE_SUFFIXES)})"
+
+
+class LeftOut:
+    """What a scan left out of a dataset, as lists of paths; :data:`KINDS` names each list
+    (its attribute) and says what its files are."""
+
+    KINDS: ClassVar[dict[str, str]] = {}
+
+    def notes(self, name: str) -> list[str]:
+        """For each kind of file left out of dataset ``name``, one line with the count and a
+        first example; none for a kind with no path."""
+        kinds = ((getattr(self, attribute), what) for attribute, what in self.KINDS.items())
+        return [
+            f"{name}: left out {len(found)} {what}, e.g. {found[0]}"
+            for found, what in kinds
+            if found
+        ]
+
+
 @dataclass
-class Scan:
+class Scan(LeftOut):
     """What walking the tree found: the images of each split and what was left out."""
 
+    KINDS: ClassVar[dict[str, str]] = {
+        "hidden": "hidden files or folders",
+        "not_images": NOT_IMAGES,
+        "broken_links": "links to nothing",
+        "loops": "links to a folder already read (a loop)",
+        "outside": "files outside the class folders",
+    }
     classes: list[str]
     splits: dict[str, FileRecords]
     hidden: list[Path] = field(default_factory=list)
@@ -66,28 +94,6 @@ class Scan:
     broken_links: list[Path] = field(default_factory=list)
     loops: list[Path] = field(default_factory=list)
     outside: list[Path] = field(default_factory=list)
-
-    def notes(self, name: str) -> list[str]:
-        """One line per kind of thing left out, with a first example."""
-        return left_out(
-            name,
-            (self.hidden, "hidden files or folders"),
-            (self.not_images, NOT_IMAGES),
-            (self.broken_links, "links to nothing"),
-            (self.loops, "links to a folder already read (a loop)"),
-            (self.outside, "files outside the class folders"),
-        )
-
-
-NOT_IMAGES = f"files that are not images ({', '.join(IMAGE_SUFFIXES)})"
-
-
-def left_out(name: str, *kinds: tuple[list[Path], str]) -> list[str]:
-    """For each kind of file left out of dataset ``name`` (its paths, what they are), one line
-    with the count and a first example; none for a kind with no path."""
-    return [
-        f"{name}: left out {len(found)} {what}, e.g. {found[0]}" for found, what in kinds if found
-    ]
 
 
 def scan_folder(root: Path) -> Scan:

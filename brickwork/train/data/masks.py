@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image
 
 from brickwork.errors import DataError
 from brickwork.train.data.download import require_dir
-from brickwork.train.data.folder import NOT_IMAGES, first_image, left_out
+from brickwork.train.data.folder import NOT_IMAGES, LeftOut, first_image
 from brickwork.train.data.images import IMAGE_SUFFIXES, decode_mask, image_channels, open_image
 from brickwork.train.data.streamed import SPLITS, ImageDataset, carve_splits
 
@@ -70,21 +71,17 @@ class MaskRecords:
 
 
 @dataclass
-class Found:
+class Found(LeftOut):
     """What scanning one split left out, for the notes."""
 
+    KINDS: ClassVar[dict[str, str]] = {
+        "hidden": "hidden files",
+        "not_images": NOT_IMAGES,
+        "lonely_masks": "masks without an image",
+    }
     hidden: list[Path] = field(default_factory=list)
     not_images: list[Path] = field(default_factory=list)
     lonely_masks: list[Path] = field(default_factory=list)
-
-    def notes(self, name: str) -> list[str]:
-        """One line per kind of thing left out, with a first example."""
-        return left_out(
-            name,
-            (self.hidden, "hidden files"),
-            (self.not_images, NOT_IMAGES),
-            (self.lonely_masks, "masks without an image"),
-        )
 
 
 def _files(folder: Path, found: Found) -> dict[str, Path]:
