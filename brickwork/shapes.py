@@ -42,6 +42,10 @@ MAX_NUMEL = 2**62
 a batch of samples must still fit (``batch × per-sample values``)."""
 
 
+class OutputsError(ShapeError):
+    """A module probed for one output returned several (a tuple, a dict) or none."""
+
+
 def check_numel(shape: Sequence[int], what: str, error: type[BrickworkError] = ConfigError) -> None:
     """Refuse a shape (per sample, or with its batch) that holds more values than PyTorch can
     index, before anything of that size is made.
@@ -313,8 +317,17 @@ def probe_output(
         return known
     out = _meta_call(module, [given], where)
     if not isinstance(out, torch.Tensor):
-        raise ShapeError(f"{where} returned {type(out).__name__}, expected a tensor")
+        raise OutputsError(f"{where} returned {_several(out)}, expected one tensor")
     return _signature(out, where)
+
+
+def _several(out: object) -> str:
+    """``"a dict of 2 outputs (logits, box)"``, ``"a tuple of 2 outputs"``, ``"NoneType"``."""
+    if isinstance(out, dict):
+        return f"a dict of {len(out)} outputs ({', '.join(map(str, out))})"
+    if isinstance(out, (tuple, list)):
+        return f"a {type(out).__name__} of {len(out)} outputs"
+    return type(out).__name__
 
 
 def probe_output_shape(

@@ -57,7 +57,7 @@ def test_probe_refuses_non_tensor_outputs() -> None:
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return x, x
 
-    with pytest.raises(ShapeError, match="pair returned tuple, expected a tensor"):
+    with pytest.raises(ShapeError, match="pair returned a tuple of 2 outputs, expected one tensor"):
         probe_output_shape(Pair(), (3,), "pair")
 
 

@@ -84,8 +84,10 @@ def _fix(
     for d in (2, 1):  # ZeroPad2d's order: left, right, top, bottom
         diff = big_shape[d] - small_shape[d]
         padding += [diff // 2, diff - diff // 2]
+    crop = [-p for p in padding]  # ZeroPad2d crops by negative padding
     return (
         f"pad {small} to {big_shape[1]}×{big_shape[2]} with an item read instead of it, "
-        f"`{{zeropad2d: {{padding: {padding}}}, from: {small}}}`, or crop {big}; or keep the "
-        "size in the convolutions before (padding: 1 for a 3×3)"
+        f"`{{zeropad2d: {{padding: {padding}}}, from: {small}}}`, or crop {big} to "
+        f"{small_shape[1]}×{small_shape[2]}, `{{zeropad2d: {{padding: {crop}}}, from: {big}}}`; "
+        "or keep the size in the convolutions before (padding: 1 for a 3×3)"
     )

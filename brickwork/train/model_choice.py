@@ -17,7 +17,7 @@ from brickwork.inspect.render import format_bytes, format_count
 from brickwork.inspect.summary import summary
 from brickwork.inspect.target import build_target, is_target, model_argument, resolve_target
 from brickwork.registry import MODELS
-from brickwork.shapes import probe_output_shape
+from brickwork.shapes import OutputsError, probe_output_shape
 from brickwork.spec import build, load_spec, to_spec, with_input_shape
 from brickwork.train.data import Data
 from brickwork.train.origin import check_code_file, code_needed, describe
@@ -189,6 +189,13 @@ def _saved_call(request: ModelRequest, run: Path) -> dict[str, Any]:
     }
 
 
+_ONE_OUTPUT = (
+    "train fits a model of one input and one output (a score per class, or per class and pixel); "
+    "a model of several heads needs a loss of its own: train it with your own loop (`brickwork "
+    "doctor --loss` checks its step)"
+)
+
+
 def check_outputs(model: nn.Module, dataset: Data, what: str) -> None:
     """``model`` must give one score per class of ``dataset`` for its images, or for
     segmentation one per class at each pixel (on meta: no compute, and the model's own tensors
@@ -199,6 +206,8 @@ def check_outputs(model: nn.Module, dataset: Data, what: str) -> None:
     """
     try:
         outputs = list(probe_output_shape(model, dataset.input_shape, what))
+    except OutputsError as err:
+        raise ConfigError(f"{err} (the images of {dataset.name})", hint=_ONE_OUTPUT) from err
     except ShapeError as err:
         raise ConfigError(f"{err} (the images of {dataset.name})") from err
     n = dataset.n_classes

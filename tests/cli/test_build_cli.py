@@ -175,13 +175,21 @@ def test_a_graph_spec_trains_and_exports(tmp_path: Path) -> None:
     assert (out / "model.pt2").is_file()
 
 
-def test_train_refuses_a_model_of_two_inputs(tmp_path: Path) -> None:
-    result = run_here(
-        "train", str(EXAMPLES / "two_inputs.yaml"), "--epochs", "1", "--out", str(tmp_path)
-    )
+@pytest.mark.parametrize(
+    ("example", "said"),
+    [
+        ("two_inputs.yaml", "the model takes 2 inputs (image, features)"),
+        ("two_heads.yaml", "the model returned a dict of 2 outputs (logits, box), expected one"),
+    ],
+)
+def test_train_refuses_a_model_of_two_inputs_or_two_outputs(
+    tmp_path: Path, example: str, said: str
+) -> None:
+    result = run_here("train", str(EXAMPLES / example), "--epochs", "1", "--out", str(tmp_path))
     assert result.returncode == 2
-    assert "the model takes 2 inputs (image, features)" in result.stderr
+    assert said in result.stderr
     assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before anything is written
 
 
 def test_a_graph_with_an_unread_branch_builds_with_a_warning_line(tmp_path: Path) -> None:

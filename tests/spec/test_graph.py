@@ -346,3 +346,16 @@ def test_a_graph_is_exported_by_torch_export_with_a_dynamic_batch() -> None:
     program = torch.export.export(model, xs, dynamic_shapes={"args": ({0: batch}, {0: batch})})
     ys = _batch(to_spec(model), 5)
     torch.testing.assert_close(program.module()(*ys), model(*ys))
+
+
+@pytest.mark.slow
+def test_a_graph_of_two_heads_compiles_to_the_same_outputs() -> None:
+    model = build(EXAMPLES / "two_heads.yaml").eval()
+    xs = _batch(to_spec(model), 3)
+    compiled = torch.compile(model)
+    with torch.no_grad():
+        eager, fast = model(*xs), compiled(*xs)
+    assert isinstance(fast, dict)
+    assert fast.keys() == eager.keys()
+    for key in eager:
+        torch.testing.assert_close(fast[key], eager[key], atol=1e-5, rtol=1e-5)

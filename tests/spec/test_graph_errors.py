@@ -4,6 +4,7 @@ import warnings
 from typing import Any
 
 import pytest
+import torch
 
 from brickwork import SpecError, build
 from brickwork.errors import SpecWarning
@@ -231,7 +232,24 @@ def test_a_graph_without_an_unread_branch_does_not_warn() -> None:
         build(spec)
 
 
-def test_a_merge_of_images_that_differ_in_size_says_how_to_pad() -> None:
+@pytest.mark.parametrize(
+    ("said", "fix", "fixed_shape"),
+    [
+        (
+            "pad enc2 to 8×8",
+            {"zeropad2d": {"padding": [1, 1, 1, 1]}, "from": "enc2", "name": "fixed"},
+            (2, 8, 8, 8),
+        ),
+        (
+            "crop up3 to 6×6",
+            {"zeropad2d": {"padding": [-1, -1, -1, -1]}, "from": "up3", "name": "fixed"},
+            (2, 8, 6, 6),
+        ),
+    ],
+)
+def test_a_merge_of_images_that_differ_in_size_says_how_to_pad_or_crop(
+    said: str, fix: dict[str, Any], fixed_shape: tuple[int, ...]
+) -> None:
     spec = _graph(
         {**CONV, "name": "up3"},
         {**VALID, "name": "enc2", "from": "input"},
@@ -240,15 +258,17 @@ def test_a_merge_of_images_that_differ_in_size_says_how_to_pad() -> None:
     with pytest.raises(SpecError) as caught:
         build(spec)
     assert caught.value.hint is not None
-    assert "pad enc2 to 8×8" in caught.value.hint
-    assert "{zeropad2d: {padding: [1, 1, 1, 1]}, from: enc2}" in caught.value.hint
-    padded = _graph(
+    assert said in caught.value.hint
+    padding = fix["zeropad2d"]["padding"]
+    assert f"{{zeropad2d: {{padding: {padding}}}, from: {fix['from']}}}" in caught.value.hint
+    other = "enc2" if fix["from"] == "up3" else "up3"
+    fixed = _graph(
         {**CONV, "name": "up3"},
         {**VALID, "name": "enc2", "from": "input"},
-        {"zeropad2d": {"padding": [1, 1, 1, 1]}, "from": "enc2", "name": "enc2_padded"},
-        {"concat": None, "from": ["up3", "enc2_padded"]},
+        fix,
+        {"concat": None, "from": ["fixed", other]},
     )
-    assert build(padded)(__import__("torch").randn(2, 4, 8, 8)).shape == (2, 8, 8, 8)
+    assert build(fixed)(torch.randn(2, 4, 8, 8)).shape == fixed_shape
 
 
 def test_an_add_of_different_channels_says_how_to_project() -> None:
