@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import mmap
 import os
 import zipfile
@@ -16,8 +17,9 @@ from torch import nn
 
 from brickwork._version import __version__
 from brickwork.errors import ConfigError, SpecError, unknown_name_message
-from brickwork.shapes import dtype_name, parse_dtype, parse_shape
+from brickwork.shapes import check_numel, dtype_name, parse_dtype, parse_shape
 from brickwork.spec import SpecInput, spec_inputs, to_spec
+from brickwork.train.free_memory import check_fits
 from brickwork.train.weights import model_file, read_metadata
 
 FORMATS = ("onnx", "pt2", "torchscript")
@@ -124,7 +126,7 @@ def inputs_of(
                 "input_shape (one sample, no batch dimension), e.g. (1, 28, 28)"
             )
         dtype = parse_dtype(input_dtype) if input_dtype is not None else torch.float32
-        return [SpecInput("input", parse_shape(input_shape), dtype)]
+        return _checked([SpecInput("input", parse_shape(input_shape), dtype)])
     inputs = spec_inputs(spec, None if input_shape is None else parse_shape(input_shape))
     if input_dtype is not None:
         if len(inputs) != 1:
@@ -132,7 +134,25 @@ def inputs_of(
                 f"input_dtype: {what} has {len(inputs)} inputs, each with its dtype in the spec"
             )
         inputs = [SpecInput(inputs[0].name, inputs[0].shape, parse_dtype(input_dtype))]
+    return _checked(inputs)
+
+
+LARGEST_BATCH = 3
+"""The largest batch an export is checked at (2, then 3 and 1)."""
+
+
+def _checked(inputs: list[SpecInput]) -> list[SpecInput]:
+    """``inputs``, refused when a batch of them cannot be made in the memory free."""
+    for item in inputs:
+        shape = (LARGEST_BATCH, *item.shape)
+        where = f"input_shape: {item.name} at batch {LARGEST_BATCH}"
+        check_numel(shape, where)
+        size = math.prod(shape) * torch.empty((), dtype=item.dtype).element_size()
+        check_fits(size, where, ConfigError, hint=SHAPE_HINT)
     return inputs
+
+
+SHAPE_HINT = "check input_shape: one sample's shape, without the batch dimension"
 
 
 def file_metadata(

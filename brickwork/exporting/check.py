@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError, ConfigError, ExportError, ShapeError, first_line
+from brickwork.exporting.arguments import SHAPE_HINT
 from brickwork.inspect import device_of
 from brickwork.spec import SpecInput
 
@@ -84,7 +85,7 @@ def expected_outputs(model: nn.Module, inputs: dict[int, Batch]) -> dict[int, An
             raise ShapeError(
                 f"{type(model).__name__} fails on a random {given} "
                 f"({first_line(err, with_type=True)})",
-                hint="check input_shape: one sample's shape, without the batch dimension",
+                hint=SHAPE_HINT,
             ) from err
         leaves(expected[batch])  # tensors only
     return expected

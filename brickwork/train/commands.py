@@ -34,6 +34,7 @@ from brickwork.train.plots import plot_confusion
 from brickwork.train.predict import input_shapes
 from brickwork.train.run import Opening
 from brickwork.train.run_dir import check_new_run, check_resume, is_unstarted
+from brickwork.train.saved_data import saved_data
 from brickwork.train.tasks import data_task, seg_scores, settle
 from brickwork.train.weights import load, model_file, read_metadata
 
@@ -105,13 +106,11 @@ def evaluate_file(
     if drawing.suffix.lower() != ".png" or not drawing.parent.is_dir():
         raise ConfigError(f"--out {drawing}: give a .png file in an existing folder")
     model = load(file, verify=verify, code=code)
-    name = data or metadata.get("data")
-    if name is None:
-        raise ConfigError(f"{file} does not say which data it was trained on: pass --data")
+    name, saved_dir = (data, None) if data is not None else saved_data(file, metadata)
     crop = metadata.get("eval_transform")
     dataset = load_dataset(
         name,
-        data_dir if data_dir is not None else metadata.get("data_dir"),
+        data_dir if data_dir is not None else saved_dir,
         metadata.get("seed", 0) if data is None else 0,
         image_size=crop["size"] if crop is not None else None,
     )

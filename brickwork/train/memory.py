@@ -3,10 +3,8 @@ optimizer, against the memory its device has free; and the largest batch that fi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -16,11 +14,11 @@ from brickwork.inspect.render import format_bytes
 from brickwork.inspect.summary import summary
 from brickwork.inspect.training_memory import activation_bytes, weight_bytes
 from brickwork.train.config import TrainConfig
+from brickwork.train.free_memory import available_memory
 
 PROBE_BATCHES = (2, 4)
 """The two batches the model runs on (meta) to learn its bytes per sample (2: batch norm in
 training mode needs more than one value per channel)."""
-MEMINFO = Path("/proc/meminfo")
 
 
 @dataclass(frozen=True)
@@ -109,25 +107,6 @@ def _trainable_bytes(model: nn.Module) -> int:
             seen.add(id(p))
             total += p.numel() * p.element_size()
     return total
-
-
-def available_memory(device: torch.device) -> int | None:
-    """The bytes ``device`` has free now: MemAvailable on the CPU (or the free pages where
-    there is no ``/proc/meminfo``), ``mem_get_info`` on a GPU; ``None``: unknown."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    if device.type != "cpu":
-        return None
-    try:
-        for line in MEMINFO.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def check_run(

@@ -17,7 +17,7 @@ from brickwork.train import distributed
 from brickwork.train.checkpoint import has_checkpoint, load_training_state
 from brickwork.train.config import TrainConfig, computed_options
 from brickwork.train.optim import schedule_at
-from brickwork.train.schema import check_position, check_scheduler
+from brickwork.train.schema import check_param_groups, check_position, check_scheduler
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ def resume_state(
     config = expected.config
     if not has_checkpoint(run):
         return _with_weights(_start_state(expected), model, optimizer, ema)
+    fresh_groups = [dict(group) for group in optimizer.param_groups]
     state = load_training_state(run, model, optimizer, verify, ema)
     where = run / "checkpoint.json"
     epochs = saved_epochs(run, state, config)
@@ -78,11 +79,13 @@ def resume_state(
     check_position(state, epochs, steps, where)
     taken = state["epoch"] * steps + state["step"]
     schedule = expected.schedule
-    if epochs != config.epochs:  # an extension: the checkpoint is of the shorter schedule
-        groups = len(optimizer.param_groups)
-        schedule = schedule_at(replace(config, epochs=epochs), steps, groups, 0)[0]
+    saved_config = replace(config, epochs=epochs)  # the checkpoint's schedule, if extended
+    if epochs != config.epochs:
+        schedule = schedule_at(saved_config, steps, len(fresh_groups), 0)[0]
         state["extended_from"] = epochs
     check_scheduler(state["scheduler"], schedule, taken, where)
+    scheduled = schedule_at(saved_config, steps, len(fresh_groups), taken)[1]
+    check_param_groups(optimizer.param_groups, fresh_groups, scheduled, where)
     if epochs == config.epochs and state["epoch"] >= config.epochs and is_finished(run):
         raise ConfigError(
             f"{run}: the run is complete ({config.epochs} epochs); nothing to resume",

@@ -280,3 +280,47 @@ def _same_schedule(saved: Mapping[str, Any], fresh: Mapping[str, Any], where: Pa
                 f"{where}: damaged training state: the scheduler's {key!r} is "
                 f"{_shown(saved[key])}, this run's {_shown(value)}"
             )
+
+
+HOW_TO_STEP = frozenset({"params", "foreach", "fused", "capturable", "differentiable"})
+"""Parameter-group keys that say how a step runs (or which tensors), not what it computes: a
+resumed run may set them anew (``--device``)."""
+
+
+def check_param_groups(
+    saved: list[dict[str, Any]],
+    fresh: list[dict[str, Any]],
+    scheduled: list[dict[str, Any]],
+    where: Path | str,
+) -> None:
+    """Check a checkpoint's optimizer parameter groups against this run's.
+
+    Args:
+        saved: the groups the checkpoint loaded into the optimizer.
+        fresh: the groups of the optimizer this run builds from its options.
+        scheduled: what the run's schedule has set in each group (learning rate, momentum or
+            betas...) at the checkpoint's position.
+        where: the file, for the message.
+    """
+    if len(saved) != len(fresh):
+        raise CheckpointError(
+            f"{where}: damaged training state: {len(saved)} parameter groups, this run has "
+            f"{len(fresh)}"
+        )
+    for index, (group, own, schedule) in enumerate(zip(saved, fresh, scheduled, strict=True)):
+        expected = {k: v for k, v in own.items() if k not in HOW_TO_STEP} | schedule
+        for key in sorted((set(group) | set(expected)) - HOW_TO_STEP):
+            if not _same_value(group.get(key), expected.get(key)):
+                raise CheckpointError(
+                    f"{where}: damaged training state: parameter group {index}'s {key!r} is "
+                    f"{_shown(group.get(key))}, this run's {_shown(expected.get(key))}"
+                )
+
+
+def _same_value(a: object, b: object) -> bool:
+    """Equal, with tuples and lists alike (JSON keeps no tuples) and floats to rounding."""
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(map(_same_value, a, b))
+    if _number(a) and _number(b):
+        return math.isclose(a, b, rel_tol=1e-9)  # type: ignore[arg-type]
+    return type(a) is type(b) and a == b

@@ -22,8 +22,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from brickwork._version import __version__
-from brickwork.errors import CheckpointError
+from brickwork.errors import CheckpointError, ShapeError
 from brickwork.files import atomic_write
+from brickwork.shapes import probe_output_shape
 from brickwork.spec import build
 from brickwork.train.digest import tensor_digest
 from brickwork.train.origin import build_from_code, check_code_file, describe
@@ -264,13 +265,42 @@ def load(
     path = model_file(path)
     metadata = read_metadata(path)
     if "spec" in metadata:
-        check_shapes(build(metadata["spec"], device="meta"), path)
+        on_meta = build(metadata["spec"], device="meta")
+    else:
+        on_meta = build_from_code(metadata["code"], code, path, device="meta")
+    check_shapes(on_meta, path)
+    check_classes(on_meta, metadata, path)
+    if "spec" in metadata:
         model = build(metadata["spec"], device=device)
     else:
         origin = metadata["code"]
-        check_shapes(build_from_code(origin, code, path, device="meta"), path)
         assert code is not None  # build_from_code refuses a missing one
         check_code_file(origin, code, path)
         model = build_from_code(origin, code, path, device)
     load_weights(model, path, verify)
     return model
+
+
+def check_classes(model: nn.Module, metadata: Mapping[str, Any], path: Path) -> None:
+    """Refuse a file whose class names are not as many as the scores its model gives (on meta,
+    for its saved input shape). A model that cannot be probed so (token ids, several outputs) is
+    left to the command that runs it.
+
+    Raises:
+        CheckpointError: ``classes`` names another number of classes than the model scores.
+    """
+    classes, shape = metadata.get("classes"), metadata.get("input_shape")
+    if classes is None or shape is None:
+        return
+    try:
+        scores = probe_output_shape(model, shape, str(path))
+    except ShapeError:
+        return
+    segmentation = metadata.get("task") == "segmentation"
+    if not scores or (len(scores) != 1 and not segmentation):
+        return
+    if scores[0] != len(classes):
+        raise CheckpointError(
+            f"{path}: damaged metadata: {len(classes)} class names for a model that scores "
+            f"{scores[0]} classes"
+        )

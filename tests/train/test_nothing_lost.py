@@ -165,11 +165,16 @@ def _no_seconds(line: str) -> dict[str, Any]:
 
 def _rewrite_training(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
     """Change a checkpoint's training state as a careless hand or a hostile file would."""
+    _rewrite_metadata(path, "training", change)
+
+
+def _rewrite_metadata(path: Path, field: str, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change one field of a file's brickwork metadata (its tensors and their SHA-256 kept)."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
         content = json.loads((f.metadata() or {})["brickwork"])
-    change(content["training"])
+    change(content[field])
     save_file(load_file(str(path)), str(path), metadata={"brickwork": json.dumps(content)})
 
 
@@ -209,6 +214,42 @@ def test_damaged_training_state_fields_are_one_line_each(
         fit(small_model(), digits, CONFIG, out=tmp_path, on_step=stop, **QUIET)
     n = json.loads((tmp_path / "checkpoint.json").read_text())["n"]
     _rewrite_training(tmp_path / f"checkpoint-{n}.safetensors", change)
+    with pytest.raises(CheckpointError, match=message):
+        fit(small_model(), digits, CONFIG, out=tmp_path, resume=True, **QUIET)
+
+
+def _group(key: str, value: object) -> Callable[[dict[str, Any]], None]:
+    return lambda optimizer: optimizer["param_groups"][0].__setitem__(key, value)
+
+
+DAMAGED_OPTIMIZERS: list[tuple[Callable[[dict[str, Any]], None], str]] = [
+    (_group("lr", "x"), r"parameter group 0's 'lr' is 'x', this run's 0\.\d+"),
+    (_group("lr", 1e30), r"parameter group 0's 'lr' is 1e\+30"),
+    (_group("betas", "ab"), r"parameter group 0's 'betas' is 'ab'"),
+    (_group("weight_decay", 0.5), r"parameter group 0's 'weight_decay' is 0\.5"),
+    (
+        _group("evil", "/etc/passwd"),
+        r"parameter group 0's 'evil' is '/etc/passwd', this run's None",
+    ),
+    (lambda optimizer: optimizer.__setitem__("param_groups", []), r"the optimizer .* is damaged"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), DAMAGED_OPTIMIZERS)
+def test_damaged_optimizer_groups_are_refused_before_a_step(
+    tmp_path: Path,
+    digits: brickwork.train.Dataset,
+    change: Callable[[dict[str, Any]], None],
+    message: str,
+) -> None:
+    def stop(model: torch.nn.Module, epoch: int, step: int) -> None:
+        if (epoch, step) == (1, 1):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(brickwork.train.RunInterruptedError):
+        fit(small_model(), digits, CONFIG, out=tmp_path, on_step=stop, **QUIET)
+    n = json.loads((tmp_path / "checkpoint.json").read_text())["n"]
+    _rewrite_metadata(tmp_path / f"checkpoint-{n}-state.safetensors", "optimizer", change)
     with pytest.raises(CheckpointError, match=message):
         fit(small_model(), digits, CONFIG, out=tmp_path, resume=True, **QUIET)
 

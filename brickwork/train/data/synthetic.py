@@ -8,6 +8,7 @@ import torch
 
 from brickwork.errors import DataError
 from brickwork.train.data.dataset import Dataset, split_validation
+from brickwork.train.free_memory import check_fits
 
 
 def synthetic(argument: str, data_dir: str | os.PathLike[str] | None, seed: int) -> Dataset:
@@ -31,6 +32,13 @@ def synthetic(argument: str, data_dir: str | os.PathLike[str] | None, seed: int)
         ) from None
     if min(c, h, w, n) < 1 or k < 2 or n < 10 * k:
         raise DataError(f"synthetic:{argument}: sizes must be positive, K ≥ 2 and N ≥ 10·K")
+    check_fits(
+        n * c * h * w * 4,
+        f"synthetic:{argument}: its images, held whole",
+        DataError,
+        hint="use fewer images (N); for data larger than memory use image files (folder:PATH), "
+        "which are streamed",
+    )
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(n) % k  # every class present
     x = torch.rand(n, c, h, w, generator=g)
