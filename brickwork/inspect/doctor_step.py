@@ -38,6 +38,7 @@ from brickwork.inspect.initial_loss import initial_loss_findings
 from brickwork.inspect.inputs import Inputs
 from brickwork.inspect.loss_checks import output_findings, raised_finding
 from brickwork.inspect.loss_probe import LossCall, call_loss, loss_code_error, random_target
+from brickwork.inspect.meta_run import storage_key
 from brickwork.inspect.optimizer_checks import (
     eval_mode_findings,
     frozen_in_groups,
@@ -52,6 +53,7 @@ from brickwork.inspect.overfit import (
     loss_floor,
     near_floor,
     overfit_findings,
+    unreached_finding,
 )
 from brickwork.inspect.step_copy import WorkingCopy, untouched, working_copy
 from brickwork.inspect.target_checks import target_findings
@@ -72,6 +74,9 @@ AFTER_STEP: tuple[FindingCode, ...] = (
     "cannot-overfit",
 )
 """The checks that need a loss to step from, in the order they run."""
+AFTER_BACKWARD = AFTER_STEP[1:-1]
+"""The checks left undone when the first backward fails, or reaches no parameter (itself a
+``cannot-overfit``)."""
 TRAINING_CODES: tuple[FindingCode, ...] = (
     "probabilities-as-logits",
     "logits-as-probabilities",
@@ -183,15 +188,27 @@ class _Steps:
             self.halt("the first loss is not finite", AFTER_STEP[1:])
             return record
         if self.budget >= NEAR_ZERO_STEPS:  # only a long run is asked to get near the floor
-            self.floor = loss_floor(self.work.loss, output, self.target)
+            made = record.producers.get(storage_key(output)) if torch.is_tensor(output) else None
+            last_op = made.site.op if made is not None else None
+            self.floor = loss_floor(self.work.loss, output, self.target, last_op)
         if self._backward(value):
-            found = gradient_findings(self.work.model, record)
-            self.findings += found + bias_before_norm_findings(self.work.model, record.feeds)
-            if any(f.severity == "error" for f in found):  # gradients that are not finite
-                self.halt("the gradients are not finite", ("frozen-but-updating", "cannot-overfit"))
-            else:
-                self._step(check_frozen=True)
+            self._first_gradients(value, record)
         return record
+
+    def _first_gradients(self, value: torch.Tensor, record: ForwardRecord) -> None:
+        """What the first backward reached, then the first step."""
+        params = [p for p in self.work.model.parameters() if p.requires_grad]
+        unreached = unreached_finding(value, params)
+        if unreached is not None:
+            self.findings.append(unreached)
+            self.halt("backward reached no parameter", AFTER_BACKWARD)
+            return
+        found = gradient_findings(self.work.model, record)
+        self.findings += found + bias_before_norm_findings(self.work.model, record.feeds)
+        if any(f.severity == "error" for f in found):  # gradients that are not finite
+            self.halt("the gradients are not finite", ("frozen-but-updating", "cannot-overfit"))
+        else:
+            self._step(check_frozen=True)
 
     def _random_target(self, output: Any) -> bool:
         """Make a random target that fits the loss; ``False``, the checks skipped, when the
@@ -242,8 +259,10 @@ class _Steps:
             self.findings += initial_loss_findings(call, self.work.model, last, batch, self.given)
 
     def _backward(self, value: torch.Tensor) -> bool:
-        """Backward from ``value``; a finding and ``False`` when it cannot."""
-        self.work.optimizer.zero_grad(set_to_none=True)
+        """Backward from ``value``; a finding and ``False`` when it cannot. Gradients are zeroed
+        where they exist, not dropped: a frozen parameter that holds one (left by
+        ``zero_grad(set_to_none=False)``) is stepped, as in the user's loop."""
+        self.work.optimizer.zero_grad(set_to_none=False)
         try:
             value.backward()  # type: ignore[no-untyped-call]
         except RuntimeError as err:
@@ -255,7 +274,7 @@ class _Steps:
                 else None
             )
             self.findings.append(Finding("cannot-overfit", "error", "", message, hint))
-            self.halt("backward raised", AFTER_STEP[1:])
+            self.halt("backward raised", AFTER_BACKWARD)
             return False
         return True
 
@@ -284,7 +303,7 @@ class _Steps:
 
     def _closure(self) -> float:
         """The loss of the batch, with its gradients: what ``step(closure)`` re-evaluates."""
-        self.work.optimizer.zero_grad(set_to_none=True)
+        self.work.optimizer.zero_grad(set_to_none=False)
         value = _scalar(self.work.loss(self.forward(), self.target))
         value.backward()  # type: ignore[no-untyped-call]
         return float(value)

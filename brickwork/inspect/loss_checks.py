@@ -154,8 +154,15 @@ def raised_finding(call: LossCall, output: object, target: object, loss_name: st
     return Finding("loss-target-mismatch", "error", "", message, hint)
 
 
+_SAME_SHAPE = "give the target the output's shape: target.view_as(output)"
 _FIXES = (
-    (("same as input size",), "give the target the output's shape: target.view_as(output)"),
+    (("same as input size",), _SAME_SHAPE),
+    (("different to the input size",), _SAME_SHAPE),  # BCELoss's words
+    (
+        ("class probabilities", "got long"),
+        "a target of the output's shape is read as class probabilities: one-hot labels? give "
+        "the indices, target.argmax(1); soft labels? target.float()",
+    ),
     (("long",), "class indices are integers: target.long()"),
     (("cast",), "this loss takes float targets: target.float()"),
     (("multi-target",), "one class index per sample: target.squeeze(1), or target.argmax(1)"),

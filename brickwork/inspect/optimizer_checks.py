@@ -7,8 +7,9 @@
   their running statistics) while parameters in it train. A frozen part in eval mode is the
   usual way to freeze, and is fine.
 - ``frozen-but-updating``: ``requires_grad=False`` parameters that ``optimizer.step()`` changes
-  (an optimizer that decays every parameter of its groups), and batch norms in a frozen part
-  whose running statistics move.
+  (an optimizer that decays every parameter of its groups, or frozen parameters that still hold
+  a gradient, which torch's optimizers step with weight decay and momentum), and batch norms in
+  a frozen part whose running statistics move.
 
 The first two read the user's objects; the last compares the copy before and after.
 """
@@ -169,22 +170,31 @@ def frozen_step_findings(
         names: id of each of the copy's parameters → its name.
         what: the optimizer, for the message (``AdamW(lr=0.001, weight_decay=0.01)``).
     """
-    changed = [
-        names.get(id(p), f"[{list(p.shape)}]")
-        for old, p in zip(before, frozen, strict=True)
-        if not torch.equal(old, p.detach())
-    ]
-    if not changed:
+    moved = [p for old, p in zip(before, frozen, strict=True) if not torch.equal(old, p.detach())]
+    if not moved:
         return []
+    changed = [names.get(id(p), f"[{list(p.shape)}]") for p in moved]
+    if any(p.grad is not None for p in moved):
+        why = (
+            "they still hold a gradient (zeros left by zero_grad(set_to_none=False), or one "
+            "from before they were frozen), and the optimizer steps every parameter that holds "
+            "one, with its weight decay and momentum"
+        )
+        instead = "or drop their gradients when you freeze them: p.grad = None"
+    else:
+        why = (
+            "the optimizer updates every parameter of their group (weight decay or momentum "
+            "applied without a gradient)"
+        )
+        instead = "or weight_decay=0 in their group"
     message = (
         f"{len(changed)} parameter(s) with requires_grad=False change in {what}.step(): "
-        f"{names_text(changed)}; the optimizer updates every parameter of their group "
-        "(weight decay or momentum applied without a gradient), so the frozen part drifts"
+        f"{names_text(changed)}; {why}, so the frozen part drifts"
     )
     path = changed[0].rsplit(".", 1)[0] if "." in changed[0] else ""
     hint = (
         "leave frozen parameters out of the optimizer: "
-        "AdamW(p for p in model.parameters() if p.requires_grad); or weight_decay=0 in their group"
+        f"AdamW(p for p in model.parameters() if p.requires_grad); {instead}"
     )
     return [Finding("frozen-but-updating", "error", path, message, hint)]
 

@@ -2,10 +2,11 @@
 
 The checks take real optimizer steps, so they need weights of their own: :func:`working_copy`
 copies the model and the loss together (one structural copy, so a tensor they share stays
-shared), each tensor cloned to the CPU, and deep-copies the optimizer with its parameters
-mapped onto the copy's, its state cloned and moved to the CPU. Nothing of the user's is written:
-:func:`untouched` also puts back the random number generators (CPU, CUDA, Python's) and the
-parameters' ``requires_grad`` flags.
+shared), each tensor cloned to the CPU with the gradient it holds (a frozen parameter that
+still holds one is stepped by the optimizer as a trainable one is), and deep-copies the optimizer
+with its parameters mapped onto the copy's, its state cloned and moved to the CPU. Nothing of
+the user's is written: :func:`untouched` also puts back the random number generators (CPU, CUDA,
+Python's) and the parameters' ``requires_grad`` flags.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def working_copy(model: nn.Module, loss: LossFn, optimizer: torch.optim.Optimize
             return tensor  # lazy: deep-copied, and materialised on the CPU by the first call
         data = tensor.detach().to("cpu", copy=True)
         new = nn.Parameter(data, tensor.requires_grad) if isinstance(tensor, nn.Parameter) else data
+        if isinstance(new, nn.Parameter) and tensor.grad is not None:
+            new.grad = tensor.grad.detach().to("cpu", copy=True)  # a step reads which have one
         mapped[id(tensor)] = new
         return new
 

@@ -190,16 +190,23 @@ def resolve_optimizer(optimizer: Any, model: nn.Module) -> tuple[torch.optim.Opt
 
 
 def optimizer_text(optimizer: torch.optim.Optimizer) -> str:
-    """``AdamW(lr=0.003, weight_decay=0.0005)``: the class and the first group's lr and decay
-    (when not 0).
+    """``SGD(lr=0.1, momentum=0.9, weight_decay=0.0005)``: the class and the first group's
+    hyperparameters that shape a step, each when not at its usual default (momentum and weight
+    decay when not 0, ``nesterov`` when on, betas other than ``(0.9, 0.999)``).
 
     Args:
         optimizer: any optimizer.
     """
     group = optimizer.param_groups[0] if optimizer.param_groups else {}
     shown = [f"lr={group['lr']:g}"] if _number(group.get("lr")) else []
-    if _number(group.get("weight_decay")) and group["weight_decay"]:
-        shown.append(f"weight_decay={group['weight_decay']:g}")
+    for key in ("momentum", "weight_decay"):
+        if _number(group.get(key)) and group[key]:
+            shown.append(f"{key}={group[key]:g}")
+    if group.get("nesterov") is True:
+        shown.append("nesterov=True")
+    betas = group.get("betas")
+    if isinstance(betas, tuple) and all(map(_number, betas)) and tuple(betas) != (0.9, 0.999):
+        shown.append(f"betas=({', '.join(f'{b:g}' for b in betas)})")
     return f"{type(optimizer).__name__}({', '.join(shown)})"
 
 
