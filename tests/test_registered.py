@@ -249,12 +249,25 @@ def test_model_trains_clean_for_the_doctor(name: str) -> None:
     _trains_clean(report, model)
 
 
+# five steps of the default AdamW at 1e-3: a representative family of each kind (the ResNets share
+# one layout); one step each for all of them above
+TRAIN_FIVE = ("cnn_classifier", "mlp", "resnet18_small", "simple_convnet", "unet")
+
+
+@pytest.mark.parametrize("name", TRAIN_FIVE)
+def test_model_trains_clean_for_the_doctor_over_five_steps(name: str) -> None:
+    model, x, _ = _model(name)
+    report = doctor(model, tuple(x.shape[1:]), loss="cross_entropy", steps=5)
+    _trains_clean(report, model)
+
+
+@pytest.mark.parametrize("steps", [1, 5])
 @pytest.mark.parametrize("name", sorted(BRICK_CASES))
-def test_brick_trains_clean_for_the_doctor(name: str) -> None:
+def test_brick_trains_clean_for_the_doctor(name: str, steps: int) -> None:
     kwargs, in_shape, _ = BRICK_CASES[name]
     dtype = torch.long if BRICKS.size_rule(name).int_input else None
     brick = BRICKS.build((name, kwargs))
-    report = doctor(brick, in_shape[1:], input_dtype=dtype, loss="mse", steps=1)
+    report = doctor(brick, in_shape[1:], input_dtype=dtype, loss="mse", steps=steps)
     assert report.training is not None
     if any(p.requires_grad for p in brick.parameters()):
         _trains_clean(report, brick)

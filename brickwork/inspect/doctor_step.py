@@ -48,11 +48,13 @@ from brickwork.inspect.optimizer_checks import (
     optimizer_param_findings,
 )
 from brickwork.inspect.overfit import (
+    CONFIRM_STEPS,
     DEFAULT_STEPS,
     NEAR_ZERO_STEPS,
     loss_floor,
     near_floor,
     overfit_findings,
+    rises,
     unreached_finding,
 )
 from brickwork.inspect.step_copy import WorkingCopy, untouched, working_copy
@@ -309,9 +311,10 @@ class _Steps:
         return float(value)
 
     def _more_steps(self) -> dict[Any, Any]:
-        """Steps 2 to the budget, stopping early near the floor; the second forward watched."""
+        """Steps 2 to the budget (see :meth:`_enough`), stopping early near the floor; the second
+        forward watched."""
         after: dict[Any, Any] = {}
-        for step in range(1, self.budget + 1):
+        for step in range(1, max(self.budget, CONFIRM_STEPS) + 1):
             try:
                 if step == 1:
                     with ForwardWatch(self.work.model) as record:
@@ -329,9 +332,14 @@ class _Steps:
             self.losses.append(float(value))
             if not math.isfinite(self.losses[-1]) or near_floor(self.losses, self.floor):
                 break
-            if step == self.budget or not self._backward(value) or not self._step():
+            if self._enough(step) or not self._backward(value) or not self._step():
                 break
         return after
+
+    def _enough(self, step: int) -> bool:
+        """Whether ``step`` steps are enough: the budget, or up to :data:`CONFIRM_STEPS` while
+        the loss rises (a spike may settle)."""
+        return step >= self.budget and (step >= CONFIRM_STEPS or not rises(self.losses))
 
     def _forward_failed(self, err: Exception) -> None:
         message = (

@@ -438,8 +438,9 @@ def test_doctor_takes_a_loss_and_an_optimizer_from_a_file(training_file: Path) -
         "2",
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "training checks: 2 step(s) of SGD(lr=0.1) on a random batch of 8 against a random " in (
-        result.stdout
+    assert (
+        "training checks: 2 step(s) of SGD(lr=0.1, momentum=0.9) on a random batch of 8 against a "
+        "random " in result.stdout
     )
     assert "smooth_loss; loss " in result.stdout
 

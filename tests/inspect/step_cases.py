@@ -373,7 +373,7 @@ def bottleneck_of_one(fixed: bool = False) -> Setup:
     torch.manual_seed(0)
     width = 64 if fixed else 1
     model = nn.Sequential(nn.Linear(FEATURES, width), nn.Tanh(), nn.Linear(width, 5))
-    return classify(model, optimizer=torch.optim.Adam(model.parameters(), lr=0.03), steps=60)
+    return classify(model, optimizer=torch.optim.Adam(model.parameters(), lr=0.03), steps=100)
 
 
 def loss_rebuilt_from_a_number(fixed: bool = False) -> Setup:

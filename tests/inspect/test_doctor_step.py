@@ -282,7 +282,7 @@ CASES: list[tuple[str, str, Any, str, str, tuple[str, ...]]] = [
         "warning",
         cases.bottleneck_of_one,
         r"^the loss of one fixed batch \(8 samples, Adam\(lr=0\.03\)\) stalls \d+% of the way from "
-        r"its floor 0\.0\d+ to where it started, after 60 steps: ",
+        r"its floor 0\.0\d+ to where it started, after 100 steps: ",
         "capacity",
         (),
     ),
