@@ -50,7 +50,7 @@ def _like(x: torch.Tensor, shape: Sequence[int], dtype: torch.dtype | None = Non
     )
 
 
-def _fast_convolution(
+def fast_convolution(
     x: torch.Tensor,
     weight: torch.Tensor,
     bias: torch.Tensor | None,
@@ -99,7 +99,7 @@ def _fast_convolution(
     return _like(x, (x.shape[0], out_c, *sizes))
 
 
-def _fast_batch_norm(
+def fast_batch_norm(
     x: torch.Tensor,
     weight: torch.Tensor | None,
     bias: torch.Tensor | None,
@@ -144,7 +144,7 @@ def _fast_max_pool2d(
     return _like(x, shape), _like(x, shape, torch.int64)
 
 
-def _fast_unary(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor | None:
+def fast_unary(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor | None:
     return _like(x, x.shape) if isinstance(x, torch.Tensor) else None
 
 
@@ -204,15 +204,15 @@ def _fast_addmm(
 
 
 FAST_META: dict[Any, Any] = {
-    **dict.fromkeys((_aten.relu.default, _aten.sigmoid.default, _aten.tanh.default), _fast_unary),
+    **dict.fromkeys((_aten.relu.default, _aten.sigmoid.default, _aten.tanh.default), fast_unary),
     _aten.relu_.default: _fast_inplace,
     _aten.add_.Tensor: _fast_add_,
     **dict.fromkeys((_aten.add.Tensor, _aten.mul.Tensor, _aten.sub.Tensor), _fast_binary),
     _aten.mean.dim: _fast_mean,  # global average pooling
     _aten.mm.default: _fast_mm,
     _aten.addmm.default: _fast_addmm,  # nn.Linear
-    _aten.convolution.default: _fast_convolution,
-    _aten.native_batch_norm.default: _fast_batch_norm,
+    _aten.convolution.default: fast_convolution,
+    _aten.native_batch_norm.default: fast_batch_norm,
     _aten.max_pool2d_with_indices.default: _fast_max_pool2d,
 }
 """aten op → a function of the op's arguments that returns its output on ``meta`` (same shapes,

@@ -32,6 +32,7 @@ from torch.nn.parameter import UninitializedParameter
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from brickwork.errors import first_line
+from brickwork.inspect import fast_modules
 from brickwork.inspect.fast_meta import FAST_META
 from brickwork.inspect.macs import Formula, macs_formula, op_name
 from brickwork.inspect.meta_copy import is_scripted, named_modules, type_name, unique_weights
@@ -169,6 +170,8 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.failed: SummaryRow | None = None
         self.failed_op: Any = None
         self.error: str | None = None  # what forward returned
+        # the saved-tensor hook, as one object: fast_modules checks that it is the one in effect
+        self.pack: Callable[[torch.Tensor], torch.Tensor] = self._pack
 
     def forward(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
         """Run ``model(*args, **kwargs)`` once, with grad enabled, watching every op.
@@ -202,7 +205,9 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
             stack.callback(pre.remove)
             stack.callback(_with_kwargs([m for _, m in modules], pre.id))
             stack.callback(register_module_forward_hook(self._hook).remove)
-            stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack))
+            if self.undo is None and not self._reads:  # a meta summary: whole-module rules
+                stack.callback(fast_modules.install([m for _, m in modules], self))
+            stack.enter_context(torch.autograd.graph.saved_tensors_hooks(self.pack, _unpack))
             stack.enter_context(torch.enable_grad())
             stack.enter_context(self)
             try:
@@ -290,12 +295,16 @@ class MetaRun(TorchDispatchMode):  # type: ignore[no-untyped-call]
             return out
         macs = formula(*args, out=out, **kwargs)
         if macs:
-            self.root_macs += macs
-            for row in self.stack:
-                row.macs += macs
-            if self.stack:
-                self.stack[-1].own_macs += macs
+            self.count(macs)
         return out
+
+    def count(self, macs: int) -> None:
+        """Credit ``macs`` to the run and to every module running, the innermost as its own."""
+        self.root_macs += macs
+        for row in self.stack:
+            row.macs += macs
+        if self.stack:
+            self.stack[-1].own_macs += macs
 
     def _follow(self, args: Any, kwargs: Any, out: Any) -> None:
         """Record the storages an op read, and taint its outputs when it read a tainted one."""
