@@ -112,7 +112,15 @@ def is_scripted(module: nn.Module) -> bool:
     Args:
         module: any module.
     """
-    return isinstance(module, torch.jit.ScriptModule)
+    kind = type(module)
+    scripted = _SCRIPTED.get(kind)
+    if scripted is None:  # once per class: an isinstance check here is a slow one
+        scripted = _SCRIPTED[kind] = issubclass(kind, torch.jit.ScriptModule)
+    return scripted
+
+
+_SCRIPTED: dict[type, bool] = {}
+"""Module class → whether it is a TorchScript class (a summary asks about 900 times)."""
 
 
 def type_name(module: nn.Module) -> str:
@@ -163,29 +171,30 @@ def meta_tensor_like(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def named_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``list(model.named_modules())``, walked in one loop: the same paths in the same order,
-    a module registered in several places once, under its first path (``named_modules`` nests a
+    """``list(model.named_modules())``, walked directly: the same paths in the same order, a
+    module registered in several places once, under its first path (``named_modules`` nests a
     generator per level, which costs more than the rest of a summary's bookkeeping).
 
     Args:
         model: any module.
     """
-    found: list[tuple[str, nn.Module]] = []
-    seen: set[int] = set()
-    todo: list[tuple[str, nn.Module]] = [("", model)]
-    while todo:
-        path, module = todo.pop()
-        if id(module) in seen:
-            continue
-        seen.add(id(module))
-        found.append((path, module))
-        children = [
-            (f"{path}.{name}" if path else name, child)
-            for name, child in module._modules.items()
-            if child is not None
-        ]
-        todo.extend(reversed(children))
+    found: list[tuple[str, nn.Module]] = [("", model)]
+    _walk("", model, found, {id(model)})
     return found
+
+
+def _walk(
+    prefix: str, module: nn.Module, found: list[tuple[str, nn.Module]], seen: set[int]
+) -> None:
+    """Append ``module``'s descendants to ``found``, depth first, each once (leaves end there)."""
+    for name, child in module._modules.items():
+        if child is None or id(child) in seen:
+            continue
+        seen.add(id(child))
+        path = prefix + name
+        found.append((path, child))
+        if child._modules:
+            _walk(f"{path}.", child, found, seen)
 
 
 def unique_weights(modules: Iterable[nn.Module]) -> tuple[list[nn.Parameter], list[torch.Tensor]]:
