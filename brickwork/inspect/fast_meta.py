@@ -36,18 +36,27 @@ def _per_dim(value: Sequence[int] | int, n: int) -> list[int]:
 def _like(x: torch.Tensor, shape: Sequence[int], dtype: torch.dtype | None = None) -> torch.Tensor:
     """An empty meta tensor of ``shape``, channels-last when ``x`` is (and both are 4-D)."""
     channels_last = (
-        x.dim() == 4
+        len(shape) == 4
+        and x.dim() == 4
         and not x.is_contiguous()
         and x.is_contiguous(memory_format=torch.channels_last)
     )
-    return torch.empty(
-        tuple(shape),
-        dtype=dtype or x.dtype,
-        device=_META,
-        memory_format=torch.channels_last
-        if channels_last and len(shape) == 4
-        else torch.contiguous_format,
-    )
+    if channels_last:
+        return torch.empty(
+            tuple(shape), dtype=dtype or x.dtype, device=_META, memory_format=torch.channels_last
+        )
+    return _empty(shape, dtype or x.dtype)
+
+
+def _empty(shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
+    """``torch.empty(shape, dtype=dtype, device="meta")``, made with explicit strides (three
+    times faster than ``torch.empty``, which parses a memory format)."""
+    strides = [0] * len(shape)
+    step = 1
+    for i in range(len(shape) - 1, -1, -1):  # a size of 0 steps as 1, as PyTorch's strides do
+        strides[i] = step
+        step *= max(shape[i], 1)
+    return torch.empty_strided(tuple(shape), strides, dtype=dtype, device=_META)
 
 
 def fast_convolution(
@@ -117,8 +126,8 @@ def fast_batch_norm(
     kept = channels if training else 0  # the CPU kernel keeps no batch statistics in eval mode
     return (
         _like(x, x.shape),
-        torch.empty(kept, dtype=stats, device=_META),
-        torch.empty(kept, dtype=stats, device=_META),
+        _empty((kept,), stats),
+        _empty((kept,), stats),
     )
 
 
@@ -182,13 +191,13 @@ def _fast_mean(
         shape = [1 if i in dims else size for i, size in enumerate(x.shape)]
     else:
         shape = [size for i, size in enumerate(x.shape) if i not in dims]
-    return torch.empty(shape, dtype=dtype or x.dtype, device=_META)
+    return _empty(shape, dtype or x.dtype)
 
 
 def _fast_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
     if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[0] or a.dtype != b.dtype:
         return None
-    return torch.empty((a.shape[0], b.shape[1]), dtype=a.dtype, device=_META)
+    return _empty((a.shape[0], b.shape[1]), a.dtype)
 
 
 def _fast_addmm(

@@ -34,6 +34,9 @@ _TABLES = frozenset(
     key for key, value in vars(nn.Module()).items() if isinstance(value, dict | set)
 ) - set(_TENSOR_TABLES)
 """A module's hook tables (dicts and sets of its own, which the copy must not share)."""
+_TABLE_TYPES = tuple(
+    (key, type(value)) for key, value in vars(nn.Module()).items() if key in _TABLES
+)
 _USER_HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks")
 _SIZED = frozenset({torch.Tensor, nn.Parameter})
 
@@ -289,9 +292,10 @@ class _Copier:
         self.done[id(module)] = new
         state = module.__dict__.copy()  # one pass in C; then only what must differ
         state.pop("_compiled_call_impl", None)  # module.compile(): the copy runs eagerly
-        for key in state.keys() & _TABLES:  # hook tables: the copy's own, empty ones fresh
-            value = state[key]
-            state[key] = value.copy() if value else type(value)()
+        for key, kind in _TABLE_TYPES:  # hook tables: the copy's own, empty ones fresh
+            value = state.get(key)
+            if value is not None:
+                state[key] = value.copy() if value else kind()
         for key in _USER_HOOK_TABLES:
             if state.get(key):
                 state[key] = _torch_hooks_only(state[key])
@@ -362,7 +366,7 @@ class _Copier:
 
 def _plain_tuple(value: Any) -> bool:
     """``value`` is a tuple of plain values (a kernel size, a padding): nothing to map."""
-    return type(value) is tuple and all(type(v) in _PLAIN for v in value)
+    return type(value) is tuple and _PLAIN.issuperset(map(type, value))
 
 
 def _holds_tensors(value: Any) -> bool:

@@ -78,12 +78,49 @@ def fill_params(rows: list[SummaryRow]) -> None:
             subtree[id(module)] = found
         return subtree[id(module)]
 
+    sums = _tree_sums(rows[0].__dict__["module"]) if rows else None
     for row in rows:
         module: nn.Module = row.__dict__.pop("module")
         if row.call > 1:
             continue  # counted on the first call
+        counts = sums.get(id(module)) if sums is not None else None
+        if counts is not None:
+            row.params, row.trainable, row.own_params, row.own_trainable = counts
+            continue
         row.params, row.trainable = _counts(collect(module).values())
         row.own_params, row.own_trainable = _counts(_own_parameters(module))
+
+
+def _tree_sums(root: nn.Module) -> dict[int, tuple[int, int, int, int]] | None:
+    """Each module's subtree and own counts (parameters, trainable ones), summed up the tree in
+    one walk; ``None`` when a module or a parameter is registered twice (a sum would count it
+    twice: :func:`fill_params` then collects each subtree's parameters) or a TorchScript module
+    holds its tables in C++."""
+    sums: dict[int, tuple[int, int, int, int]] = {}
+    seen: set[int] = set()
+
+    def visit(module: nn.Module) -> tuple[int, int, int, int] | None:
+        if id(module) in sums or is_scripted(module):
+            return None
+        own = trainable = 0
+        for p in module._parameters.values():
+            if p is not None:
+                if id(p) in seen:
+                    return None
+                seen.add(id(p))
+                n = numel(p)
+                own += n
+                trainable += n if p.requires_grad else 0
+        total, total_trainable = own, trainable
+        for child in module._modules.values():
+            counts = visit(child) if child is not None else (0, 0, 0, 0)
+            if counts is None:
+                return None
+            total, total_trainable = total + counts[0], total_trainable + counts[1]
+        sums[id(module)] = counts = (total, total_trainable, own, trainable)
+        return counts
+
+    return sums if visit(root) is not None else None
 
 
 def _counts(params: Iterable[nn.Parameter | None]) -> tuple[int, int]:
