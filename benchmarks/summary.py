@@ -8,7 +8,7 @@
 
 torchinfo is a benchmark-only dependency (`pip install torchinfo`, or `make bench`).
 
-    .venv/bin/python benchmarks/summary.py [--reps 7]
+    .venv/bin/python benchmarks/summary.py [--reps 7] [--resnet-only]
 """
 
 from __future__ import annotations
@@ -108,6 +108,9 @@ def in_subprocess(case: str) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument(
+        "--resnet-only", action="store_true", help="only table 1, the ResNet-50 wall times"
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -138,6 +141,8 @@ def main() -> None:
             f"{first['brickwork'] * 1e3:>12.0f} / {first['torchinfo'] * 1e3:<10.0f}"
         )
 
+    if args.resnet_only:
+        return
     bert_table(args.reps)
 
     print("\n2. peak resident memory above `import torch`, fresh process per case")
