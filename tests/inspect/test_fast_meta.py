@@ -21,6 +21,7 @@ def meta(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 CONV_CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]] = [
     # input, weight, (stride, padding, dilation, transposed, output_padding, groups)
     ((2, 3, 9, 9), (8, 3, 3, 3), {}),
+    ((1, 3, 3, 3), (4, 3, 3, 3), {}),  # a 1x1 output: strides of sizes of 1
     ((2, 3, 9, 9), (8, 3, 3, 3), {"stride": [2, 2], "padding": [1, 1]}),
     ((1, 4, 10, 7), (6, 2, 3, 2), {"groups": 2, "dilation": [2, 1]}),
     ((1, 4, 8, 8), (4, 1, 3, 3), {"groups": 4, "padding": [1, 1]}),
@@ -55,6 +56,7 @@ def test_convolution_shapes(
     theirs = aten.convolution.default(*args)
     assert ours.shape == theirs.shape
     assert ours.dtype == theirs.dtype
+    assert ours.stride() == theirs.stride()
     pytorch_count = flop_registry[aten.convolution](*args, out_val=theirs) // 2
     assert op_macs(aten.convolution.default, args, {}, ours) == pytorch_count
 
@@ -100,6 +102,7 @@ def test_max_pool_shapes(
     theirs = aten.max_pool2d_with_indices.default(*args)
     assert [t.shape for t in ours] == [t.shape for t in theirs]
     assert [t.dtype for t in ours] == [t.dtype for t in theirs]
+    assert [t.stride() for t in ours] == [t.stride() for t in theirs]
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -124,7 +127,8 @@ def test_batch_norm_keeps_what_the_cpu_kernel_keeps(training: bool) -> None:
 )
 def test_mean_shapes(shape: tuple[int, ...], dim: list[int] | None, keepdim: bool) -> None:
     ours = FAST_META[aten.mean.dim](meta(*shape), dim, keepdim)
-    assert ours.shape == aten.mean.dim(meta(*shape), dim, keepdim).shape
+    theirs = aten.mean.dim(meta(*shape), dim, keepdim)
+    assert (ours.shape, ours.stride()) == (theirs.shape, theirs.stride())
 
 
 @pytest.mark.parametrize(
