@@ -113,6 +113,25 @@ def _plain(*tensors: torch.Tensor | None) -> bool:
     return all(t is None or (type(t) in _PLAIN and t.is_meta) for t in tensors)
 
 
+def _tensors(module: nn.Module, names: tuple[str, ...]) -> list[Any] | None:
+    """``module``'s parameters or buffers ``names``, read from its tables (``module.weight``
+    goes through ``nn.Module.__getattr__``, five times slower); ``None`` when one is held
+    elsewhere (an attribute that a hook sets, as old-style weight norm does)."""
+    state = module.__dict__
+    params, buffers = state["_parameters"], state["_buffers"]
+    found = []
+    for name in names:
+        if name in state:
+            return None
+        if name in params:
+            found.append(params[name])
+        elif name in buffers:
+            found.append(buffers[name])
+        else:
+            return None
+    return found
+
+
 def _needs_grad(*tensors: torch.Tensor | None) -> bool:
     return any(t is not None and t.requires_grad for t in tensors)
 
@@ -133,8 +152,11 @@ def _convolution(module: Any, x: torch.Tensor, run: Run) -> torch.Tensor | None:
         return None
     if n != len(module.kernel_size):  # an unbatched input: F.conv2d adds the batch dimension
         return None
-    weight, bias = module.weight, module.bias
-    if not _plain(weight, bias) or weight.dtype != x.dtype:
+    tensors = _tensors(module, ("weight", "bias"))
+    if tensors is None:
+        return None
+    weight, bias = tensors
+    if weight is None or not _plain(weight, bias) or weight.dtype != x.dtype:
         return None
     args = (x, weight, bias, module.stride, module.padding, module.dilation, False, [0] * n)
     try:
@@ -158,8 +180,10 @@ def _batch_norm(module: Any, x: torch.Tensor, run: Run) -> torch.Tensor | None:
         return None
     if x.numel() // x.shape[1] <= 1:  # F.batch_norm raises: one value per channel
         return None
-    weight, bias, mean, var = module.weight, module.bias, module.running_mean, module.running_var
-    count = module.num_batches_tracked
+    tensors = _tensors(module, _NORM_TENSORS)
+    if tensors is None:
+        return None
+    weight, bias, mean, var, count = tensors
     if mean is None or var is None or count is None or not _plain(weight, bias, mean, var, count):
         return None
     result = fast_batch_norm(x, weight, bias, mean, var, True, module.momentum, module.eps)
@@ -191,6 +215,7 @@ def _relu(module: Any, x: torch.Tensor, run: Run) -> torch.Tensor | None:
     return x
 
 
+_NORM_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 _NORM_DIMS: dict[type, tuple[int, ...]] = {
     nn.BatchNorm1d: (2, 3),
     nn.BatchNorm2d: (4,),

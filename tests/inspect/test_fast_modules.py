@@ -1,6 +1,7 @@
 """The whole-module rules give exactly the summary that PyTorch's per-op path gives."""
 
 import json
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -79,6 +80,12 @@ def _seq(*modules: nn.Module) -> nn.Sequential:
     return nn.Sequential(*modules)
 
 
+def _old_weight_norm(module: nn.Module) -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # deprecated, still in use
+        return nn.utils.weight_norm(module)
+
+
 CASES: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
     "resnet18 family": (lambda: "resnet18_small", {"input_shape": (3, 32, 32)}),
     "unet family": (lambda: "unet", {"input_shape": (3, 32, 32), "batch_size": 2}),
@@ -136,6 +143,10 @@ CASES: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
     ),
     "weight norm": (
         lambda: _seq(nn.utils.parametrizations.weight_norm(nn.Conv2d(2, 4, 3)), nn.ReLU()),
+        {"input_shape": (2, 5, 5)},
+    ),
+    "old-style weight norm (weight set by a hook)": (
+        lambda: _seq(_old_weight_norm(nn.Conv2d(2, 4, 3)), nn.ReLU()),
         {"input_shape": (2, 5, 5)},
     ),
     "real run": (Block, {"input_shape": (4, 8, 8), "run": "real"}),
