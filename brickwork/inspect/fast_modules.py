@@ -39,11 +39,17 @@ from brickwork.inspect.macs import Formula, macs_formula
 
 _CONV_MACS = cast(Formula, macs_formula(torch.ops.aten.convolution.default))
 _PLAIN = frozenset({torch.Tensor, nn.Parameter})
-_top_hooks = torch._C._autograd._top_saved_tensors_default_hooks
-_set_versions = torch._C._autograd._unsafe_set_version_counter
-_function_modes = torch._C._len_torch_function_stack
-_functorch_active = torch._C._are_functorch_transforms_active
-_no_dispatch = torch._C._DisableTorchDispatch
+try:  # PyTorch internals the rules need; without one of them, every module takes its own path
+    _top_hooks = torch._C._autograd._top_saved_tensors_default_hooks
+    _set_versions = torch._C._autograd._unsafe_set_version_counter
+    _function_modes = torch._C._len_torch_function_stack
+    _functorch_active = torch._C._are_functorch_transforms_active
+    _no_dispatch = torch._C._DisableTorchDispatch
+    forward_ad._current_level  # noqa: B018  (read by the rules)
+except AttributeError:  # another PyTorch version (brickwork takes torch>=2.2)
+    AVAILABLE = False
+else:
+    AVAILABLE = True
 
 
 class Run(Protocol):
@@ -65,8 +71,8 @@ def install(modules: Iterable[nn.Module], run: Run) -> Callable[[], None]:
         modules: the modules of a meta copy (only the copy's own are changed).
         run: the run that records.
     """
-    installed = []
-    for module in modules:
+    installed: list[nn.Module] = []
+    for module in modules if AVAILABLE else ():
         rule = RULES.get(type(module))
         if rule is not None and "forward" not in module.__dict__:
             module.__dict__["forward"] = _forward(module, rule, run)

@@ -190,3 +190,16 @@ def test_rules_apply_to_a_plain_block(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fast_modules, "RULES", rules)
     brickwork.summary(Block(), (4, 8, 8))
     assert applied == ["Conv2d", "BatchNorm2d", "ReLU"]
+
+
+def test_a_pytorch_without_the_rules_internals_takes_the_per_op_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    torch.manual_seed(0)
+    with_rules = _summary_text(Block, {"input_shape": (4, 8, 8)})
+    monkeypatch.setattr(fast_modules, "AVAILABLE", False)
+    block = Block()
+    assert fast_modules.install(block.modules(), None) is not None  # type: ignore[arg-type]
+    assert all("forward" not in m.__dict__ for m in block.modules())
+    torch.manual_seed(0)
+    assert _summary_text(Block, {"input_shape": (4, 8, 8)}) == with_rules
