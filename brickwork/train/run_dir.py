@@ -179,7 +179,28 @@ def read_pointer(folder: Path) -> int | None:
                 "only checkpoint files of its own run directory; nothing was read or deleted",
                 hint="the run directory was edited or mixed with another one",
             )
+        check_inside(folder, folder / name)
     return n
+
+
+def check_inside(folder: Path, path: Path) -> None:
+    """Refuse a file of a run that is not a regular file inside ``folder``: a symbolic link to
+    another run's checkpoint, say (brickwork never writes links). A missing file passes.
+
+    Raises:
+        CheckpointError: ``path`` leads outside ``folder``, or is not a regular file.
+    """
+    if not path.is_symlink() and not path.exists():
+        return
+    target = path.resolve()
+    if target.parent != folder.resolve():
+        raise CheckpointError(
+            f"{path} is a link to {target}, outside the run directory: a run reads only its own "
+            "files; nothing was read or deleted",
+            hint="put a copy of the file in its place, or resume the run it belongs to",
+        )
+    if not target.is_file():
+        raise CheckpointError(f"{path} is not a regular file; nothing was read or deleted")
 
 
 def pointer_content(n: int) -> dict[str, Any]:

@@ -80,28 +80,44 @@ def test_resume_and_force_delete_only_brickworks_own_files(
     ).read_bytes()
 
 
+def _edit_pointer(run: Path) -> str:
+    pointer = json.loads((run / "checkpoint.json").read_text())
+    pointer["weights"] = "../other-run/" + pointer["weights"]
+    (run / "checkpoint.json").write_text(json.dumps(pointer))
+    return r"names '\.\./other-run/checkpoint-\d+\.safetensors'"
+
+
+def _link_pair(run: Path) -> str:
+    pointer = json.loads((run / "checkpoint.json").read_text())
+    for key in ("weights", "state"):
+        (run / pointer[key]).unlink()
+        (run / pointer[key]).symlink_to(run.parent / "other-run" / pointer[key])
+    return r"checkpoint-\d+\.safetensors is a link to .*other-run.*, outside the run directory"
+
+
+@pytest.mark.parametrize("lead_out", [_edit_pointer, _link_pair])
 def test_a_pointer_into_another_run_reads_and_deletes_nothing(
-    tmp_path: Path, digits: brickwork.train.Dataset, straight: Path
+    tmp_path: Path, digits: brickwork.train.Dataset, lead_out: Callable[[Path], str]
 ) -> None:
     other, run = tmp_path / "other-run", tmp_path / "run"
     for folder in (other, run):
         fit(small_model(), digits, CONFIG.__class__(epochs=3, batch_size=256), out=folder, **QUIET)
     before = files(other)
-    pointer = json.loads((run / "checkpoint.json").read_text())
-    pointer["weights"] = "../other-run/" + pointer["weights"]
-    (run / "checkpoint.json").write_text(json.dumps(pointer))
-    with pytest.raises(
-        CheckpointError, match=r"names '\.\./other-run/checkpoint-\d+\.safetensors'"
-    ):
-        fit(
-            small_model(),
-            digits,
-            TrainConfig(epochs=3, batch_size=256),
-            out=run,
-            resume=True,
-            **QUIET,
-        )
+    message = lead_out(run)
+    links = sorted(p.name for p in run.iterdir() if p.is_symlink())
+    for force in (False, True):
+        with pytest.raises(CheckpointError, match=message):
+            fit(
+                small_model(),
+                digits,
+                TrainConfig(epochs=4, batch_size=256),
+                out=run,
+                resume=not force,
+                force=force,
+                **QUIET,
+            )
     assert files(other) == before
+    assert sorted(p.name for p in run.iterdir() if p.is_symlink()) == links
 
 
 class Killed(BaseException):
