@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from brickwork.errors import ConfigError
+from brickwork.train.owned import record_new_events
 from brickwork.train.run_dir import BOARD
 
 TAGS = {
@@ -64,7 +65,10 @@ class Board:
     def __init__(self, run: Path) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self._writer = SummaryWriter(log_dir=str(run / BOARD))
+        folder = run / BOARD
+        before = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+        self._writer = SummaryWriter(log_dir=str(folder))
+        record_new_events(run, before)  # the name is TensorBoard's: recorded once it exists
 
     def epoch(self, row: dict[str, Any], images_per_s: float) -> None:
         """Write an epoch's row (its ``epoch`` is the step) and its speed; flush to disk."""

@@ -19,6 +19,7 @@ from torch import nn
 
 from brickwork.errors import CheckpointError
 from brickwork.files import atomic_write
+from brickwork.train.owned import forget, next_pair, record
 from brickwork.train.run_dir import POINTER, pair_names, pointer_content, read_pointer
 from brickwork.train.schema import check_training_state
 from brickwork.train.weights import (
@@ -42,8 +43,8 @@ def save_training_state(
     metadata: dict[str, Any],
     ema: nn.Module | None = None,
 ) -> None:
-    """Write the next checkpoint pair and point ``checkpoint.json`` at it; then drop the pair
-    before it.
+    """Write the next checkpoint pair (recorded as the run's first) and point ``checkpoint.json``
+    at it; then drop the pair before it.
 
     Args:
         folder: the run directory (held by this process's lock).
@@ -54,8 +55,9 @@ def save_training_state(
         ema: the moving average of the weights (``--ema``), kept in the state file.
     """
     previous = read_pointer(folder)
-    n = (previous or 0) + 1
+    n = next_pair(folder, previous)
     weights, state = pair_names(n)
+    record(folder, (weights, state))
     tensors, plain = _optimizer_tensors(optimizer)
     if ema is not None:
         tensors.update({EMA + name: t for name, t in state_tensors(ema).items()})
@@ -65,6 +67,7 @@ def save_training_state(
     if previous is not None:
         for name in pair_names(previous):
             (folder / name).unlink(missing_ok=True)
+        forget(folder, pair_names(previous))
 
 
 def _optimizer_tensors(

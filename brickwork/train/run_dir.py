@@ -2,9 +2,8 @@
 
 A directory is a brickwork run when its ``config.json`` carries the ``brickwork`` marker key.
 brickwork starts a run only in a new or empty directory (or, with ``force``, over a run of its
-own), never in a directory of someone else's files, and it deletes only the names it writes
-itself: the fixed names of a run, the checkpoint pair its pointer names, the pairs just before and
-after it, and their temporary files. Nothing is found by a glob.
+own), never in a directory of someone else's files; which files of a run it may delete is
+:mod:`brickwork.train.owned`'s job. A pointer names only regular files of its own directory.
 
 While a run is written, an advisory ``fcntl`` lock on ``.brickwork.lock`` (holding the writer's
 PID) keeps a second writer out. The operating system drops the lock when the process ends, even
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from brickwork.errors import CheckpointError, ConfigError
-from brickwork.files import temp_path
 
 MARKER = "brickwork"
 """The key of ``config.json`` that makes a directory a brickwork run."""
@@ -32,6 +30,8 @@ POINTER = "checkpoint.json"
 MODEL_ORIGIN = "model.json"
 """A code-built run's model: the ``file.py:NAME`` call it came from (a spec run has spec.yaml)."""
 LOCK = ".brickwork.lock"
+RECORD = ".brickwork-files.json"
+"""The record of the names a run wrote (see :mod:`brickwork.train.owned`)."""
 RUN_FILES = (
     CONFIG,
     "spec.yaml",
@@ -40,11 +40,12 @@ RUN_FILES = (
     "model.safetensors",
     "curves.png",
     "confusion.png",
+    "samples.png",
     POINTER,
 )
-"""The names every run may write (besides its checkpoint pairs)."""
-BOARD, EVENTS = "tensorboard", "events.out.tfevents.*"
-"""The folder of TensorBoard event files a run may write, and their names."""
+"""The names every run may write (besides its checkpoint pairs and TensorBoard event files)."""
+BOARD = "tensorboard"
+"""The folder of the TensorBoard event files a run may write."""
 _PAIR = re.compile(r"checkpoint-([1-9][0-9]*)(-state)?\.safetensors")
 
 
@@ -119,11 +120,11 @@ def has_started(folder: Path) -> bool:
 
 def is_unstarted(folder: Path) -> bool:
     """Whether ``folder`` is a run of brickwork's stopped before its first files: it holds only
-    the lock, or a ``config.json`` with the marker and no ``spec.yaml``."""
+    the lock, or a ``config.json`` with the marker (and its record) and no ``spec.yaml``."""
     if not folder.is_dir() or has_started(folder):
         return False
     names = {p.name for p in folder.iterdir()} - {LOCK}
-    return not names or (is_run(folder) and names <= {CONFIG})
+    return not names or (is_run(folder) and names <= {CONFIG, RECORD})
 
 
 def check_resume(folder: Path) -> None:
@@ -207,35 +208,6 @@ def pointer_content(n: int) -> dict[str, Any]:
     """What ``checkpoint.json`` holds when it names checkpoint pair ``n``."""
     weights, state = pair_names(n)
     return {"n": n, "weights": weights, "state": state}
-
-
-def stale_files(folder: Path, n: int | None, writer: int | None) -> list[Path]:
-    """brickwork's own leftovers in a run whose pointer names pair ``n`` (``None``: no pointer).
-
-    The pair before ``n`` (a kill between the pointer's rename and that pair's deletion), the
-    pair after it (a kill while it was written), and the temporary files that the last writer
-    (PID ``writer``, from the lock file) left of every name a run writes. The live pair ``n``
-    is never among them.
-    """
-    live = pair_names(n) if n is not None else ()
-    neighbours = (n - 1, n + 1) if n is not None else (1,)
-    others = [name for m in neighbours if m >= 1 for name in pair_names(m)]
-    temps = (
-        [temp_path(folder / name, writer) for name in (*RUN_FILES, *live, *others)]
-        if writer is not None
-        else []
-    )
-    paths = [*(folder / name for name in others), *temps]
-    return [path for path in paths if path.is_file() and not path.is_symlink()]
-
-
-def own_files(folder: Path, writer: int | None) -> list[Path]:
-    """Every file of a run that brickwork wrote: what ``--force`` deletes, and nothing else."""
-    n = read_pointer(folder)
-    names = [*RUN_FILES, *(pair_names(n) if n is not None else ())]
-    own = [folder / name for name in names if (folder / name).is_file()]
-    own += sorted(p for p in (folder / BOARD).glob(EVENTS) if p.is_file())
-    return own + [p for p in stale_files(folder, n, writer) if p not in own]
 
 
 def is_checkpoint_name(name: str) -> bool:

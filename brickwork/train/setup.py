@@ -39,6 +39,7 @@ from brickwork.train.optim import (
     schedule_at,
 )
 from brickwork.train.origin import describe
+from brickwork.train.owned import forget, own_files, record, stale_files
 from brickwork.train.pretrained import init_from
 from brickwork.train.resume import Expected, resume_state
 from brickwork.train.run import Hooks, Opening, Position, Run
@@ -46,15 +47,15 @@ from brickwork.train.run_dir import (
     CONFIG,
     MARKER,
     MODEL_ORIGIN,
+    RUN_FILES,
     RunLock,
     check_new_run,
     check_not_foreign,
     check_resume,
     is_run,
     is_unstarted,
-    own_files,
+    pair_names,
     read_pointer,
-    stale_files,
 )
 from brickwork.train.tasks import settle
 
@@ -162,7 +163,8 @@ def _claim(run: Run, opening: Opening, lock: RunLock | None) -> None:
     """Take the run directory (rank 0): refuse what is not ours, lock it, start it or tidy it.
 
     A new run writes ``config.json`` (brickwork's marker) before anything else; a resumed run
-    deletes what a killed writer left half-done, found by name.
+    deletes what a killed writer left half-done, of the names its record holds
+    (:mod:`~brickwork.train.owned`).
     """
     out = run.out
     assert out is not None
@@ -170,8 +172,12 @@ def _claim(run: Run, opening: Opening, lock: RunLock | None) -> None:
     if opening.resume and not is_unstarted(out):
         check_resume(out)
         lock.acquire()
-        for path in stale_files(out, read_pointer(out), lock.previous):
+        n = read_pointer(out)  # refuses a pointer that leads out of the directory
+        stale = stale_files(out, n, lock.previous)
+        for path in stale:
             path.unlink(missing_ok=True)
+        forget(out, [p.name for p in stale])
+        record(out, [*RUN_FILES, *(pair_names(n) if n is not None else ())])
         return
     check_not_foreign(out)
     lock.acquire()
@@ -216,11 +222,13 @@ def loader_options(
 
 
 def start_run_dir(run: Path, model: nn.Module, config: TrainConfig) -> None:
-    """Write ``config.json`` (with brickwork's marker, first), then ``spec.yaml``, or for a model
-    of the user's own code ``model.json`` (where it came from), into ``run``."""
+    """Write ``config.json`` (with brickwork's marker, first), the record of the run's names,
+    then ``spec.yaml``, or for a model of the user's own code ``model.json`` (where it came
+    from), into ``run``."""
     described = describe(model)  # before anything is written
     config_text = json.dumps({MARKER: __version__, **asdict(config)}, indent=2)
     atomic_write(run / CONFIG, lambda p: p.write_text(config_text))
+    record(run, RUN_FILES)
     if "spec" in described:
         save_spec(described["spec"], run / "spec.yaml")
     else:

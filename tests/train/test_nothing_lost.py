@@ -18,7 +18,7 @@ from small_models import smaller_model as small_model
 
 import brickwork
 from brickwork.errors import CheckpointError, ConfigError
-from brickwork.train import TrainConfig, fit
+from brickwork.train import TrainConfig, board, fit
 from brickwork.train import loop as loop_module
 from brickwork.train import plots as plots_module
 
@@ -58,12 +58,16 @@ def test_resume_and_force_delete_only_brickworks_own_files(
 
     with pytest.raises(brickwork.train.RunInterruptedError):
         fit(small_model(), digits, CONFIG, out=tmp_path, on_step=stop, **QUIET)
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["n"] == 1
     mine = {
+        "checkpoint-2.safetensors": b"a copy of mine, named like the next checkpoint",
         "checkpoint-9.safetensors": b"a copy of mine",
         ".notes.tmp": b"my editor's file",
         "notes.txt": b"my notes",
         "checkpoint-best.safetensors": b"another copy",
+        "tensorboard/events.out.tfevents.mine": b"my own event file",
     }
+    (tmp_path / "tensorboard").mkdir(exist_ok=True)
     for name, data in mine.items():
         (tmp_path / name).write_bytes(data)
     fit(small_model(), digits, CONFIG, out=tmp_path, resume=True, **QUIET)
@@ -75,6 +79,8 @@ def test_resume_and_force_delete_only_brickworks_own_files(
         fit(small_model(), digits, CONFIG, out=tmp_path, **QUIET)
     fit(small_model(), digits, CONFIG, out=tmp_path, force=True, **QUIET)
     assert {name: (tmp_path / name).read_bytes() for name in mine} == mine
+    events = {p.name for p in (tmp_path / "tensorboard").iterdir()} - {"events.out.tfevents.mine"}
+    assert len(events) == (1 if board.available() else 0)  # the earlier runs' files went
     assert (tmp_path / "model.safetensors").read_bytes() == (
         straight / "model.safetensors"
     ).read_bytes()

@@ -13,16 +13,16 @@ import pytest
 
 from brickwork.errors import CheckpointError, ConfigError
 from brickwork.files import temp_path
+from brickwork.train.owned import next_pair, own_files, record, stale_files
 from brickwork.train.run_dir import (
     LOCK,
+    RECORD,
     RunLock,
     check_new_run,
     check_resume,
-    own_files,
     pair_names,
     pointer_content,
     read_pointer,
-    stale_files,
 )
 
 
@@ -158,33 +158,81 @@ def test_pointers_name_only_checkpoints_of_their_own_directory(
     assert (other / "checkpoint-1.safetensors").exists()
 
 
-def test_stale_files_are_brickworks_own_leftovers_only(tmp_path: Path) -> None:
+def test_stale_files_are_the_recorded_leftovers_only(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", 3)
     writer = 4242
+    record(run, [*pair_names(2), *pair_names(3), *pair_names(4), "tensorboard/events.out.x"])
     ours = [
         *(run / name for name in pair_names(2)),  # killed before the old pair was deleted
-        *(run / name for name in pair_names(4)),  # killed while the next pair was written
+        run / pair_names(4)[0],  # killed while the next pair was written
         temp_path(run / "model.safetensors", writer),
         temp_path(run / "checkpoint-4-state.safetensors", writer),
+        temp_path(run / RECORD, os.getpid()),  # a writer the record names
     ]
+    (run / "tensorboard").mkdir()
     theirs = [
-        run / "checkpoint-7.safetensors",  # a user's copy: not a neighbour of the live pair
+        run / "checkpoint-1.safetensors",  # a user's copy, never recorded
+        run / "checkpoint-7.safetensors",
         run / "checkpoint-best.safetensors",
         run / ".notes.tmp",
         temp_path(run / "model.safetensors", writer + 1),  # another process's temporary file
         run / "model.safetensors.bak",
+        run / "tensorboard" / "events.out.tfevents.mine",
     ]
     for path in (*ours, *theirs):
         path.write_bytes(b"x")
     assert sorted(stale_files(run, 3, writer)) == sorted(ours)
     live = [run / name for name in pair_names(3)]
-    assert not set(live) & set(stale_files(run, 3, writer))
     assert set(own_files(run, writer)) == {
         *ours,
         *live,
         run / "config.json",
         run / "checkpoint.json",
+        run / RECORD,
     }
+
+
+def test_a_run_from_before_records_loses_only_exact_names(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", 3)  # no record: a run of an earlier brickwork
+    writer = 4242
+    temps = [
+        temp_path(run / "checkpoint-4.safetensors", writer),
+        temp_path(run / "curves.png", writer),
+    ]
+    (run / "tensorboard").mkdir()
+    kept = [
+        *(run / n for n in (*pair_names(2), *pair_names(4))),
+        run / "tensorboard" / "events.out.tfevents.1.h.2.0",
+    ]
+    for path in (*temps, *kept):
+        path.write_bytes(b"x")
+    assert sorted(stale_files(run, 3, writer)) == sorted(temps)
+    live = [run / name for name in pair_names(3)]
+    assert set(own_files(run, writer)) == {
+        *temps,
+        *live,
+        run / "config.json",
+        run / "checkpoint.json",
+    }
+
+
+def test_a_record_names_only_what_a_run_writes(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", 1)
+    (tmp_path / "victim.txt").write_text("mine")
+    (run / "notes.txt").write_text("mine")
+    names = ["../victim.txt", "notes.txt", "/etc/passwd", "tensorboard/../notes.txt"]
+    (run / RECORD).write_text(json.dumps({"files": names, "writers": [1, "2"]}))
+    assert tmp_path / "victim.txt" not in own_files(run, None)
+    assert run / "notes.txt" not in own_files(run, None)
+
+
+def test_the_next_pair_skips_names_the_run_did_not_write(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", 1)
+    record(run, pair_names(1))
+    (run / "checkpoint-2.safetensors").write_bytes(b"a user's copy")
+    assert next_pair(run, 1) == 3
+    record(run, pair_names(2))  # brickwork's own half-written pair is written again
+    assert next_pair(run, 1) == 2
 
 
 _HOLD = """
