@@ -27,7 +27,6 @@ from brickwork.exporting.arguments import (
     check_format,
     file_metadata,
     inputs_of,
-    is_written_export,
     model_source,
     output_path,
 )
@@ -40,6 +39,7 @@ from brickwork.exporting.check import (
     random_inputs,
 )
 from brickwork.exporting.formats import EXPORTERS, METADATA_FILE, Names
+from brickwork.exporting.written import is_written_export
 from brickwork.files import atomic_write, check_replace
 from brickwork.spec import output_names
 from brickwork.train.weights import load, model_file

@@ -5,9 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
-import mmap
 import os
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -94,22 +92,6 @@ def output_path(out: str | os.PathLike[str] | None, fmt: str, source: Path | Non
             + (f", or export to the {other[0]} format" if other else ""),
         )
     return path
-
-
-def is_written_export(path: Path) -> bool:
-    """Whether ``path`` is an export brickwork wrote: its metadata names brickwork's version.
-
-    ``.pt2`` and TorchScript files are zip archives holding a ``brickwork.json``; an ONNX file
-    holds ``brickwork_version`` among its metadata properties.
-    """
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                return any(name.endswith("/brickwork.json") for name in archive.namelist())
-        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return data.find(b"brickwork_version") >= 0
-    except (OSError, ValueError, zipfile.BadZipFile):  # empty, unreadable or damaged
-        return False
 
 
 def inputs_of(

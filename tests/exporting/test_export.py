@@ -440,3 +440,48 @@ def test_a_graph_of_several_inputs_or_outputs(example: str, fmt: str, tmp_path: 
         }
     else:
         assert metadata["input_shape"] == [3, 32, 32]
+
+
+def _zip(path: Path, members: dict[str, str]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return path
+
+
+DESCRIBED = json.dumps({"brickwork_version": "0.1.0", "input_shape": [1, 4, 4]})
+NOT_EXPORTS: dict[str, Any] = {  # files that look like an export brickwork wrote, and are not
+    "bytes in an onnx": ("onnx", lambda p: p.write_bytes(b"my model; brickwork_version 0.1")),
+    "a zip with a brickwork.json elsewhere": (
+        "pt2",
+        lambda p: _zip(p, {"docs/brickwork.json": DESCRIBED, "docs/notes.txt": "mine"}),
+    ),
+    "a zip whose brickwork.json is not brickwork's": (
+        "torchscript",
+        lambda p: _zip(p, {"archive/extra/brickwork.json": '{"mine": 1}', "archive/x": ""}),
+    ),
+    "a zip of two folders": (
+        "pt2",
+        lambda p: _zip(p, {"archive/extra/brickwork.json": DESCRIBED, "mine/notes.txt": "x"}),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_EXPORTS))
+def test_only_an_export_brickwork_wrote_is_replaced(case: str, tmp_path: Path) -> None:
+    fmt, make = NOT_EXPORTS[case]
+    target = tmp_path / f"user{SUFFIX[fmt]}"
+    make(target)
+    before = target.read_bytes()
+    model = brickwork.CNNClassifier(1, [4], [8], 3, input_shape=(4, 4))
+    with pytest.raises(ConfigError, match=f"is not a brickwork {fmt} export: it was not replaced"):
+        export(model, fmt, target)
+    assert target.read_bytes() == before
+
+
+def test_an_onnx_export_of_brickworks_is_replaced(tmp_path: Path) -> None:
+    model = brickwork.CNNClassifier(1, [4], [8], 3, input_shape=(4, 4))
+    target = export(model, "onnx", tmp_path / "model.onnx")
+    export(model, "onnx", target)  # its own file: no --overwrite needed
