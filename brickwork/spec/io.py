@@ -25,6 +25,9 @@ EXACT_MESSAGES_UP_TO = 32_000
 """A YAML document up to this length that fails to parse is parsed again by PyYAML's Python
 loader, for its more precise message (a second parse of a longer one would cost seconds)."""
 
+WRITTEN = "# Written by brickwork; once edited, brickwork replaces it only with --overwrite.\n"
+"""The first line of a YAML spec brickwork writes (JSON has no comments)."""
+
 
 def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
     """A spec as a dict, from a dict, YAML or JSON text, or a ``.yaml``/``.yml``/``.json`` file.
@@ -106,12 +109,17 @@ def write_spec(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
         path: the file to write.
     """
     path = Path(path)
-    if path.suffix == ".json":
-        text = json.dumps(dict(data), indent=2) + "\n"
-    else:
-        text = yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=None)
+    text = spec_text(data, path)
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
+
+
+def spec_text(data: Mapping[str, Any], path: Path) -> str:
+    """The text :func:`write_spec` writes for ``data`` at ``path``: YAML under :data:`WRITTEN`,
+    or JSON for ``.json``."""
+    if path.suffix == ".json":
+        return json.dumps(dict(data), indent=2) + "\n"
+    return WRITTEN + yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=None)
 
 
 def _looks_like_path(source: object) -> bool:

@@ -13,7 +13,7 @@ from torch import nn
 from brickwork.errors import BrickworkError, SpecError
 from brickwork.files import check_replace
 from brickwork.spec.builder import SPEC_ATTR, build
-from brickwork.spec.io import load_spec, write_spec
+from brickwork.spec.io import load_spec, spec_text, write_spec
 
 
 def to_spec(model: nn.Module | Mapping[str, Any]) -> dict[str, Any]:
@@ -54,8 +54,8 @@ def save_spec(
         spec: a spec as a dict, or a model (see :func:`to_spec`).
         path: the file to write.
         overwrite: replace ``path`` even if it is not a spec brickwork wrote. Default ``False``:
-            an existing file is replaced only if it is one (a mapping with ``model`` and
-            ``output``, as a normalised spec has).
+            an existing file is replaced only if brickwork wrote it and it is unchanged
+            (:func:`is_written_spec`).
 
     Raises:
         ConfigError: ``path`` exists and is not a brickwork spec (without ``overwrite``).
@@ -65,9 +65,11 @@ def save_spec(
 
 
 def is_written_spec(path: Path) -> bool:
-    """Whether ``path`` holds a spec as brickwork writes them: with ``model`` and ``output``."""
+    """Whether ``path`` holds a spec brickwork wrote, unchanged since: its text is the one
+    :func:`write_spec` writes for its content (a YAML file under its first line), so a spec
+    written or edited by hand, its comments with it, is never replaced."""
     try:
         spec = load_spec(path)
-    except BrickworkError:
+        return path.read_text(encoding="utf-8") == spec_text(spec, path)
+    except (BrickworkError, OSError, UnicodeDecodeError):
         return False
-    return "model" in spec and "output" in spec

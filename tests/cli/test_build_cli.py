@@ -206,3 +206,28 @@ def test_a_graph_with_an_unread_branch_builds_with_a_warning_line(tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("warning: model.a: its output is never read")
     assert "SpecWarning" not in result.stderr
+
+
+HAND_WRITTEN = """\
+# my model, with the sizes I worked out
+input: [1, 8, 8]
+model:
+- flatten: {}
+- linear: {in_features: 64, out_features: 10}  # 64 = 8 * 8
+output: [10]
+"""
+
+
+def test_build_out_keeps_a_spec_written_or_edited_by_hand(tmp_path: Path) -> None:
+    spec = str(EXAMPLES / "mlp.yaml")
+    hand = tmp_path / "hand.yaml"
+    hand.write_text(HAND_WRITTEN)
+    edited = tmp_path / "edited.yaml"
+    assert run_here("build", spec, "--out", str(edited)).returncode == 0
+    edited.write_text(edited.read_text() + "# my note\n")
+    for target in (hand, edited):
+        before = target.read_text()
+        refused = run_here("build", spec, "--out", str(target))
+        assert refused.returncode == 2
+        assert f"{target.name} exists and is not a brickwork spec" in refused.stderr
+        assert target.read_text() == before
