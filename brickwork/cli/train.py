@@ -14,6 +14,7 @@ from brickwork.cli.parser import (
     add_command,
     add_json_argument,
     add_max_pixels_argument,
+    add_overwrite_argument,
     add_size_option,
     add_target_arguments,
     add_verify_argument,
@@ -70,7 +71,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.max_pixels is not None:
         set_pixel_limit(args.max_pixels)
     result = evaluate_file(
-        args.model, args.data, args.data_dir, args.verify, args.code, picture=args.out
+        args.model,
+        args.data,
+        args.data_dir,
+        args.verify,
+        args.code,
+        picture=args.out,
+        overwrite=args.overwrite,
     )
     if args.json:
         print(json.dumps(result, indent=2))
@@ -117,7 +124,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.max_pixels is not None:
         set_pixel_limit(args.max_pixels)
     results = predict_files(
-        args.model, args.images, args.verify, args.code, args.top, args.out, args.overlay
+        args.model,
+        args.images,
+        args.verify,
+        args.code,
+        args.top,
+        args.out,
+        args.overlay,
+        args.overwrite,
     )
     if args.json:
         print(json.dumps(results, indent=2))
@@ -163,6 +177,7 @@ def add_commands(commands: Any) -> None:
         metavar="FILE.png",
         help="the confusion matrix picture (default confusion.png beside the model)",
     )
+    add_overwrite_argument(p, "a picture")
     add_max_pixels_argument(p)
     add_code_argument(p)
     add_verify_argument(p)
@@ -183,6 +198,7 @@ def add_commands(commands: Any) -> None:
         action="store_true",
         help="segmentation: also write NAME_overlay.png, the image with its mask laid over it",
     )
+    add_overwrite_argument(p, "a picture")
     add_max_pixels_argument(p)
     add_code_argument(p)
     add_verify_argument(p)

@@ -30,6 +30,7 @@ from brickwork.train.model_choice import (
     model_plan,
     summary_line,
 )
+from brickwork.train.pictures import check_pictures
 from brickwork.train.plots import plot_confusion
 from brickwork.train.predict import input_shapes
 from brickwork.train.run import Opening
@@ -95,16 +96,19 @@ def evaluate_file(
     verify: bool = True,
     code: str | None = None,
     picture: str | Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Accuracy, per-class precision and recall (segmentation: pixel accuracy, IoU and Dice per
     class and their means), and the confusion matrix on the test split (``code``: the Python
     file of a model built by the user's own code), whose picture, normalised per true class,
-    goes to ``picture`` (default ``confusion.png`` beside the model)."""
+    goes to ``picture`` (default ``confusion.png`` beside the model). A file there that is not
+    a picture of brickwork's is refused before anything is read, unless ``overwrite``."""
     file = model_file(path)
     metadata = read_metadata(file)  # a missing or foreign file is named first
     drawing = Path(picture) if picture is not None else file.parent / "confusion.png"
     if drawing.suffix.lower() != ".png" or not drawing.parent.is_dir():
         raise ConfigError(f"--out {drawing}: give a .png file in an existing folder")
+    check_pictures([drawing], overwrite)
     model = load(file, verify=verify, code=code)
     name, saved_dir = (data, None) if data is not None else saved_data(file, metadata)
     crop = metadata.get("eval_transform")

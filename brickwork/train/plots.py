@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from brickwork.files import atomic_write
+from brickwork.train.pictures import png_metadata
 
 
 def _figure() -> Any:
@@ -46,7 +47,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
             right.axhline(test["test_miou"], color="black", linestyle=":", label="test mIoU")
     right.legend()
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png", metadata=png_metadata()))
     plt.close(fig)
 
 
@@ -84,5 +85,5 @@ def plot_confusion(
     correct, total = int(counts.trace().item()), int(counts.sum().item())
     axis.set_title(f"{title}: {correct}/{total} correct; rows: share of each true class")
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png", metadata=png_metadata()))
     plt.close(fig)

@@ -48,6 +48,7 @@ def predict_files(
     top: int = 1,
     out: str | Path | None = None,
     overlay: bool = False,
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
     """The ``top`` classes and their probabilities for each image, read, cropped and normalised
     as the validation images of its training run were; for a segmentation model, a mask per
@@ -61,6 +62,7 @@ def predict_files(
         top: classes per image, most probable first (at most the class count).
         out: segmentation: the folder the masks go to (default ``predictions``).
         overlay: segmentation: also write each image with its mask laid over it.
+        overwrite: segmentation: replace files in the way that brickwork did not write.
 
     Returns:
         One dict per image: ``image``, ``class`` and ``probability`` (the best), ``top`` (a list
@@ -70,6 +72,8 @@ def predict_files(
     Raises:
         CheckpointError: a model file that does not say how its images were normalised.
         DataError: a path that does not exist, or a folder without images.
+        ConfigError: a mask would replace a file brickwork did not write (without
+            ``overwrite``).
     """
     top = positive_int(top, "--top")
     file = model_file(path)
@@ -83,7 +87,8 @@ def predict_files(
 
         folder = Path(out) if out is not None else Path("predictions")
         normalise = lambda x: (x - mean) / std  # noqa: E731
-        return segment_files(model, image_paths(images), shape, normalise, classes, folder, overlay)
+        paths = image_paths(images)
+        return segment_files(model, paths, shape, normalise, classes, folder, overlay, overwrite)
     results: list[dict[str, Any]] = []
     for image in image_paths(images):
         try:

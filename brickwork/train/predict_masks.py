@@ -20,12 +20,13 @@ from torch import nn
 from brickwork.errors import DataError
 from brickwork.files import atomic_write
 from brickwork.train.data.images import decode, open_image
+from brickwork.train.pictures import check_pictures, png_info
 from brickwork.train.tasks.samples import overlay, palette
 
 
 def save_png(picture: Image.Image, path: Path) -> None:
     """Write ``picture`` to ``path`` as a PNG, atomically."""
-    atomic_write(path, lambda p: picture.save(p, format="PNG"))
+    atomic_write(path, lambda p: picture.save(p, format="PNG", pnginfo=png_info()))
 
 
 def mask_names(paths: list[Path], out: Path) -> list[Path]:
@@ -70,19 +71,29 @@ def segment_files(
     classes: list[str],
     out: Path,
     with_overlay: bool = False,
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
     """Write a mask (and an overlay) per image into ``out`` (made if missing).
+
+    Before anything is written, a file in the way that is not a picture of brickwork's (an
+    input image, when ``out`` is its folder) is refused, unless ``overwrite``.
 
     Returns:
         One dict per image: ``image``, ``mask`` (and ``overlay``), and ``pixels``, the share of
         the image each class covers; or ``image``, ``error`` and ``hint`` for a file that
         cannot be read.
+
+    Raises:
+        ConfigError: a file in the way that brickwork did not write (without ``overwrite``).
     """
+    targets = mask_names(paths, out)
+    laid = [_overlay_name(target) for target in targets] if with_overlay else []
+    check_pictures([*targets, *laid], overwrite)
     out.mkdir(parents=True, exist_ok=True)
     colours = palette(len(classes))
     flat_palette = colours.flatten().tolist()
     results: list[dict[str, Any]] = []
-    for path, target in zip(paths, mask_names(paths, out), strict=True):
+    for path, target in zip(paths, targets, strict=True):
         try:
             with open_image(path) as image:
                 rgb, mask = predicted_mask(model, image, shape, normalise)
@@ -95,10 +106,15 @@ def segment_files(
         save_png(picture, target)
         result: dict[str, Any] = {"image": str(path), "mask": str(target)}
         if with_overlay:
-            laid = target.with_name(f"{target.stem}_overlay.png")
-            save_png(Image.fromarray(overlay(rgb, mask, colours)), laid)
-            result["overlay"] = str(laid)
+            over = _overlay_name(target)
+            save_png(Image.fromarray(overlay(rgb, mask, colours)), over)
+            result["overlay"] = str(over)
         counts = np.bincount(mask.ravel(), minlength=len(classes))[: len(classes)]
         result["pixels"] = {c: float(n) / mask.size for c, n in zip(classes, counts, strict=True)}
         results.append(result)
     return results
+
+
+def _overlay_name(mask: Path) -> Path:
+    """Where the overlay of the image whose mask is ``mask`` goes: ``NAME_overlay.png``."""
+    return mask.with_name(f"{mask.stem}_overlay.png")

@@ -84,6 +84,25 @@ def test_evaluate_draws_the_confusion_picture_where_asked(trained: Path, tmp_pat
     assert not (tmp_path / "c.txt").exists()
 
 
+def test_evaluate_replaces_only_a_picture_it_drew(trained: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    victim = tmp_path / "holiday.png"
+    Image.new("RGB", (4, 4), "blue").save(victim)
+    before = victim.read_bytes()
+    refused = run_here("evaluate", str(trained), "--out", str(victim))
+    assert refused.returncode == 2
+    assert (
+        "holiday.png exists and is not a brickwork picture: it was not replaced"
+        in (refused.stderr.splitlines()[0])
+    )
+    assert victim.read_bytes() == before
+    replaced = run_here("evaluate", str(trained), "--out", str(victim), "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    again = run_here("evaluate", str(trained), "--out", str(victim))  # now a picture of its own
+    assert again.returncode == 0, again.stderr
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

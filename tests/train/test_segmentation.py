@@ -120,6 +120,15 @@ def test_predict_writes_a_mask_of_each_images_own_size(
         assert np.asarray(mask).max() < len(SHAPE_CLASSES)
     assert Path(made["overlay"]).is_file()
     assert sum(made["pixels"].values()) == pytest.approx(1.0)
+    before = (big / "wide.png").read_bytes()
+    with pytest.raises(
+        ConfigError, match=r"inputs/broken\.png exists and is not a brickwork picture"
+    ):
+        predict_files(straight[0], [str(big)], out=big)  # its masks would replace the images
+    assert (big / "wide.png").read_bytes() == before
+    assert not (big / "wide_overlay.png").exists()
+    again = predict_files(straight[0], [str(big)], out=tmp_path / "masks", overlay=True)
+    assert [r.get("mask") for r in again] == [r.get("mask") for r in results]  # its own: replaced
 
 
 def test_the_cli_predicts_masks_and_evaluates_with_iou(

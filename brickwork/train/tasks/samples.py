@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from brickwork.files import atomic_write
 from brickwork.train.data.masks import IGNORE
+from brickwork.train.pictures import png_info
 
 SAMPLES = 6
 """Validation images in a segmentation grid (a classifier's shows :data:`LABELLED`)."""
@@ -150,4 +151,4 @@ def predicted_samples(
 
 def save_grid(grid: np.ndarray, path: Path) -> None:
     """Write ``grid`` as a PNG, atomically."""
-    atomic_write(path, lambda p: Image.fromarray(grid).save(p, format="PNG"))
+    atomic_write(path, lambda p: Image.fromarray(grid).save(p, format="PNG", pnginfo=png_info()))
