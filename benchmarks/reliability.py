@@ -72,62 +72,113 @@ def rows(out: Path) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- 1. kills
 
 
-def stage_of(out: Path) -> str:
-    """Where a run was when it was killed, read off its directory."""
-    if not out.exists():
-        return "before its directory was made (the command is run again)"
-    if not (out / "checkpoint.json").exists():
-        return "before the first checkpoint"
-    metrics = (
-        (out / "metrics.jsonl").read_text().splitlines() if (out / "metrics.jsonl").exists() else []
-    )
-    if len(metrics) < 3:
-        return "during the epochs"
-    if not (out / "curves.png").exists():
-        return "after the last checkpoint, before the pictures"
-    if not (out / "confusion.png").exists():
-        return "between the two pictures"
-    if "test_acc" not in metrics[-1]:
-        return "after the pictures, before the test line"
-    return "after the test line (the run was whole)"
+EPOCHS = int(TRAIN[1])
+END_STAGES = (  # what the end of a run writes, in order (loop.end_epoch, then loop.finish)
+    "after the last checkpoint, before its metrics line",
+    "after the last metrics line, before its curves",
+    "after the last epoch's curves, before the test's curves",
+    "between the test's curves and the confusion matrix",
+    "after the pictures, before the test line",
+)
+STAGES = (
+    "before its directory was made (the command is run again)",
+    "before the first checkpoint",
+    "during the epochs",
+    *END_STAGES,
+    "after the test line (the run was whole)",
+)
 
 
-def kill_when(process: subprocess.Popen[str], ready: Callable[[], bool], deadline: float) -> bool:
-    """SIGKILL ``process`` as soon as ``ready()``; whether it was killed before it ended."""
+class Watch:
+    """Where a run is, read off its directory while it runs. ``curves.png`` is written at the
+    end of every epoch and again with the test line, so the watch counts its writes (a new
+    inode and time each: it is renamed into place); no two are less than a poll apart."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.curves = 0
+        self._seen: tuple[int, int] | None = None
+
+    def poll(self) -> str:
+        try:
+            status = (self.out / "curves.png").stat()
+        except OSError:
+            return self.stage()
+        if (status.st_ino, status.st_mtime_ns) != self._seen:
+            self._seen = (status.st_ino, status.st_mtime_ns)
+            self.curves += 1
+        return self.stage()
+
+    def stage(self) -> str:
+        out = self.out
+        if not out.exists():
+            return STAGES[0]
+        n = _pointer(out)  # pair n is epoch n's: nothing else is in the run's directory
+        if n is None:
+            return STAGES[1]
+        lines = _lines(out / "metrics.jsonl")
+        if n < EPOCHS:
+            return STAGES[2]
+        if len(lines) < EPOCHS:
+            return END_STAGES[0]
+        if "test_acc" in lines[-1]:
+            return STAGES[-1]
+        if (out / "confusion.png").exists():
+            return END_STAGES[4]
+        if self.curves < EPOCHS:
+            return END_STAGES[1]
+        return END_STAGES[2] if self.curves == EPOCHS else END_STAGES[3]
+
+
+def _pointer(out: Path) -> int | None:
+    try:
+        return int(json.loads((out / "checkpoint.json").read_text())["n"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def kill_when(
+    process: subprocess.Popen[str], ready: Callable[[str], bool], watch: Watch, deadline: float
+) -> str | None:
+    """SIGKILL ``process`` as soon as ``ready(stage)``; the stage it was killed at, or ``None``
+    when it ended first."""
     while process.poll() is None and time.monotonic() < deadline:
-        if ready():
+        if ready(watch.poll()):
             process.kill()
             process.wait()
-            return True
+            return watch.poll()  # what it wrote before it died
         time.sleep(0.001)
     process.wait()
-    return False
+    return None
+
+
+def at_or_after(target: str) -> Callable[[str], bool]:
+    """Ready at ``target``, or at a later stage when the run went past it between two polls."""
+    return lambda stage: STAGES.index(stage) >= STAGES.index(target)
 
 
 def kills(root: Path, trials: int, rng: random.Random) -> Counter[str]:
+    """The first trials kill at each end stage in turn, then every other trial does; the rest
+    kill at random moments."""
     straight = root / "straight" / "run"
     straight.parent.mkdir(parents=True)
     began = time.monotonic()
     assert finished(straight).returncode == 0
     length = time.monotonic() - began
     weights, metrics = (straight / "model.safetensors").read_bytes(), rows(straight)
-    triggers: list[Callable[[Path], Callable[[], bool]]] = [
-        lambda out: lambda: len(_lines(out / "metrics.jsonl")) == 3,  # the last epoch is saved
-        lambda out: (out / "curves.png").exists,
-        lambda out: (out / "confusion.png").exists,
-    ]
     counts: Counter[str] = Counter()
     for trial in range(trials):
         out = root / f"trial{trial}" / "run"
         out.parent.mkdir(parents=True)
         process = train(out)
-        if trial % 3 == 0 and trial // 3 < len(triggers) * 3:  # the end of a run, stage by stage
-            ready = triggers[(trial // 3) % len(triggers)](out)
+        targeted = trial < len(END_STAGES) or trial % 2 == 0
+        if targeted:
+            ready = at_or_after(END_STAGES[trial % len(END_STAGES)])
         else:
             moment = time.monotonic() + rng.uniform(0.3, 0.9 * length)
-            ready = lambda moment=moment: time.monotonic() >= moment  # noqa: E731
-        killed = kill_when(process, ready, time.monotonic() + 600)
-        stage = stage_of(out) if killed else "not killed (it ended first)"
+            ready = lambda _, moment=moment: time.monotonic() >= moment  # noqa: E731
+        killed = kill_when(process, ready, Watch(out), time.monotonic() + 600)
+        stage = killed or "not killed (it ended first)"
         # as a user would: the same command, with --resume once the run has a directory
         resumed = (finished(out, "--resume") if out.exists() else finished(out)) if killed else None
         model = out / "model.safetensors"
@@ -280,7 +331,8 @@ def _deep(depth: int) -> dict[str, Any]:
 
 
 def specs(count: int, rng: random.Random) -> Counter[str]:
-    """Build random specs and the bombs, each with a 5 s alarm; count what came out."""
+    """Build ``count`` specs (at least the fixed bombs), each with a 5 s alarm: the fixed bombs,
+    random bombs, random specs; count what came out, each case once."""
     import brickwork
     from brickwork.errors import SpecError, SpecWarning
 
@@ -289,7 +341,9 @@ def specs(count: int, rng: random.Random) -> Counter[str]:
 
     signal.signal(signal.SIGALRM, over_time)
     warnings.simplefilter("ignore", SpecWarning)  # random graphs leave branches unread
-    cases: list[Any] = [*BOMBS, _deep(300), _deep(10_000), *(random_bomb(rng) for _ in range(50))]
+    cases: list[Any] = [*BOMBS, _deep(300), _deep(10_000)]  # always: count is at least these
+    bombs = min(50, max(0, count - len(cases)) // 4)  # 50 of 2,000; a quarter of a small count
+    cases += [random_bomb(rng) for _ in range(bombs)]
     cases += [random_spec(rng, bombs=True) for _ in range(count - len(cases))]
     counts: Counter[str] = Counter()
     for case in cases:
@@ -312,9 +366,8 @@ def specs(count: int, rng: random.Random) -> Counter[str]:
         finally:
             signal.alarm(0)
         grew = _rss_mib() - before
-        counts[outcome] += 1
-        if grew > 500 or time.perf_counter() - began > 5:
-            counts["OVER 5 s or 500 MB"] += 1
+        over = grew > 500 or time.perf_counter() - began > 5
+        counts[outcome + (", OVER 5 s or 500 MB" if over else "")] += 1  # each case once
     return counts
 
 
