@@ -43,7 +43,7 @@ def save_training_state(
     metadata: dict[str, Any],
     ema: nn.Module | None = None,
 ) -> None:
-    """Write the next checkpoint pair (recorded as the run's first) and point ``checkpoint.json``
+    """Write the next checkpoint pair (its names recorded first) and point ``checkpoint.json``
     at it; then drop the pair before it.
 
     Args:
