@@ -68,17 +68,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Accuracy, per-class precision/recall/F1 (macro and weighted averages) and confusion matrix
     of a saved model; data of another image shape or class count is refused, naming both."""
-    if args.max_pixels is not None:
-        set_pixel_limit(args.max_pixels)
-    result = evaluate_file(
-        args.model,
-        args.data,
-        args.data_dir,
-        args.verify,
-        args.code,
-        picture=args.out,
-        overwrite=args.overwrite,
-    )
+    options = _picture_options(args)
+    result = evaluate_file(args.model, args.data, args.data_dir, picture=args.out, **options)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -101,6 +92,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _picture_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What the options of :func:`_add_picture_options` say to ``evaluate`` and ``predict``;
+    ``--max-pixels`` is applied here, as it holds for every image opened from now on."""
+    if args.max_pixels is not None:
+        set_pixel_limit(args.max_pixels)
+    return {"verify": args.verify, "code": args.code, "overwrite": args.overwrite}
+
+
 def _print_seg_scores(result: dict[str, Any]) -> None:
     """A segmentation model's test scores: means, then IoU and Dice per class."""
     print(
@@ -121,17 +120,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     A file that cannot be read is reported on stderr and the others are still predicted; the
     exit status is then 2.
     """
-    if args.max_pixels is not None:
-        set_pixel_limit(args.max_pixels)
     results = predict_files(
         args.model,
         args.images,
-        args.verify,
-        args.code,
-        args.top,
-        args.out,
-        args.overlay,
-        args.overwrite,
+        top=args.top,
+        out=args.out,
+        overlay=args.overlay,
+        **_picture_options(args),
     )
     if args.json:
         print(json.dumps(results, indent=2))
@@ -177,10 +172,7 @@ def add_commands(commands: Any) -> None:
         metavar="FILE.png",
         help="the confusion matrix picture (default confusion.png beside the model)",
     )
-    add_overwrite_argument(p, "a picture")
-    add_max_pixels_argument(p)
-    add_code_argument(p)
-    add_verify_argument(p)
+    _add_picture_options(p)
     p = add_command(commands, "predict", cmd_predict)
     p.add_argument("model", help="a run directory or a .safetensors file")
     p.add_argument("images", nargs="+", help="image files, or folders of them (recursively)")
@@ -198,6 +190,12 @@ def add_commands(commands: Any) -> None:
         action="store_true",
         help="segmentation: also write NAME_overlay.png, the image with its mask laid over it",
     )
+    _add_picture_options(p)
+
+
+def _add_picture_options(p: argparse.ArgumentParser) -> None:
+    """The options ``evaluate`` and ``predict`` share: they read a model file and images, and
+    write pictures."""
     add_overwrite_argument(p, "a picture")
     add_max_pixels_argument(p)
     add_code_argument(p)
