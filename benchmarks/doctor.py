@@ -20,7 +20,7 @@ import torch
 
 import brickwork
 from baselines import ResNet50ByHand
-from measure import status_kib
+from measure import interleaved, status_kib
 
 
 def real_step(model: torch.nn.Module, batch: int) -> None:
@@ -65,13 +65,7 @@ def main() -> None:
         ),
         "real forward+backward": lambda: real_step(model, args.batch_size),
     }
-    times: dict[str, list[float]] = {name: [] for name in tools}
-    for rep in range(args.reps + 1):
-        for name in list(tools) if rep % 2 == 0 else list(reversed(tools)):
-            start = time.perf_counter()
-            tools[name]()
-            if rep:  # the first round warms up
-                times[name].append(time.perf_counter() - start)
+    times = interleaved(tools, args.reps)
     doctor_s, real_s = (statistics.median(times[name]) for name in tools)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}")
     print(f"ResNet-50 at 224x224, {args.reps} reps: median ms, warm")

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import time
 
 import torch
 from torch import nn
 
 import brickwork
+from measure import interleaved
 
 BATCH = 8
 SHAPE = (3, 64, 64)
@@ -57,13 +57,7 @@ def main() -> None:
 
     ran = check()
     tools = {"brickwork.doctor": check, "deepcopy + plain steps": lambda: by_hand(model, ran)}
-    times: dict[str, list[float]] = {name: [] for name in tools}
-    for rep in range(args.reps + 1):
-        for name in list(tools) if rep % 2 == 0 else list(reversed(tools)):
-            start = time.perf_counter()
-            tools[name]()
-            if rep:  # the first round warms up
-                times[name].append(time.perf_counter() - start)
+    times = interleaved(tools, args.reps)
     doctor_s, plain_s = (statistics.median(times[name]) for name in tools)
     spread = {name: (min(t), max(t)) for name, t in times.items()}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")

@@ -11,13 +11,15 @@ ratio <= 1.02.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
+from collections.abc import Callable
 
 import torch
 
 import brickwork
 import torchvision_resnet
-from measure import timed
+from measure import interleaved
 
 TARGET = 1.02
 
@@ -45,13 +47,11 @@ def main() -> None:
         ours = brickwork.create_model(name)
         ours.load_state_dict(reference.state_dict(), strict=True)
         x = torch.randn(args.batch_size, 3, args.size, args.size)
-        times: dict[str, list[float]] = {"reference": [], "brickwork": []}
         models = {"reference": reference, "brickwork": ours}
-        for rep in range(args.reps + 1):
-            for label in list(models) if rep % 2 == 0 else list(reversed(models)):
-                seconds = timed(lambda m=models[label], x=x: step(m, x))
-                if rep:
-                    times[label].append(seconds)
+        steps: dict[str, Callable[[], object]] = {
+            k: functools.partial(step, m, x) for k, m in models.items()
+        }
+        times = interleaved(steps, args.reps)
         paired = statistics.median(
             b / r for b, r in zip(times["brickwork"], times["reference"], strict=True)
         )

@@ -185,11 +185,6 @@ def _no_seconds(line: str) -> dict[str, Any]:
     return dict(row)
 
 
-def _rewrite_training(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    """Change a checkpoint's training state as a careless hand or a hostile file would."""
-    _rewrite_metadata(path, "training", change)
-
-
 def _rewrite_metadata(path: Path, field: str, change: Callable[[dict[str, Any]], None]) -> None:
     """Change one field of a file's brickwork metadata (its tensors and their SHA-256 kept)."""
     from safetensors import safe_open
@@ -221,23 +216,16 @@ DAMAGED_STATES: list[tuple[Callable[[dict[str, Any]], None], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("change", "message"), DAMAGED_STATES)
-def test_damaged_training_state_fields_are_one_line_each(
-    tmp_path: Path,
-    digits: brickwork.train.Dataset,
-    change: Callable[[dict[str, Any]], None],
-    message: str,
-) -> None:
+def _stopped_in_epoch_two(out: Path, digits: brickwork.train.Dataset) -> int:
+    """Train into ``out`` and stop at epoch 2, step 1 (Ctrl-C); the checkpoint's number."""
+
     def stop(model: torch.nn.Module, epoch: int, step: int) -> None:
         if (epoch, step) == (1, 1):
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(brickwork.train.RunInterruptedError):
-        fit(small_model(), digits, CONFIG, out=tmp_path, on_step=stop, **QUIET)
-    n = json.loads((tmp_path / "checkpoint.json").read_text())["n"]
-    _rewrite_training(tmp_path / f"checkpoint-{n}.safetensors", change)
-    with pytest.raises(CheckpointError, match=message):
-        fit(small_model(), digits, CONFIG, out=tmp_path, resume=True, **QUIET)
+        fit(small_model(), digits, CONFIG, out=out, on_step=stop, **QUIET)
+    return int(json.loads((out / "checkpoint.json").read_text())["n"])
 
 
 def _group(key: str, value: object) -> Callable[[dict[str, Any]], None]:
@@ -257,21 +245,23 @@ DAMAGED_OPTIMIZERS: list[tuple[Callable[[dict[str, Any]], None], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("change", "message"), DAMAGED_OPTIMIZERS)
-def test_damaged_optimizer_groups_are_refused_before_a_step(
+DAMAGED_FIELDS = [
+    *(("checkpoint-{n}.safetensors", "training", *case) for case in DAMAGED_STATES),
+    *(("checkpoint-{n}-state.safetensors", "optimizer", *case) for case in DAMAGED_OPTIMIZERS),
+]
+
+
+@pytest.mark.parametrize(("file", "field", "change", "message"), DAMAGED_FIELDS)
+def test_damaged_checkpoint_fields_are_one_line_each_before_a_step(
     tmp_path: Path,
     digits: brickwork.train.Dataset,
+    file: str,
+    field: str,
     change: Callable[[dict[str, Any]], None],
     message: str,
 ) -> None:
-    def stop(model: torch.nn.Module, epoch: int, step: int) -> None:
-        if (epoch, step) == (1, 1):
-            os.kill(os.getpid(), signal.SIGINT)
-
-    with pytest.raises(brickwork.train.RunInterruptedError):
-        fit(small_model(), digits, CONFIG, out=tmp_path, on_step=stop, **QUIET)
-    n = json.loads((tmp_path / "checkpoint.json").read_text())["n"]
-    _rewrite_metadata(tmp_path / f"checkpoint-{n}-state.safetensors", "optimizer", change)
+    n = _stopped_in_epoch_two(tmp_path, digits)
+    _rewrite_metadata(tmp_path / file.format(n=n), field, change)
     with pytest.raises(CheckpointError, match=message):
         fit(small_model(), digits, CONFIG, out=tmp_path, resume=True, **QUIET)
 
