@@ -129,7 +129,7 @@ def _checked(inputs: list[SpecInput]) -> list[SpecInput]:
         shape = (LARGEST_BATCH, *item.shape)
         where = f"input_shape: {item.name} at batch {LARGEST_BATCH}"
         check_numel(shape, where)
-        size = math.prod(shape) * torch.empty((), dtype=item.dtype).element_size()
+        size = math.prod(shape) * item.dtype.itemsize
         check_fits(size, where, ConfigError, hint=SHAPE_HINT)
     return inputs
 

@@ -56,11 +56,17 @@ def pair_names(n: int) -> tuple[str, str]:
 
 def is_run(folder: Path) -> bool:
     """Whether ``folder`` holds a brickwork run (its ``config.json`` has the marker key)."""
+    return run_config(folder) is not None
+
+
+def run_config(folder: Path) -> dict[str, Any] | None:
+    """The ``config.json`` of the brickwork run in ``folder``; ``None`` where there is none (no
+    file, a damaged one, or one without the marker key)."""
     try:
         config = json.loads((folder / CONFIG).read_text())
     except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and MARKER in config
+        return None
+    return config if isinstance(config, dict) and MARKER in config else None
 
 
 def check_new_run(folder: Path, *, force: bool = False) -> None:

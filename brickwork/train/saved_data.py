@@ -10,13 +10,12 @@ The built-in sets (``digits``, ``mnist``, ``synthetic:...``) name no path and ar
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from brickwork.errors import ConfigError
-from brickwork.train.run_dir import CONFIG, is_run
+from brickwork.train.run_dir import run_config
 
 PATH_KINDS = ("folder", "seg", "shards")
 """Datasets whose argument is a path."""
@@ -48,7 +47,5 @@ def saved_data(file: Path, metadata: Mapping[str, Any]) -> tuple[str, str | None
 
 def _run_config(file: Path) -> dict[str, Any]:
     """The ``config.json`` of the brickwork run ``file`` is the model of (``{}`` for none)."""
-    if file.name != "model.safetensors" or not is_run(file.parent):
-        return {}
-    config = json.loads((file.parent / CONFIG).read_text())
-    return config if isinstance(config, dict) else {}
+    config = run_config(file.parent) if file.name == "model.safetensors" else None
+    return config or {}
