@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from brickwork.errors import ArgumentError, DataError
-from brickwork.train.data.images import Box, decode, decode_mask, open_image
+from brickwork.train.data.images import Box, decode, decode_mask, open_image, snap_box
 
 CROP_FRACTION = 0.875
 """The share of the shorter side an evaluation crop keeps (224 out of 256), as in timm."""
@@ -66,7 +66,7 @@ class EvalTransform:
     ) -> tuple[np.ndarray, np.ndarray]:
         """``image`` and its mask cropped alike: ``(H, W, C)`` and ``(H, W)`` ``uint8``."""
         same_size(image, mask)
-        box = self.box(image.width, image.height)
+        box = snap_box(image, self.box(image.width, image.height), self.size)
         return decode(image, box, self.size, self.channels), decode_mask(mask, box, self.size)
 
     def to_metadata(self) -> dict[str, Any]:
@@ -135,7 +135,7 @@ class TrainTransform:
         if rng is None:
             raise ArgumentError("TrainTransform needs the sample's random generator (rng)")
         same_size(image, mask)
-        box = self.box(image.width, image.height, rng)
+        box = snap_box(image, self.box(image.width, image.height, rng), self.size)
         flip = self.flip and rng.random() < 0.5
         array = decode(image, box, self.size, self.channels, flip)
         labels = decode_mask(mask, box, self.size)
