@@ -189,13 +189,21 @@ def _content(image: Image.Image) -> bytes | None:
 
 def resized(pixels: np.ndarray, size: tuple[int, int], flip: bool = False) -> np.ndarray:
     """``(h, w, C)`` ``uint8`` resized (bilinear, antialiased) to ``size``, maybe mirrored:
-    ``(H, W, C)`` ``uint8``, writable."""
-    x = torch.from_numpy(np.require(pixels, requirements="W")).permute(2, 0, 1)[None]
-    if tuple(x.shape[2:]) != size:
-        x = functional.interpolate(x, size=size, mode="bilinear", antialias=True)
-    if flip:
-        x = x.flip(-1)
-    return np.ascontiguousarray(x[0].permute(1, 2, 0).numpy())
+    ``(H, W, C)`` ``uint8``, writable.
+
+    The pixels are copied together first and given the strides of a channels-last batch of one,
+    which PyTorch's vector kernel takes and keeps: a view of a larger image, or a batch axis
+    NumPy gives stride 0, sends it down a path several times slower that returns planes.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(pixels))  # (h, w, C)
+    if tuple(x.shape[:2]) != size:
+        height, width, channels = x.shape
+        batch = x.as_strided(
+            (1, channels, height, width), (x.numel(), 1, width * channels, channels)
+        )
+        out = functional.interpolate(batch, size=size, mode="bilinear", antialias=True)
+        x = out[0].permute(1, 2, 0)  # (H, W, C), contiguous
+    return np.ascontiguousarray((x.flip(1) if flip else x).numpy())
 
 
 def to_mode(image: Image.Image, channels: int) -> Image.Image:
