@@ -195,7 +195,7 @@ def resized(pixels: np.ndarray, size: tuple[int, int], flip: bool = False) -> np
     which PyTorch's vector kernel takes and keeps: a view of a larger image, or a batch axis
     NumPy gives stride 0, sends it down a path several times slower that returns planes.
     """
-    x = torch.from_numpy(np.ascontiguousarray(pixels))  # (h, w, C)
+    x = torch.from_numpy(np.require(pixels, requirements=("C", "W")))  # (h, w, C)
     if tuple(x.shape[:2]) != size:
         height, width, channels = x.shape
         batch = x.as_strided(
