@@ -115,12 +115,10 @@ def decode(
     """
     try:
         factor = reduction(image, box, size)
-        left, top, right, bottom = snap_box(image, box, size)
+        left, top, right, bottom = _snapped(image, box, factor)
         pixels, factor = _pixels(image, channels, factor)
         region = pixels[top // factor : -(-bottom // factor), left // factor : -(-right // factor)]
         return resized(region, size, flip)
-    except DataError:
-        raise
     except Exception as err:  # a damaged file makes Pillow's decoders raise almost anything
         where = getattr(image, "filename", "") or "image"
         raise DataError(f"{where}: cannot decode it ({_reason(err)})") from None
@@ -142,7 +140,12 @@ def snap_box(image: Image.Image, box: Box, size: tuple[int, int]) -> tuple[int, 
 
     A mask cropped with this box covers exactly the pixels its decoded image does.
     """
-    factor = reduction(image, box, size)
+    return _snapped(image, box, reduction(image, box, size))
+
+
+def _snapped(image: Image.Image, box: Box, factor: int) -> tuple[int, int, int, int]:
+    """``box`` rounded to whole pixels of ``image`` decoded at ``1 / factor`` (see
+    :func:`snap_box`)."""
     width, height = image.size
     cols, rows = -(-width // factor), -(-height // factor)  # the decoded image's size
     left, top, right, bottom = box

@@ -143,6 +143,18 @@ def test_a_png_is_never_reduced_and_resizes_like_pillow(tmp_path: Path) -> None:
     assert np.abs(array.astype(int) - pillow_resized(path, box, size).astype(int)).mean() < 1
 
 
+def test_a_cameras_mpo_is_decoded_as_its_first_picture(tmp_path: Path) -> None:
+    first = Image.fromarray(RGB).resize((64, 48))
+    path = tmp_path / "phone.jpg"
+    first.save(path, "MPO", save_all=True, append_images=[Image.new("RGB", (64, 48), "white")])
+    with open_image(path) as image:
+        assert image.format == "MPO"
+        assert reduction(image, (0, 0, 64, 48), (12, 16)) == 4  # the JPEG path, scaled
+        array = decode(image, (0, 0, 64, 48), (48, 64), 3)
+    with Image.open(path) as image:  # Pillow shows the first picture
+        assert np.abs(array.astype(int) - np.asarray(image.convert("RGB"))).max() <= 1
+
+
 @pytest.mark.parametrize(("mode", "channels"), [("L", 3), ("RGB", 1), ("L", 1), ("RGB", 3)])
 def test_gray_and_colour_jpegs_become_either(tmp_path: Path, mode: str, channels: int) -> None:
     path = saved(Image.fromarray(RGB).resize((64, 48)).convert(mode), tmp_path / "x.jpg")
